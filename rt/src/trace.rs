@@ -1,0 +1,66 @@
+//! A digest of the run's event trace, for the determinism check.
+//!
+//! In simulation every seam effect that can vary (RPC frames sent and received, disk operations,
+//! fault points fired, client operations) is folded into one FNV-1a digest. Running a seed twice
+//! must give the same digest; a differing digest means some effect escaped the seam. In
+//! production [`record`] compiles to nothing.
+
+#[cfg(madsim)]
+use std::sync::Mutex;
+
+#[cfg(madsim)]
+static DIGEST: Mutex<u64> = Mutex::new(FNV_OFFSET);
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// Folds `bytes` into a running FNV-1a hash.
+pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+/// FNV-1a of `bytes` from the offset basis.
+pub fn hash(bytes: &[u8]) -> u64 {
+    fnv1a(FNV_OFFSET, bytes)
+}
+
+/// Records one event: a tag and a value, with the simulated time it happened at.
+#[inline]
+pub fn record(tag: &str, value: u64) {
+    #[cfg(madsim)]
+    {
+        let now = crate::time::since_start().as_nanos() as u64;
+        let mut d = DIGEST.lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = fnv1a(*d, tag.as_bytes());
+        h = fnv1a(h, &value.to_le_bytes());
+        *d = fnv1a(h, &now.to_le_bytes());
+    }
+    #[cfg(not(madsim))]
+    {
+        let _ = (tag, value);
+    }
+}
+
+/// Resets the digest at the start of a simulated run.
+pub fn reset() {
+    #[cfg(madsim)]
+    {
+        *DIGEST.lock().unwrap_or_else(|e| e.into_inner()) = FNV_OFFSET;
+    }
+}
+
+/// The digest so far.
+pub fn digest() -> u64 {
+    #[cfg(madsim)]
+    {
+        *DIGEST.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    #[cfg(not(madsim))]
+    {
+        FNV_OFFSET
+    }
+}

@@ -1,0 +1,14 @@
+//! Keel: a multi-protocol message broker whose whole cluster runs in deterministic simulation.
+//!
+//! # Layout
+//! - [`node`]: one Keel process — the roles it runs, started the same way in production and
+//!   in simulation.
+//! - [`meta`]: the meta role, cluster metadata on openraft.
+//! - [`rpc`]: internal RPC between nodes.
+//! - [`admin`]: the admin HTTP API (health, Prometheus metrics, topics, cluster).
+//! - [`config`]: the TOML configuration, every field defaulted.
+//!
+//! Everything that touches the outside world goes through `keel_rt`, the runtime seam.
+
+pub mod meta;
+pub mod rpc;

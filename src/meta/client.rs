@@ -1,0 +1,79 @@
+//! [`MetaClient`]: metadata requests from outside the meta cluster (brokers, tools, the
+//! simulation's clients), to any meta node, which forwards to its leader.
+//!
+//! A request that certainly did not execute (no leader, not leader, unavailable) is retried on
+//! another node until the deadline; a write whose outcome is unknown is never retried, and
+//! comes back as `Indeterminate` so the caller can record it as such.
+
+use std::time::Duration;
+
+use keel_rt::{rand, time};
+use rand::Rng;
+
+use super::command::{MetaCommand, MetaQuery, QueryResult};
+use super::network::Peers;
+use super::service::{META_QUERY, META_SUBMIT};
+use super::{MetaApiError, WriteOk};
+
+/// A client of a meta cluster.
+#[derive(Clone)]
+pub struct MetaClient {
+    addrs: Vec<String>,
+    peers: Peers,
+    /// How long one request may take in all, retries included.
+    pub timeout: Duration,
+    /// How long one attempt may take.
+    pub attempt_timeout: Duration,
+}
+
+impl MetaClient {
+    pub fn new(addrs: Vec<String>, peers: Peers) -> Self {
+        MetaClient { addrs, peers, timeout: Duration::from_secs(10), attempt_timeout: Duration::from_secs(3) }
+    }
+
+    fn pick(&self) -> &str {
+        let i = rand::rng().gen_range(0..self.addrs.len());
+        &self.addrs[i]
+    }
+
+    /// Executes `cmd` on the cluster.
+    pub async fn write(&self, cmd: &MetaCommand) -> Result<WriteOk, MetaApiError> {
+        let deadline = time::now() + self.timeout;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let r: Result<Result<WriteOk, MetaApiError>, _> =
+                self.peers.call_json(self.pick(), META_SUBMIT, cmd, self.attempt_timeout).await;
+            let retryable = match r {
+                Ok(Ok(ok)) => return Ok(ok),
+                Ok(Err(e @ (MetaApiError::NoLeader | MetaApiError::NotLeader { .. } | MetaApiError::Unavailable(_)))) => e,
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(MetaApiError::Indeterminate(e.to_string())),
+            };
+            if time::now() + backoff >= deadline {
+                return Err(retryable);
+            }
+            time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Answers `q` linearizably.
+    pub async fn query(&self, q: &MetaQuery) -> Result<QueryResult, MetaApiError> {
+        let deadline = time::now() + self.timeout;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let r: Result<Result<QueryResult, MetaApiError>, _> =
+                self.peers.call_json(self.pick(), META_QUERY, q, self.attempt_timeout).await;
+            let err = match r {
+                Ok(Ok(ok)) => return Ok(ok),
+                Ok(Err(e)) => e,
+                Err(e) => MetaApiError::Unavailable(e.to_string()),
+            };
+            if time::now() + backoff >= deadline {
+                return Err(err);
+            }
+            time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+}

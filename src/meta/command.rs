@@ -1,0 +1,94 @@
+//! What clients ask of the meta state machine: commands (through the Raft log) and queries
+//! (linearizable reads of the applied state).
+
+use serde::{Deserialize, Serialize};
+
+use super::state::{Engine, NodeRecord, Role, TopicRecord};
+use super::types::NodeId;
+
+/// A change to cluster metadata; applied in log order on every meta node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaCommand {
+    /// Adds or updates a node (id, address, roles).
+    RegisterNode { id: NodeId, addr: String, roles: Vec<Role> },
+    /// Marks a node alive or dead (failure detection).
+    SetNodeAlive { id: NodeId, alive: bool },
+    /// Creates a topic and places its shards; fails if it exists.
+    CreateTopic(TopicSpec),
+    /// Deletes a topic; fails if it does not exist.
+    DeleteTopic { name: String },
+    /// Compare-and-set of a topic's retention: applies only if the topic's version is
+    /// `expected_version`, and bumps it.
+    UpdateTopic { name: String, expected_version: u64, retention_ms: Option<u64>, retention_bytes: Option<u64> },
+}
+
+/// The settings of a new topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: u32,
+    pub replication_factor: u32,
+    pub engine: Engine,
+    pub retention_ms: Option<u64>,
+    pub retention_bytes: Option<u64>,
+}
+
+/// A successful command's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaOk {
+    /// Nothing to report beyond success.
+    Done,
+    /// The topic as it is after the command.
+    Topic(TopicRecord),
+    /// The topic was deleted.
+    Deleted,
+}
+
+/// Why a command was refused. Refusals are part of the replicated history: every node
+/// refuses the same command the same way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaError {
+    TopicExists { name: String },
+    TopicNotFound { name: String },
+    VersionMismatch { name: String, current: u64 },
+    Invalid { reason: String },
+    NotEnoughNodes { needed: u32, available: u32 },
+}
+
+impl std::fmt::Display for MetaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MetaError::TopicExists { name } => write!(f, "topic {name:?} already exists"),
+            MetaError::TopicNotFound { name } => write!(f, "topic {name:?} does not exist"),
+            MetaError::VersionMismatch { name, current } => {
+                write!(f, "topic {name:?} is at version {current}, not the expected one")
+            }
+            MetaError::Invalid { reason } => write!(f, "invalid request: {reason}"),
+            MetaError::NotEnoughNodes { needed, available } => write!(
+                f,
+                "replication factor {needed} needs {needed} storage nodes, the cluster has {available}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MetaError {}
+
+/// The state machine's answer to a command.
+pub type MetaResult = Result<MetaOk, MetaError>;
+
+/// A read of the applied state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaQuery {
+    Topic { name: String },
+    Topics,
+    Nodes,
+}
+
+/// The answer to a [`MetaQuery`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueryResult {
+    Topic(Option<TopicRecord>),
+    Topics(Vec<TopicRecord>),
+    Nodes(Vec<NodeRecord>),
+}

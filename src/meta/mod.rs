@@ -1,0 +1,281 @@
+//! The meta role: cluster metadata (nodes, topics, shard placement) on openraft.
+//!
+//! [`MetaNode`] composes the Raft instance with its log store, state machine and network.
+//! Writes go through the Raft log; a node that is not leader forwards them one hop to the
+//! leader it knows. Reads are linearizable: the serving leader confirms its leadership with a
+//! quorum (read index) and waits until it has applied up to that point before reading.
+
+pub mod client;
+pub mod command;
+pub mod log_store;
+pub mod network;
+pub mod runtime;
+pub mod service;
+pub mod state;
+pub mod state_machine;
+pub mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_rt::disk::Disk;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ServerState};
+use serde::{Deserialize, Serialize};
+
+use self::command::{MetaCommand, MetaQuery, MetaResult, QueryResult};
+use self::log_store::{LogStore, StoreOptions};
+use self::network::{NetworkFactory, Peers};
+use self::state_machine::{ApplyHook, StateMachineStore};
+use self::types::{LogId, NodeId, Raft};
+
+/// How long a forwarded request may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of one meta node.
+#[derive(Clone, Debug)]
+pub struct MetaConfig {
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Take a snapshot after this many applied entries.
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind the latest snapshot.
+    pub log_keep_entries: u64,
+    pub store: StoreOptions,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        MetaConfig {
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1_000,
+            snapshot_every_entries: 1_000,
+            log_keep_entries: 500,
+            store: StoreOptions::default(),
+        }
+    }
+}
+
+/// Why a metadata request got no answer from the state machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaApiError {
+    /// No leader is known right now; retry later. The request was not executed.
+    NoLeader,
+    /// The request reached a node that is not leader (after forwarding); not executed.
+    NotLeader { leader: Option<NodeId> },
+    /// The outcome is unknown: the request may or may not have been executed.
+    Indeterminate(String),
+    /// The node cannot serve (stopped, storage failed).
+    Unavailable(String),
+}
+
+impl std::fmt::Display for MetaApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MetaApiError::NoLeader => write!(f, "no meta leader"),
+            MetaApiError::NotLeader { leader } => write!(f, "not the meta leader (leader: {leader:?})"),
+            MetaApiError::Indeterminate(e) => write!(f, "outcome unknown: {e}"),
+            MetaApiError::Unavailable(e) => write!(f, "meta unavailable: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MetaApiError {}
+
+/// A committed command's result and where it sits in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteOk {
+    pub result: MetaResult,
+    pub log_id: LogId,
+}
+
+/// What `keel cluster status` shows of one meta node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MetaStatus {
+    pub id: NodeId,
+    pub state: String,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+    pub members: BTreeMap<NodeId, String>,
+}
+
+/// A running meta node.
+#[derive(Clone)]
+pub struct MetaNode {
+    pub id: NodeId,
+    pub raft: Raft,
+    pub sm: StateMachineStore,
+    pub peers: Peers,
+}
+
+impl MetaNode {
+    /// Opens the stores under `dir` on `disk` and starts Raft.
+    pub async fn start(
+        id: NodeId,
+        disk: Arc<dyn Disk>,
+        dir: &str,
+        peers: Peers,
+        config: &MetaConfig,
+        hook: Option<ApplyHook>,
+    ) -> io::Result<Self> {
+        let raft_config = openraft::Config {
+            cluster_name: "keel-meta".into(),
+            heartbeat_interval: config.heartbeat_ms,
+            election_timeout_min: config.election_timeout_min_ms,
+            election_timeout_max: config.election_timeout_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_every_entries),
+            max_in_snapshot_log_to_keep: config.log_keep_entries,
+            ..Default::default()
+        };
+        let raft_config = Arc::new(raft_config.validate().map_err(io::Error::other)?);
+        let log = LogStore::open(disk.clone(), &format!("{dir}/raft"), config.store.clone()).await?;
+        let sm = StateMachineStore::open(disk, &format!("{dir}/sm"), hook).await?;
+        let network = NetworkFactory { peers: peers.clone() };
+        let raft = Raft::new(id, raft_config, network, log, sm.clone()).await.map_err(io::Error::other)?;
+        Ok(MetaNode { id, raft, sm, peers })
+    }
+
+    /// Bootstraps a new cluster of `members` (id → RPC address). Harmless if this node or the
+    /// cluster is already initialised.
+    pub async fn initialize(&self, members: &BTreeMap<NodeId, String>) -> Result<(), MetaApiError> {
+        let nodes: BTreeMap<NodeId, BasicNode> =
+            members.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
+        match self.raft.initialize(nodes).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(_)) => Ok(()),
+            Err(RaftError::Fatal(e)) => Err(MetaApiError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Appends `cmd` to the log, forwarding to the leader if needed.
+    pub async fn write(&self, cmd: MetaCommand) -> Result<WriteOk, MetaApiError> {
+        match self.write_local(cmd.clone()).await {
+            Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {
+                let addr = self.addr_of(l).ok_or(MetaApiError::NoLeader)?;
+                let r: Result<Result<WriteOk, MetaApiError>, _> =
+                    self.peers.call_json(&addr, service::META_WRITE, &cmd, FORWARD_TIMEOUT).await;
+                r.unwrap_or_else(|e| Err(MetaApiError::Indeterminate(e.to_string())))
+            }
+            Err(MetaApiError::NotLeader { leader: None }) => Err(MetaApiError::NoLeader),
+            other => other,
+        }
+    }
+
+    /// Appends `cmd` if this node is leader.
+    pub async fn write_local(&self, cmd: MetaCommand) -> Result<WriteOk, MetaApiError> {
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => Ok(WriteOk { result: resp.data, log_id: resp.log_id }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(MetaApiError::NotLeader { leader: f.leader_id })
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(MetaApiError::Unavailable(e.to_string()))
+            }
+            // The entry may already be in the log of a majority.
+            Err(RaftError::Fatal(e)) => Err(MetaApiError::Indeterminate(e.to_string())),
+        }
+    }
+
+    /// Answers `q` linearizably, forwarding to the leader if needed.
+    pub async fn query(&self, q: MetaQuery) -> Result<QueryResult, MetaApiError> {
+        match self.query_local(q.clone()).await {
+            Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {
+                let addr = self.addr_of(l).ok_or(MetaApiError::NoLeader)?;
+                let r: Result<Result<QueryResult, MetaApiError>, _> =
+                    self.peers.call_json(&addr, service::META_READ, &q, FORWARD_TIMEOUT).await;
+                r.unwrap_or_else(|e| Err(MetaApiError::Unavailable(e.to_string())))
+            }
+            Err(MetaApiError::NotLeader { leader: None }) => Err(MetaApiError::NoLeader),
+            other => other,
+        }
+    }
+
+    /// Answers `q` linearizably if this node is leader.
+    pub async fn query_local(&self, q: MetaQuery) -> Result<QueryResult, MetaApiError> {
+        use openraft::error::CheckIsLeaderError;
+        match self.raft.ensure_linearizable().await {
+            Ok(_) => {}
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                return Err(MetaApiError::NotLeader { leader: f.leader_id })
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
+                return Err(MetaApiError::Unavailable(e.to_string()))
+            }
+            Err(RaftError::Fatal(e)) => return Err(MetaApiError::Unavailable(e.to_string())),
+        }
+        Ok(self.sm.read(|a| match q {
+            MetaQuery::Topic { name } => QueryResult::Topic(a.state.topics.get(&name).cloned()),
+            MetaQuery::Topics => QueryResult::Topics(a.state.topics.values().cloned().collect()),
+            MetaQuery::Nodes => QueryResult::Nodes(a.state.nodes.values().cloned().collect()),
+        }))
+    }
+
+    /// Adds a meta node as a voter (first as a learner, so it catches up).
+    pub async fn add_member(&self, id: NodeId, addr: String) -> Result<(), MetaApiError> {
+        let unavailable = |e: &dyn std::fmt::Display| MetaApiError::Unavailable(e.to_string());
+        self.raft.add_learner(id, BasicNode { addr }, true).await.map_err(|e| unavailable(&e))?;
+        let voters = self.voters();
+        let mut next: BTreeSet<NodeId> = voters.into_iter().collect();
+        next.insert(id);
+        self.raft.change_membership(next, false).await.map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    /// Removes a meta node from the voters and the cluster.
+    pub async fn remove_member(&self, id: NodeId) -> Result<(), MetaApiError> {
+        let mut next: BTreeSet<NodeId> = self.voters().into_iter().collect();
+        next.remove(&id);
+        if next.is_empty() {
+            return Err(MetaApiError::Unavailable("cannot remove the last voter".into()));
+        }
+        self.raft
+            .change_membership(next, false)
+            .await
+            .map_err(|e| MetaApiError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    fn voters(&self) -> Vec<NodeId> {
+        self.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
+    }
+
+    fn addr_of(&self, id: NodeId) -> Option<String> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership().get_node(&id).map(|n| n.addr.clone())
+    }
+
+    /// This node's view of the cluster.
+    pub fn status(&self) -> MetaStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let learners: Vec<NodeId> = membership.learner_ids().collect();
+        let members = membership.nodes().map(|(id, n)| (*id, n.addr.clone())).collect();
+        let state = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        MetaStatus {
+            id: self.id,
+            state: state.into(),
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            voters,
+            learners,
+            members,
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The meta node's RPC methods: Raft traffic between meta nodes, and forwarded or direct
+//! metadata requests (`meta.write`, `meta.read`), all with JSON bodies.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::command::{MetaCommand, MetaQuery};
+use super::MetaNode;
+use crate::rpc::{RemoteError, RpcService};
+
+pub const RAFT_APPEND: &str = "raft.append";
+pub const RAFT_VOTE: &str = "raft.vote";
+pub const RAFT_SNAPSHOT: &str = "raft.snapshot";
+/// Executes a command on this node if it is leader (no further forwarding).
+pub const META_WRITE: &str = "meta.write";
+/// Answers a query on this node if it is leader (no further forwarding).
+pub const META_READ: &str = "meta.read";
+/// Executes a command, forwarding it to the leader if this node is not.
+pub const META_SUBMIT: &str = "meta.submit";
+/// Answers a query, forwarding it to the leader if this node is not.
+pub const META_QUERY: &str = "meta.query";
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RemoteError> {
+    serde_json::from_slice(body).map_err(RemoteError::bad_request)
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Bytes, RemoteError> {
+    serde_json::to_vec(v).map(Bytes::from).map_err(|e| RemoteError::new(RemoteError::APPLICATION, e.to_string()))
+}
+
+#[async_trait]
+impl RpcService for MetaNode {
+    async fn call(&self, method: &str, body: Bytes) -> Result<Bytes, RemoteError> {
+        match method {
+            RAFT_APPEND => encode(&self.raft.append_entries(decode(&body)?).await),
+            RAFT_VOTE => encode(&self.raft.vote(decode(&body)?).await),
+            RAFT_SNAPSHOT => encode(&self.raft.install_snapshot(decode(&body)?).await),
+            META_WRITE => {
+                let cmd: MetaCommand = decode(&body)?;
+                encode(&self.write_local(cmd).await)
+            }
+            META_READ => {
+                let q: MetaQuery = decode(&body)?;
+                encode(&self.query_local(q).await)
+            }
+            META_SUBMIT => {
+                let cmd: MetaCommand = decode(&body)?;
+                encode(&self.write(cmd).await)
+            }
+            META_QUERY => {
+                let q: MetaQuery = decode(&body)?;
+                encode(&self.query(q).await)
+            }
+            other => Err(RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {other:?}"))),
+        }
+    }
+}
