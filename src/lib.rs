@@ -12,3 +12,6 @@
 
 pub mod meta;
 pub mod rpc;
+pub mod admin;
+pub mod config;
+pub mod node;

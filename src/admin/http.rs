@@ -1,0 +1,138 @@
+//! A small HTTP/1.1 codec for the admin API: one request per connection, then close.
+//!
+//! Sans-IO: [`parse_request`] returns `Ok(None)` until the head and the body (by
+//! `Content-Length`) are complete, and refuses oversize heads and bodies before buffering them.
+
+/// The largest request head accepted, in bytes.
+pub const HEAD_BYTES_MAX: usize = 16 * 1024;
+/// The largest request body accepted, in bytes.
+pub const BODY_BYTES_MAX: usize = 1024 * 1024;
+const HEADERS_MAX: usize = 64;
+
+/// A parsed request.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+/// A request that cannot be served; answered with 400 or 413 and the connection closed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HttpError {
+    Malformed(String),
+    TooLarge(&'static str),
+}
+
+/// Parses a whole request from the front of `buf`, or `Ok(None)` if more bytes are needed.
+pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > HEAD_BYTES_MAX => return Err(HttpError::TooLarge("request head")),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(HttpError::Malformed(e.to_string())),
+    };
+    if head_len > HEAD_BYTES_MAX {
+        return Err(HttpError::TooLarge("request head"));
+    }
+    let mut body_len = 0usize;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok());
+            body_len = v.ok_or_else(|| HttpError::Malformed("bad content-length".into()))?;
+        }
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(HttpError::Malformed("transfer-encoding is not supported; send content-length".into()));
+        }
+    }
+    if body_len > BODY_BYTES_MAX {
+        return Err(HttpError::TooLarge("request body"));
+    }
+    if buf.len() < head_len + body_len {
+        return Ok(None);
+    }
+    Ok(Some(Request {
+        method: req.method.unwrap_or_default().to_string(),
+        path: req.path.unwrap_or_default().to_string(),
+        body: buf[head_len..head_len + body_len].to_vec(),
+    }))
+}
+
+/// A response.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        let mut body = serde_json::to_vec_pretty(value).expect("json value serialises");
+        body.push(b'\n');
+        Response { status, content_type: "application/json", body }
+    }
+
+    pub fn error(status: u16, message: impl std::fmt::Display) -> Response {
+        Response::json(status, &serde_json::json!({ "error": message.to_string() }))
+    }
+
+    /// The response as bytes on the wire.
+    pub fn encode(&self) -> Vec<u8> {
+        let reason = match self.status {
+            200 => "OK",
+            201 => "Created",
+            400 => "Bad Request",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            409 => "Conflict",
+            413 => "Payload Too Large",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            504 => "Gateway Timeout",
+            _ => "",
+        };
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.status,
+            reason,
+            self.content_type,
+            self.body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_request_with_a_body_only_when_complete() {
+        let raw = b"POST /api/topics HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+        for cut in 0..raw.len() {
+            assert_eq!(parse_request(&raw[..cut]), Ok(None), "cut at {cut}");
+        }
+        let r = parse_request(raw).unwrap().unwrap();
+        assert_eq!((r.method.as_str(), r.path.as_str(), r.body.as_slice()), ("POST", "/api/topics", &b"{}"[..]));
+    }
+
+    #[test]
+    fn refuses_garbage_and_oversize() {
+        assert!(matches!(parse_request(b"\x00\x01 nonsense\r\n\r\n"), Err(HttpError::Malformed(_))));
+        let big = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", BODY_BYTES_MAX + 1);
+        assert_eq!(parse_request(big.as_bytes()), Err(HttpError::TooLarge("request body")));
+        let long = vec![b'a'; HEAD_BYTES_MAX + 1];
+        assert!(parse_request(&long).is_err());
+    }
+
+    #[test]
+    fn encodes_status_headers_and_body() {
+        let r = Response { status: 200, content_type: "text/plain", body: b"ok".to_vec() };
+        assert_eq!(r.encode(), b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    }
+}

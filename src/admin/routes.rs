@@ -1,0 +1,163 @@
+//! The admin API's routes.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::http::{Request, Response};
+use super::AdminState;
+use crate::meta::command::{MetaCommand, MetaError, MetaOk, MetaQuery, QueryResult, TopicSpec};
+use crate::meta::state::Engine;
+use crate::meta::{MetaApiError, WriteOk};
+
+/// The body of `POST /api/topics`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateTopic {
+    name: String,
+    #[serde(default = "one")]
+    partitions: u32,
+    #[serde(default = "one")]
+    replication_factor: u32,
+    #[serde(default = "segment")]
+    engine: String,
+    #[serde(default)]
+    retention_ms: Option<u64>,
+    #[serde(default)]
+    retention_bytes: Option<u64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn segment() -> String {
+    "segment".into()
+}
+
+/// The body of `POST /api/cluster/members`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMember {
+    id: u64,
+    addr: String,
+}
+
+/// Answers one request.
+pub async fn route(state: &AdminState, req: &Request) -> Response {
+    let path = req.path.split('?').next().unwrap_or("");
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (req.method.as_str(), segments.as_slice()) {
+        ("GET", ["health"]) => health(state),
+        ("GET", ["metrics"]) => Response {
+            status: 200,
+            content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            body: state.metrics.render(state.meta.as_ref()).into_bytes(),
+        },
+        ("GET", ["api", "cluster"]) => cluster_status(state).await,
+        ("POST", ["api", "cluster", "members"]) => add_member(state, &req.body).await,
+        ("DELETE", ["api", "cluster", "members", id]) => remove_member(state, id).await,
+        ("GET", ["api", "topics"]) => query(state, MetaQuery::Topics).await,
+        ("POST", ["api", "topics"]) => create_topic(state, &req.body).await,
+        ("GET", ["api", "topics", name]) => match state.meta_client.query(&MetaQuery::Topic { name: name.to_string() }).await {
+            Ok(QueryResult::Topic(None)) => Response::error(404, format!("topic {name:?} does not exist")),
+            Ok(r) => Response::json(200, &to_json(&r)),
+            Err(e) => api_error(&e),
+        },
+        ("DELETE", ["api", "topics", name]) => write(state, MetaCommand::DeleteTopic { name: name.to_string() }).await,
+        (_, ["health" | "metrics"]) | (_, ["api", ..]) => Response::error(405, "method not allowed here"),
+        _ => Response::error(404, format!("no route {path}")),
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("api values serialise")
+}
+
+fn health(state: &AdminState) -> Response {
+    let meta = state.meta.as_ref().map(|m| to_json(&m.status()));
+    Response::json(200, &json!({ "status": "ok", "node_id": state.node_id, "meta": meta }))
+}
+
+async fn cluster_status(state: &AdminState) -> Response {
+    let local = state.meta.as_ref().map(|m| to_json(&m.status()));
+    let nodes = match state.meta_client.query(&MetaQuery::Nodes).await {
+        Ok(QueryResult::Nodes(n)) => to_json(&n),
+        Ok(_) => Value::Null,
+        Err(e) => json!({ "error": e.to_string() }),
+    };
+    Response::json(200, &json!({ "node_id": state.node_id, "meta": local, "nodes": nodes }))
+}
+
+async fn query(state: &AdminState, q: MetaQuery) -> Response {
+    match state.meta_client.query(&q).await {
+        Ok(r) => Response::json(200, &to_json(&r)),
+        Err(e) => api_error(&e),
+    }
+}
+
+async fn create_topic(state: &AdminState, body: &[u8]) -> Response {
+    let req: CreateTopic = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return Response::error(400, format!("bad topic: {e}")),
+    };
+    let engine: Engine = match req.engine.parse() {
+        Ok(e) => e,
+        Err(e) => return Response::error(400, e),
+    };
+    let spec = TopicSpec {
+        name: req.name,
+        partitions: req.partitions,
+        replication_factor: req.replication_factor,
+        engine,
+        retention_ms: req.retention_ms,
+        retention_bytes: req.retention_bytes,
+    };
+    write(state, MetaCommand::CreateTopic(spec)).await
+}
+
+async fn write(state: &AdminState, cmd: MetaCommand) -> Response {
+    match state.meta_client.write(&cmd).await {
+        Ok(WriteOk { result: Ok(ok), .. }) => {
+            let status = if matches!(ok, MetaOk::Topic(_)) && matches!(cmd, MetaCommand::CreateTopic(_)) { 201 } else { 200 };
+            Response::json(status, &to_json(&ok))
+        }
+        Ok(WriteOk { result: Err(e), .. }) => {
+            let status = match e {
+                MetaError::TopicExists { .. } | MetaError::VersionMismatch { .. } => 409,
+                MetaError::TopicNotFound { .. } => 404,
+                MetaError::Invalid { .. } | MetaError::NotEnoughNodes { .. } => 400,
+            };
+            Response::error(status, e)
+        }
+        Err(e) => api_error(&e),
+    }
+}
+
+async fn add_member(state: &AdminState, body: &[u8]) -> Response {
+    let Some(meta) = &state.meta else { return Response::error(400, "this node has no meta role") };
+    let req: AddMember = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return Response::error(400, format!("bad member: {e}")),
+    };
+    match meta.add_member(req.id, req.addr).await {
+        Ok(()) => Response::json(200, &to_json(&meta.status())),
+        Err(e) => api_error(&e),
+    }
+}
+
+async fn remove_member(state: &AdminState, id: &str) -> Response {
+    let Some(meta) = &state.meta else { return Response::error(400, "this node has no meta role") };
+    let Ok(id) = id.parse() else { return Response::error(400, format!("{id:?} is not a node id")) };
+    match meta.remove_member(id).await {
+        Ok(()) => Response::json(200, &to_json(&meta.status())),
+        Err(e) => api_error(&e),
+    }
+}
+
+fn api_error(e: &MetaApiError) -> Response {
+    let status = match e {
+        MetaApiError::Indeterminate(_) => 504,
+        _ => 503,
+    };
+    Response::error(status, e)
+}

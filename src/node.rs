@@ -1,0 +1,119 @@
+//! One Keel process: binds its listeners and starts its roles. Production (`keel server`) and
+//! simulation (`keel-sim`) start nodes through this same entry point.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_rt::disk::Disk;
+use keel_rt::{net, task, time};
+
+use crate::config::Config;
+use crate::meta::client::MetaClient;
+use crate::meta::command::MetaCommand;
+use crate::meta::log_store::StoreOptions;
+use crate::meta::network::Peers;
+use crate::meta::state::Role;
+use crate::meta::state_machine::ApplyHook;
+use crate::meta::MetaNode;
+use crate::rpc::{self, RemoteError, RpcServerConfig, RpcService};
+
+/// What a node is started with.
+pub struct NodeParts {
+    pub config: Config,
+    pub disk: Arc<dyn Disk>,
+    /// Simulation only: observe every applied meta entry.
+    pub apply_hook: Option<ApplyHook>,
+    /// Simulation only: unsafe store switches.
+    pub store: StoreOptions,
+}
+
+/// A running node.
+pub struct Node {
+    pub config: Config,
+    pub meta: Option<MetaNode>,
+    pub meta_client: MetaClient,
+    tasks: Vec<task::JoinHandle<()>>,
+}
+
+/// Answers every method with "no such method": the RPC service of a node with no RPC roles.
+struct NoService;
+
+#[async_trait::async_trait]
+impl RpcService for NoService {
+    async fn call(&self, method: &str, _body: bytes::Bytes) -> Result<bytes::Bytes, RemoteError> {
+        Err(RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {method:?} on this node")))
+    }
+}
+
+impl Node {
+    /// Binds the listeners and starts every configured role.
+    pub async fn start(parts: NodeParts) -> io::Result<Node> {
+        let NodeParts { config, disk, apply_hook, store } = parts;
+        config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let peers = Peers::default();
+        let meta_peers = config.meta_peers().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let rpc_listener = net::TcpListener::bind(config.rpc.listen.as_str()).await?;
+        let mut tasks = Vec::new();
+
+        let meta = if config.roles.contains(&Role::Meta) {
+            let mut mc = config.meta_config();
+            mc.store = store;
+            let node = MetaNode::start(config.node_id, disk.clone(), "meta", peers.clone(), &mc, apply_hook).await?;
+            Some(node)
+        } else {
+            None
+        };
+        let service: Arc<dyn RpcService> = match &meta {
+            Some(m) => Arc::new(m.clone()),
+            None => Arc::new(NoService),
+        };
+        tasks.push(task::spawn(rpc::serve(rpc_listener, service, RpcServerConfig::default())));
+        if let Some(m) = &meta {
+            if !m.raft.is_initialized().await.map_err(io::Error::other)? {
+                m.initialize(&meta_peers).await.map_err(io::Error::other)?;
+            }
+        }
+
+        let endpoints = if config.meta.endpoints.is_empty() {
+            meta_peers.values().cloned().collect()
+        } else {
+            config.meta.endpoints.clone()
+        };
+        let meta_client = MetaClient::new(endpoints, peers);
+        tasks.push(task::spawn(register(meta_client.clone(), &config)));
+
+        if !config.admin.listen.is_empty() {
+            let listener = net::TcpListener::bind(config.admin.listen.as_str()).await?;
+            let state = crate::admin::AdminState::new(config.node_id, meta.clone(), meta_client.clone());
+            tasks.push(task::spawn(crate::admin::serve(listener, state)));
+        }
+        tracing::info!(node_id = config.node_id, rpc = %config.rpc.listen, admin = %config.admin.listen, roles = ?config.roles, "node started");
+        Ok(Node { config, meta, meta_client, tasks })
+    }
+
+    /// Stops the node's tasks and its Raft.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(m) = &self.meta {
+            let _ = m.raft.shutdown().await;
+        }
+        tracing::info!(node_id = self.config.node_id, "node stopped");
+    }
+}
+
+/// Registers this node in the cluster metadata, retrying until it is recorded.
+fn register(client: MetaClient, config: &Config) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let cmd = MetaCommand::RegisterNode { id: config.node_id, addr: config.advertise_addr(), roles: config.roles.clone() };
+    async move {
+        loop {
+            match client.write(&cmd).await {
+                Ok(_) => return,
+                Err(e) => tracing::debug!(error = %e, "registering with meta, will retry"),
+            }
+            time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
