@@ -8,8 +8,8 @@
 
 #[cfg(madsim)]
 mod sim {
+    use std::cell::RefCell;
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
 
     use rand::Rng;
 
@@ -18,19 +18,20 @@ mod sim {
         pub sites: BTreeMap<&'static str, Option<f64>>,
     }
 
-    pub static SITES: Mutex<Sites> = Mutex::new(Sites { on: false, sites: BTreeMap::new() });
+    thread_local! {
+        // Per thread: a simulated run lives on one thread.
+        pub static SITES: RefCell<Sites> = const { RefCell::new(Sites { on: false, sites: BTreeMap::new() }) };
+    }
 
     pub fn point(site: &'static str) -> bool {
-        let mut s = SITES.lock().unwrap_or_else(|e| e.into_inner());
-        if !s.on {
-            return false;
-        }
         let mut rng = crate::rand::rng();
-        let p = *s.sites.entry(site).or_insert_with(|| {
+        let p = SITES.with_borrow_mut(|s| {
+            if !s.on {
+                return None;
+            }
             // Tier one: a quarter of sites are enabled in a given run.
-            rng.gen_bool(0.25).then(|| [0.01, 0.05, 0.2][rng.gen_range(0..3)])
+            *s.sites.entry(site).or_insert_with(|| rng.gen_bool(0.25).then(|| [0.01, 0.05, 0.2][rng.gen_range(0..3)]))
         });
-        drop(s);
         let fired = p.is_some_and(|p| rng.gen_bool(p));
         if fired {
             crate::trace::record(site, 1);
@@ -57,7 +58,7 @@ pub fn point(site: &'static str) -> bool {
 pub fn set_enabled(on: bool) {
     #[cfg(madsim)]
     {
-        sim::SITES.lock().unwrap_or_else(|e| e.into_inner()).on = on;
+        sim::SITES.with_borrow_mut(|s| s.on = on);
     }
     #[cfg(not(madsim))]
     {
@@ -69,9 +70,10 @@ pub fn set_enabled(on: bool) {
 pub fn reset() {
     #[cfg(madsim)]
     {
-        let mut s = sim::SITES.lock().unwrap_or_else(|e| e.into_inner());
-        s.on = false;
-        s.sites.clear();
+        sim::SITES.with_borrow_mut(|s| {
+            s.on = false;
+            s.sites.clear();
+        });
     }
 }
 
@@ -79,8 +81,7 @@ pub fn reset() {
 pub fn enabled_sites() -> Vec<&'static str> {
     #[cfg(madsim)]
     {
-        let s = sim::SITES.lock().unwrap_or_else(|e| e.into_inner());
-        s.sites.iter().filter(|(_, p)| p.is_some()).map(|(k, _)| *k).collect()
+        sim::SITES.with_borrow(|s| s.sites.iter().filter(|(_, p)| p.is_some()).map(|(k, _)| *k).collect())
     }
     #[cfg(not(madsim))]
     {

@@ -4,7 +4,8 @@
 pub use tokio::task::spawn;
 pub use tokio::task::{yield_now, JoinError, JoinHandle};
 
-/// Runs a blocking closure off the async workers (inline in simulation).
+/// Runs a blocking closure off the async workers. Not in simulation, where nothing may block.
+#[cfg(not(madsim))]
 #[allow(clippy::disallowed_methods)]
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where

@@ -116,8 +116,8 @@ pub fn set_clock_skew(node: madsim::task::NodeId, offset_ms: i64, drift_ppm: i64
 
 #[cfg(madsim)]
 mod skew {
+    use std::cell::RefCell;
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
 
     #[derive(Clone, Copy)]
     struct Skew {
@@ -125,16 +125,18 @@ mod skew {
         drift_ppm: i64,
     }
 
-    static SKEWS: Mutex<BTreeMap<String, Skew>> = Mutex::new(BTreeMap::new());
+    thread_local! {
+        // Per thread: a simulated run lives on one thread.
+        static SKEWS: RefCell<BTreeMap<String, Skew>> = const { RefCell::new(BTreeMap::new()) };
+    }
 
     pub fn set(node: madsim::task::NodeId, offset_ms: i64, drift_ppm: i64) {
-        let mut m = SKEWS.lock().unwrap_or_else(|e| e.into_inner());
-        m.insert(node.to_string(), Skew { offset_ms, drift_ppm });
+        SKEWS.with_borrow_mut(|m| m.insert(node.to_string(), Skew { offset_ms, drift_ppm }));
     }
 
     pub fn apply(real_ms: u64) -> u64 {
         let node = madsim::plugin::node().to_string();
-        let skew = SKEWS.lock().unwrap_or_else(|e| e.into_inner()).get(&node).copied();
+        let skew = SKEWS.with_borrow(|m| m.get(&node).copied());
         let Some(s) = skew else { return real_ms };
         let elapsed_ms = super::since_start().as_millis() as i64;
         let drift_ms = elapsed_ms.saturating_mul(s.drift_ppm) / 1_000_000;
@@ -142,7 +144,7 @@ mod skew {
     }
 
     pub fn reset() {
-        SKEWS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        SKEWS.with_borrow_mut(|m| m.clear());
     }
 }
 

@@ -5,11 +5,11 @@
 //! must give the same digest; a differing digest means some effect escaped the seam. In
 //! production [`record`] compiles to nothing.
 
+// Per thread: a simulated run lives on one thread, and runs may go on in parallel.
 #[cfg(madsim)]
-use std::sync::Mutex;
-
-#[cfg(madsim)]
-static DIGEST: Mutex<u64> = Mutex::new(FNV_OFFSET);
+thread_local! {
+    static DIGEST: std::cell::Cell<u64> = const { std::cell::Cell::new(FNV_OFFSET) };
+}
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -34,10 +34,12 @@ pub fn record(tag: &str, value: u64) {
     #[cfg(madsim)]
     {
         let now = crate::time::since_start().as_nanos() as u64;
-        let mut d = DIGEST.lock().unwrap_or_else(|e| e.into_inner());
-        let mut h = fnv1a(*d, tag.as_bytes());
+        if std::env::var_os("KEEL_SIM_TRACE").is_some() {
+            eprintln!("trace {now} {} {tag} {value}", madsim::plugin::node());
+        }
+        let mut h = fnv1a(DIGEST.get(), tag.as_bytes());
         h = fnv1a(h, &value.to_le_bytes());
-        *d = fnv1a(h, &now.to_le_bytes());
+        DIGEST.set(fnv1a(h, &now.to_le_bytes()));
     }
     #[cfg(not(madsim))]
     {
@@ -49,7 +51,7 @@ pub fn record(tag: &str, value: u64) {
 pub fn reset() {
     #[cfg(madsim)]
     {
-        *DIGEST.lock().unwrap_or_else(|e| e.into_inner()) = FNV_OFFSET;
+        DIGEST.set(FNV_OFFSET);
     }
 }
 
@@ -57,7 +59,7 @@ pub fn reset() {
 pub fn digest() -> u64 {
     #[cfg(madsim)]
     {
-        *DIGEST.lock().unwrap_or_else(|e| e.into_inner())
+        DIGEST.get()
     }
     #[cfg(not(madsim))]
     {

@@ -1,0 +1,165 @@
+//! A simulated meta cluster: madsim nodes that run `keel::node::Node` on [`SimDisk`]s.
+//!
+//! Each node's process is supervised as `systemd Restart=always` would: if its Raft stops on a
+//! fatal storage error, the process shuts down and starts again a second later. A node killed
+//! by the nemesis loses what its disk had not synced ([`SimDisk::crash`]) before it restarts.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use keel::config::Config;
+use keel::meta::log_store::StoreOptions;
+use keel::meta::state::Role;
+use keel::meta::MetaNode;
+use keel::node::{Node, NodeParts};
+use keel_rt::disk::SimDisk;
+use keel_rt::time;
+use madsim::runtime::{Handle, NodeHandle};
+use madsim::task::NodeId as SimNodeId;
+use openraft::ServerState;
+
+use crate::history::Recorder;
+use crate::settings::Settings;
+
+/// The RPC port every simulated node listens on.
+pub const RPC_PORT: u16 = 7100;
+
+/// One simulated meta node.
+pub struct SimNode {
+    pub id: u64,
+    pub handle: NodeHandle,
+    pub disk: SimDisk,
+    pub addr: String,
+    pub alive: bool,
+    pub paused: bool,
+}
+
+impl SimNode {
+    pub fn sim_id(&self) -> SimNodeId {
+        self.handle.id()
+    }
+}
+
+/// The running meta nodes' handles, by node id, for the final checks.
+pub type Registry = Arc<Mutex<BTreeMap<u64, MetaNode>>>;
+
+/// The cluster.
+pub struct MetaCluster {
+    pub nodes: Vec<SimNode>,
+    pub registry: Registry,
+}
+
+/// The address of meta node `id`.
+pub fn meta_ip(id: u64) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, id as u8))
+}
+
+impl MetaCluster {
+    /// Builds and starts `settings.meta_nodes` nodes.
+    pub fn start(settings: &Settings, store: StoreOptions, recorder: &Recorder) -> MetaCluster {
+        let handle = Handle::current();
+        let registry: Registry = Arc::default();
+        let ids: Vec<u64> = (1..=settings.meta_nodes as u64).collect();
+        let peers: BTreeMap<String, String> =
+            ids.iter().map(|id| (id.to_string(), format!("{}:{RPC_PORT}", meta_ip(*id)))).collect();
+        let mut nodes = Vec::new();
+        for &id in &ids {
+            let mut config = Config { node_id: id, roles: vec![Role::Meta, Role::Storage], ..Config::default() };
+            config.rpc.listen = format!("{}:{RPC_PORT}", meta_ip(id));
+            config.admin.listen = String::new();
+            config.meta.peers = peers.clone();
+            config.meta.snapshot_every_entries = settings.snapshot_every_entries;
+            config.meta.log_keep_entries = settings.snapshot_every_entries / 2;
+            let disk = SimDisk::new(settings.seed.wrapping_mul(31).wrapping_add(id));
+            let ctx = NodeCtx { config, disk: disk.clone(), store: store.clone(), recorder: recorder.clone(), registry: registry.clone() };
+            let node = handle
+                .create_node()
+                .name(format!("meta-{id}"))
+                .ip(meta_ip(id))
+                .init(move || supervise(ctx.clone()))
+                .build();
+            nodes.push(SimNode { id, handle: node, disk, addr: format!("{}:{RPC_PORT}", meta_ip(id)), alive: true, paused: false });
+        }
+        MetaCluster { nodes, registry }
+    }
+
+    /// The RPC addresses of every node.
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr.clone()).collect()
+    }
+
+    /// Power loss on node `i`: the process dies and the disk keeps only what it synced.
+    pub fn kill(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        Handle::current().kill(n.sim_id());
+        n.disk.crash();
+        n.alive = false;
+        n.paused = false;
+        self.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
+        tracing::info!(node = n.id, "nemesis: killed (power loss)");
+    }
+
+    /// Starts node `i` again after a kill.
+    pub fn restart(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        Handle::current().restart(n.sim_id());
+        n.alive = true;
+        n.paused = false;
+        tracing::info!(node = n.id, "nemesis: restarted");
+    }
+}
+
+#[derive(Clone)]
+struct NodeCtx {
+    config: Config,
+    disk: SimDisk,
+    store: StoreOptions,
+    recorder: Recorder,
+    registry: Registry,
+}
+
+/// The node's process, restarted after a fatal error.
+async fn supervise(ctx: NodeCtx) {
+    loop {
+        let id = ctx.config.node_id;
+        let rec = ctx.recorder.clone();
+        let hook: keel::meta::state_machine::ApplyHook = Arc::new(move |index, term, hash| rec.applied(id, index, term, hash));
+        let parts = NodeParts {
+            config: ctx.config.clone(),
+            disk: Arc::new(ctx.disk.clone()),
+            apply_hook: Some(hook),
+            store: ctx.store.clone(),
+        };
+        match Node::start(parts).await {
+            Ok(node) => {
+                let meta = node.meta.clone().expect("simulated nodes run the meta role");
+                ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).insert(id, meta.clone());
+                watch_until_fatal(&meta, &ctx.recorder).await;
+                tracing::warn!(node = id, "raft stopped; restarting the process");
+                ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                node.shutdown().await;
+            }
+            Err(e) => tracing::warn!(node = id, error = %e, "node failed to start; retrying"),
+        }
+        time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Records every term in which this node was leader; returns when Raft stops.
+async fn watch_until_fatal(meta: &MetaNode, recorder: &Recorder) {
+    let mut rx = meta.raft.metrics();
+    loop {
+        let (state, term, fatal) = {
+            let m = rx.borrow();
+            (m.state, m.current_term, m.running_state.is_err())
+        };
+        if state == ServerState::Leader {
+            recorder.leader(term, meta.id);
+        }
+        if fatal || rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The nemesis: during the safety phase, injects the run's enabled fault classes at random
+//! moments and heals each after a random duration; [`Nemesis::heal_all`] ends every fault for
+//! the liveness phase.
+//!
+//! Faults: partitions (symmetric), one-way link loss, clogged nodes, packet loss (madsim's TCP
+//! turns it into retransmission delay), latency, power loss with restart (unsynced disk data
+//! lost, last write possibly torn), pauses, wall-clock offsets, jumps and drift, disk faults on
+//! a minority (failed syncs and reads, stalls, a full disk) and fault points.
+
+use std::time::Duration;
+
+use keel_rt::disk::DiskFaults;
+use keel_rt::{fault, rand, time};
+use madsim::net::NetSim;
+use madsim::runtime::Handle;
+use madsim::task::NodeId as SimNodeId;
+use ::rand::seq::SliceRandom;
+use ::rand::Rng;
+
+use crate::cluster::MetaCluster;
+use crate::settings::Settings;
+
+enum Fault {
+    Links(Vec<(SimNodeId, SimNodeId)>),
+    ClogNode(SimNodeId),
+    Loss,
+    Delay,
+    Down(usize),
+    Paused(usize),
+    Disk(usize),
+}
+
+/// The fault injector of one run.
+pub struct Nemesis {
+    active: Vec<(time::Instant, Fault)>,
+    /// Faults injected, by kind, for the run's report.
+    pub injected: std::collections::BTreeMap<&'static str, u64>,
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    Partition,
+    OneWay,
+    Clog,
+    Loss,
+    Delay,
+    Kill,
+    Pause,
+    Clock,
+    Disk,
+}
+
+impl Nemesis {
+    pub fn new() -> Self {
+        Nemesis { active: Vec::new(), injected: Default::default() }
+    }
+
+    /// Injects faults until `until`.
+    pub async fn run(&mut self, cluster: &mut MetaCluster, settings: &Settings, until: time::Instant) {
+        let actions = enabled_actions(settings);
+        fault::set_enabled(settings.faults.fault_points);
+        while time::now() < until {
+            let gap = rand::rng().gen_range(settings.fault_gap_ms.0..=settings.fault_gap_ms.1);
+            time::sleep(Duration::from_millis(gap)).await;
+            self.heal_expired(cluster);
+            if let Some(a) = actions.choose(&mut rand::rng()).copied() {
+                self.inject(a, cluster);
+            }
+        }
+        fault::set_enabled(false);
+    }
+
+    fn inject(&mut self, action: Action, cluster: &mut MetaCluster) {
+        let mut r = rand::rng();
+        let n = cluster.nodes.len();
+        let heal_at = time::now() + Duration::from_millis(r.gen_range(500..=6_000));
+        let net = NetSim::current();
+        let (kind, fault) = match action {
+            Action::Partition => {
+                let mut ids: Vec<SimNodeId> = cluster.nodes.iter().map(|n| n.sim_id()).collect();
+                ids.shuffle(&mut r);
+                let cut = r.gen_range(1..n);
+                let mut links = Vec::new();
+                for a in &ids[..cut] {
+                    for b in &ids[cut..] {
+                        net.clog_link(*a, *b);
+                        net.clog_link(*b, *a);
+                        links.extend([(*a, *b), (*b, *a)]);
+                    }
+                }
+                ("partition", Fault::Links(links))
+            }
+            Action::OneWay => {
+                let (a, b) = two(&mut r, n);
+                let (a, b) = (cluster.nodes[a].sim_id(), cluster.nodes[b].sim_id());
+                net.clog_link(a, b);
+                ("one-way", Fault::Links(vec![(a, b)]))
+            }
+            Action::Clog => {
+                let id = cluster.nodes[r.gen_range(0..n)].sim_id();
+                net.clog_node(id);
+                ("clog", Fault::ClogNode(id))
+            }
+            Action::Loss => {
+                let rate = r.gen_range(0.02..0.3);
+                net.update_config(|c| c.packet_loss_rate = rate);
+                ("loss", Fault::Loss)
+            }
+            Action::Delay => {
+                let max = r.gen_range(20..500);
+                net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(max));
+                ("delay", Fault::Delay)
+            }
+            Action::Kill => {
+                let i = r.gen_range(0..n);
+                if !cluster.nodes[i].alive {
+                    return;
+                }
+                cluster.kill(i);
+                ("kill", Fault::Down(i))
+            }
+            Action::Pause => {
+                let i = r.gen_range(0..n);
+                if !cluster.nodes[i].alive || cluster.nodes[i].paused {
+                    return;
+                }
+                Handle::current().pause(cluster.nodes[i].sim_id());
+                cluster.nodes[i].paused = true;
+                ("pause", Fault::Paused(i))
+            }
+            Action::Clock => {
+                let node = &cluster.nodes[r.gen_range(0..n)];
+                let offset = r.gen_range(-60_000..=60_000);
+                let drift = r.gen_range(-500..=500);
+                time::set_clock_skew(node.sim_id(), offset, drift);
+                self.count("clock");
+                return;
+            }
+            Action::Disk => {
+                let faulty = self.active.iter().filter(|(_, f)| matches!(f, Fault::Disk(_))).count();
+                if faulty >= (n - 1) / 2 {
+                    return;
+                }
+                let i = r.gen_range(0..n);
+                cluster.nodes[i].disk.set_faults(random_disk_faults(&mut r));
+                ("disk", Fault::Disk(i))
+            }
+        };
+        self.count(kind);
+        self.active.push((heal_at, fault));
+    }
+
+    fn count(&mut self, kind: &'static str) {
+        *self.injected.entry(kind).or_insert(0) += 1;
+        keel_rt::trace::record("nemesis", keel_rt::trace::hash(kind.as_bytes()));
+    }
+
+    fn heal_expired(&mut self, cluster: &mut MetaCluster) {
+        let now = time::now();
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.active).into_iter().partition(|(t, _)| *t <= now);
+        self.active = keep;
+        for (_, f) in due {
+            heal(f, cluster);
+        }
+    }
+
+    /// Ends every fault: the liveness phase begins.
+    pub fn heal_all(&mut self, cluster: &mut MetaCluster) {
+        for (_, f) in std::mem::take(&mut self.active) {
+            heal(f, cluster);
+        }
+        fault::set_enabled(false);
+        let net = NetSim::current();
+        net.update_config(|c| *c = madsim::net::Config::default());
+        for i in 0..cluster.nodes.len() {
+            let id = cluster.nodes[i].sim_id();
+            net.unclog_node(id);
+            for j in 0..cluster.nodes.len() {
+                net.unclog_link(id, cluster.nodes[j].sim_id());
+            }
+            cluster.nodes[i].disk.set_faults(DiskFaults::default());
+            time::set_clock_skew(id, 0, 0);
+            if cluster.nodes[i].paused {
+                Handle::current().resume(id);
+                cluster.nodes[i].paused = false;
+            }
+            if !cluster.nodes[i].alive {
+                cluster.restart(i);
+            }
+        }
+    }
+}
+
+impl Default for Nemesis {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn heal(f: Fault, cluster: &mut MetaCluster) {
+    let net = NetSim::current();
+    match f {
+        Fault::Links(links) => links.into_iter().for_each(|(a, b)| net.unclog_link(a, b)),
+        Fault::ClogNode(id) => net.unclog_node(id),
+        Fault::Loss => net.update_config(|c| c.packet_loss_rate = 0.0),
+        Fault::Delay => net.update_config(|c| c.send_latency = madsim::net::Config::default().send_latency),
+        Fault::Down(i) => {
+            if !cluster.nodes[i].alive {
+                cluster.restart(i);
+            }
+        }
+        Fault::Paused(i) => {
+            if cluster.nodes[i].paused {
+                Handle::current().resume(cluster.nodes[i].sim_id());
+                cluster.nodes[i].paused = false;
+            }
+        }
+        Fault::Disk(i) => cluster.nodes[i].disk.set_faults(DiskFaults::default()),
+    }
+}
+
+fn two(r: &mut impl Rng, n: usize) -> (usize, usize) {
+    let a = r.gen_range(0..n);
+    let b = (a + r.gen_range(1..n)) % n;
+    (a, b)
+}
+
+fn random_disk_faults(r: &mut impl Rng) -> DiskFaults {
+    DiskFaults {
+        sync_fail_rate: if r.gen_bool(0.5) { r.gen_range(0.0..0.05) } else { 0.0 },
+        read_error_rate: if r.gen_bool(0.3) { r.gen_range(0.0..0.05) } else { 0.0 },
+        bit_flip_rate: 0.0,
+        stall_rate: if r.gen_bool(0.5) { 0.1 } else { 0.0 },
+        stall_ms_max: 200,
+        capacity_bytes: if r.gen_bool(0.2) { r.gen_range(0..1_000_000) } else { u64::MAX },
+    }
+}
+
+fn enabled_actions(s: &Settings) -> Vec<Action> {
+    let f = &s.faults;
+    [
+        (f.partitions, Action::Partition),
+        (f.one_way, Action::OneWay),
+        (f.clogs, Action::Clog),
+        (f.packet_loss, Action::Loss),
+        (f.delays, Action::Delay),
+        (f.kills, Action::Kill),
+        (f.pauses, Action::Pause),
+        (f.clocks, Action::Clock),
+        (f.disk_faults, Action::Disk),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, a)| a)
+    .collect()
+}

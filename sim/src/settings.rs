@@ -1,0 +1,110 @@
+//! Swarm settings: everything about a run that is not the code is derived from its seed.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Which fault classes the nemesis may use in this run.
+#[derive(Clone, Debug, Default)]
+pub struct FaultMix {
+    pub partitions: bool,
+    pub one_way: bool,
+    pub clogs: bool,
+    pub packet_loss: bool,
+    pub delays: bool,
+    pub kills: bool,
+    pub pauses: bool,
+    pub clocks: bool,
+    pub disk_faults: bool,
+    pub fault_points: bool,
+}
+
+/// One run's settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub seed: u64,
+    pub meta_nodes: usize,
+    pub clients: usize,
+    pub keys: usize,
+    pub ops_per_client: usize,
+    pub safety_ms: u64,
+    pub liveness_ms: u64,
+    pub fault_gap_ms: (u64, u64),
+    pub snapshot_every_entries: u64,
+    pub faults: FaultMix,
+}
+
+impl Settings {
+    /// The settings of `seed`.
+    pub fn from_seed(seed: u64) -> Self {
+        let mut r = StdRng::seed_from_u64(seed ^ 0x6b65_656c_5f73_696d);
+        let mut coin = |p: f64| r.gen_bool(p);
+        let faults = FaultMix {
+            partitions: coin(0.6),
+            one_way: coin(0.4),
+            clogs: coin(0.4),
+            packet_loss: coin(0.4),
+            delays: coin(0.4),
+            kills: coin(0.7),
+            pauses: coin(0.3),
+            clocks: coin(0.5),
+            disk_faults: coin(0.4),
+            fault_points: coin(0.5),
+        };
+        Settings {
+            seed,
+            meta_nodes: if r.gen_bool(0.6) { 3 } else { 5 },
+            clients: r.gen_range(2..=4),
+            keys: r.gen_range(2..=4),
+            ops_per_client: r.gen_range(20..=50),
+            safety_ms: r.gen_range(15_000..=30_000),
+            liveness_ms: 30_000,
+            fault_gap_ms: (r.gen_range(200..=800), r.gen_range(1_000..=3_000)),
+            snapshot_every_entries: r.gen_range(20..=200),
+            faults,
+        }
+    }
+
+    /// Settings for a run that must expose an unsafe store: kills often, little else.
+    pub fn crash_heavy(seed: u64) -> Self {
+        let mut s = Settings::from_seed(seed);
+        s.faults = FaultMix { kills: true, partitions: true, ..FaultMix::default() };
+        s.fault_gap_ms = (100, 600);
+        s
+    }
+}
+
+impl std::fmt::Display for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fm = &self.faults;
+        let on: Vec<&str> = [
+            (fm.partitions, "partitions"),
+            (fm.one_way, "one-way"),
+            (fm.clogs, "clogs"),
+            (fm.packet_loss, "loss"),
+            (fm.delays, "delays"),
+            (fm.kills, "kills"),
+            (fm.pauses, "pauses"),
+            (fm.clocks, "clocks"),
+            (fm.disk_faults, "disk"),
+            (fm.fault_points, "fault-points"),
+        ]
+        .iter()
+        .filter(|(b, _)| *b)
+        .map(|(_, n)| *n)
+        .collect();
+        write!(
+            f,
+            "meta_nodes={} clients={} keys={} ops/client={} safety={}ms liveness={}ms gap={}..{}ms snapshot_every={} faults=[{}]",
+            self.meta_nodes,
+            self.clients,
+            self.keys,
+            self.ops_per_client,
+            self.safety_ms,
+            self.liveness_ms,
+            self.fault_gap_ms.0,
+            self.fault_gap_ms.1,
+            self.snapshot_every_entries,
+            on.join(",")
+        )
+    }
+}
