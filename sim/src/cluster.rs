@@ -1,8 +1,10 @@
 //! A simulated meta cluster: madsim nodes that run `keel::node::Node` on [`SimDisk`]s.
 //!
-//! Each node's process is supervised as `systemd Restart=always` would: if its Raft stops on a
-//! fatal storage error, the process shuts down and starts again a second later. A node killed
-//! by the nemesis loses what its disk had not synced ([`SimDisk::crash`]) before it restarts.
+//! Each node's process is supervised as `systemd Restart=always` would: a node whose Raft stops
+//! on a fatal storage error, or that fails to start, exits (as `keel server` does), and the
+//! cluster's process supervisor starts it again a second later with its disk as it was (a
+//! process exit loses nothing the OS had). A node killed by the nemesis is a power loss: its
+//! disk keeps only what it had synced ([`SimDisk::crash`]) when it restarts.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -15,7 +17,8 @@ use keel::meta::state::Role;
 use keel::meta::MetaNode;
 use keel::node::{Node, NodeParts};
 use keel_rt::disk::SimDisk;
-use keel_rt::time;
+use keel_rt::{rand, time};
+use ::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId as SimNodeId;
 use openraft::ServerState;
@@ -45,10 +48,14 @@ impl SimNode {
 /// The running meta nodes' handles, by node id, for the final checks.
 pub type Registry = Arc<Mutex<BTreeMap<u64, MetaNode>>>;
 
+/// Nodes whose process exited and awaits a restart by the supervisor.
+pub type Exits = Arc<Mutex<std::collections::BTreeSet<u64>>>;
+
 /// The cluster.
 pub struct MetaCluster {
     pub nodes: Vec<SimNode>,
     pub registry: Registry,
+    pub exits: Exits,
 }
 
 /// The address of meta node `id`.
@@ -61,6 +68,7 @@ impl MetaCluster {
     pub fn start(settings: &Settings, store: StoreOptions, recorder: &Recorder) -> MetaCluster {
         let handle = Handle::current();
         let registry: Registry = Arc::default();
+        let exits: Exits = Arc::default();
         let ids: Vec<u64> = (1..=settings.meta_nodes as u64).collect();
         let peers: BTreeMap<String, String> =
             ids.iter().map(|id| (id.to_string(), format!("{}:{RPC_PORT}", meta_ip(*id)))).collect();
@@ -73,7 +81,14 @@ impl MetaCluster {
             config.meta.snapshot_every_entries = settings.snapshot_every_entries;
             config.meta.log_keep_entries = settings.snapshot_every_entries / 2;
             let disk = SimDisk::new(settings.seed.wrapping_mul(31).wrapping_add(id));
-            let ctx = NodeCtx { config, disk: disk.clone(), store: store.clone(), recorder: recorder.clone(), registry: registry.clone() };
+            let ctx = NodeCtx {
+                config,
+                disk: disk.clone(),
+                store: store.clone(),
+                recorder: recorder.clone(),
+                registry: registry.clone(),
+                exits: exits.clone(),
+            };
             let node = handle
                 .create_node()
                 .name(format!("meta-{id}"))
@@ -82,7 +97,25 @@ impl MetaCluster {
                 .build();
             nodes.push(SimNode { id, handle: node, disk, addr: format!("{}:{RPC_PORT}", meta_ip(id)), alive: true, paused: false });
         }
-        MetaCluster { nodes, registry }
+        MetaCluster { nodes, registry, exits }
+    }
+
+    /// Restarts nodes whose process exited, a second after they did. Runs until the run ends.
+    pub fn supervise_processes(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let exits = self.exits.clone();
+        let ids: BTreeMap<u64, SimNodeId> = self.nodes.iter().map(|n| (n.id, n.sim_id())).collect();
+        async move {
+            loop {
+                time::sleep(Duration::from_secs(1)).await;
+                let due = std::mem::take(&mut *exits.lock().unwrap_or_else(|e| e.into_inner()));
+                for id in due {
+                    tracing::info!(node = id, "supervisor: restarting the exited process");
+                    // madsim's `restart` alone keeps the node's sockets bound; `kill` frees them.
+                    Handle::current().kill(ids[&id]);
+                    Handle::current().restart(ids[&id]);
+                }
+            }
+        }
     }
 
     /// The RPC addresses of every node.
@@ -98,6 +131,7 @@ impl MetaCluster {
         n.alive = false;
         n.paused = false;
         self.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
+        self.exits.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
         tracing::info!(node = n.id, "nemesis: killed (power loss)");
     }
 
@@ -118,11 +152,16 @@ struct NodeCtx {
     store: StoreOptions,
     recorder: Recorder,
     registry: Registry,
+    exits: Exits,
 }
 
-/// The node's process, restarted after a fatal error.
+/// The node's process: runs until Raft stops on a fatal error, then exits.
 async fn supervise(ctx: NodeCtx) {
-    loop {
+    {
+        // Processes never start in the same nanosecond; without this, every node's Raft ticks
+        // on the same instants and elections split forever.
+        let stagger = rand::rng().gen_range(0..200);
+        time::sleep(Duration::from_millis(stagger)).await;
         let id = ctx.config.node_id;
         let rec = ctx.recorder.clone();
         let hook: keel::meta::state_machine::ApplyHook = Arc::new(move |index, term, hash| rec.applied(id, index, term, hash));
@@ -137,13 +176,13 @@ async fn supervise(ctx: NodeCtx) {
                 let meta = node.meta.clone().expect("simulated nodes run the meta role");
                 ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).insert(id, meta.clone());
                 watch_until_fatal(&meta, &ctx.recorder).await;
-                tracing::warn!(node = id, "raft stopped; restarting the process");
+                tracing::warn!(node = id, "raft stopped on a fatal error; the process exits");
                 ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                node.shutdown().await;
             }
-            Err(e) => tracing::warn!(node = id, error = %e, "node failed to start; retrying"),
+            Err(e) => tracing::warn!(node = id, error = %e, "node failed to start; the process exits"),
         }
-        time::sleep(Duration::from_secs(1)).await;
+        ctx.exits.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        std::future::pending::<()>().await;
     }
 }
 

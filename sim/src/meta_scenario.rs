@@ -35,6 +35,8 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
     let recorder = Recorder::default();
     let mut cluster = MetaCluster::start(&settings, store, &recorder);
     let handle = Handle::current();
+    let supervisor = handle.create_node().name("supervisor").build();
+    supervisor.spawn(cluster.supervise_processes());
     let clients: Vec<_> = (0..settings.clients)
         .map(|i| {
             let node = handle.create_node().name(format!("client-{i}")).ip(client_ip(i)).build();

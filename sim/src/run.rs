@@ -75,6 +75,13 @@ where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     rt.set_time_limit(Duration::from_secs(900));
     keel_rt::trace::reset();
