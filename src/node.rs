@@ -92,6 +92,21 @@ impl Node {
         Ok(Node { config, meta, meta_client, tasks })
     }
 
+    /// Resolves when a role stops on a fatal error (such as a failed sync): a node that cannot
+    /// keep its promises fences itself, and the process should exit.
+    pub async fn fatal(&self) -> String {
+        let Some(m) = &self.meta else { return std::future::pending().await };
+        let mut rx = m.raft.metrics();
+        loop {
+            if let Err(e) = &rx.borrow().running_state {
+                return format!("meta raft stopped: {e}");
+            }
+            if rx.changed().await.is_err() {
+                return "meta raft stopped".into();
+            }
+        }
+    }
+
     /// Stops the node's tasks and its Raft.
     pub async fn shutdown(self) {
         for t in &self.tasks {

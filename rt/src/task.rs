@@ -1,8 +1,18 @@
 //! Spawning tasks: tokio in production, madsim's per-node executor in simulation.
 
-#[allow(clippy::disallowed_methods)]
-pub use tokio::task::spawn;
+use std::future::Future;
+
 pub use tokio::task::{yield_now, JoinError, JoinHandle};
+
+/// Spawns a task on the current runtime (in simulation: on the current simulated node).
+#[allow(clippy::disallowed_methods)]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::task::spawn(future)
+}
 
 /// Runs a blocking closure off the async workers. Not in simulation, where nothing may block.
 #[cfg(not(madsim))]

@@ -5,6 +5,10 @@
 //! must give the same digest; a differing digest means some effect escaped the seam. In
 //! production [`record`] compiles to nothing.
 
+/// `KEEL_SIM_TRACE` set: print every recorded event, to find where two runs of a seed part.
+#[cfg(madsim)]
+static TRACE_TO_STDERR: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| std::env::var_os("KEEL_SIM_TRACE").is_some());
+
 // Per thread: a simulated run lives on one thread, and runs may go on in parallel.
 #[cfg(madsim)]
 thread_local! {
@@ -34,7 +38,7 @@ pub fn record(tag: &str, value: u64) {
     #[cfg(madsim)]
     {
         let now = crate::time::since_start().as_nanos() as u64;
-        if std::env::var_os("KEEL_SIM_TRACE").is_some() {
+        if *TRACE_TO_STDERR {
             eprintln!("trace {now} {} {tag} {value}", madsim::plugin::node());
         }
         let mut h = fnv1a(DIGEST.get(), tag.as_bytes());

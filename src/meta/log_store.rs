@@ -297,7 +297,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(&Some(log_id)).map_err(|e| log_err_json(e))?;
+        let bytes = serde_json::to_vec(&Some(log_id)).map_err(log_err_json)?;
         self.write_small("purged", &bytes).await.map_err(|e| log_err(ErrorVerb::Delete, e))?;
         self.purged = Some(log_id);
         lock(&self.entries).retain(|i, _| *i > log_id.index);

@@ -61,6 +61,7 @@ pub trait Disk: Send + Sync + 'static {
 }
 
 /// An open file.
+#[allow(clippy::len_without_is_empty)] // a file's length is I/O, emptiness is not asked
 #[async_trait]
 pub trait DiskFile: Send + Sync {
     /// Reads up to `len` bytes at `offset`; fewer at the end of the file.

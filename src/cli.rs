@@ -1,0 +1,226 @@
+//! The command line: `keel server` runs a node; the other subcommands talk to the admin API.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use keel::config::Config;
+use keel::meta::state::Role;
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "keel", version, about = "A multi-protocol message broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node. With no arguments: a whole single-node cluster under ./keel-data.
+    Server(ServerArgs),
+    /// Manage topics.
+    Topic {
+        #[command(subcommand)]
+        command: TopicCommand,
+        #[arg(long, global = true, default_value = "http://127.0.0.1:9464")]
+        admin: String,
+    },
+    /// Inspect and change the cluster.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+        #[arg(long, global = true, default_value = "http://127.0.0.1:9464")]
+        admin: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// A TOML configuration file (see docs/config.md).
+    #[arg(long)]
+    config: Option<String>,
+    /// Where the node keeps its files (overrides the config file).
+    #[arg(long)]
+    data_dir: Option<String>,
+    /// Roles to run, comma-separated: meta,broker,storage (overrides the config file).
+    #[arg(long, value_delimiter = ',')]
+    roles: Option<Vec<String>>,
+    /// This node's id (overrides the config file).
+    #[arg(long)]
+    node_id: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    /// Create a topic.
+    Create {
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+        #[arg(long, default_value_t = 1)]
+        replication_factor: u32,
+        /// memory, segment, object or rocksdb
+        #[arg(long, default_value = "segment")]
+        engine: String,
+        #[arg(long)]
+        retention_ms: Option<u64>,
+    },
+    /// List topics.
+    List,
+    /// Show a topic, its shards and their placement.
+    Describe { name: String },
+    /// Delete a topic.
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Show this node's view of the meta cluster and the registered nodes.
+    Status,
+    /// Add a meta node (by id and RPC address) as a voter.
+    AddNode { id: u64, addr: String },
+    /// Remove a meta node from the voters.
+    RemoveNode { id: u64 },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keel: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Server(args) => server(args).await,
+            Command::Topic { command, admin } => topic(command, &admin).await,
+            Command::Cluster { command, admin } => cluster(command, &admin).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keel: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(args: &ServerArgs) -> Result<Config, String> {
+    let mut config = match &args.config {
+        Some(path) => {
+            #[allow(clippy::disallowed_methods)] // the config is read once, before the seam starts
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            Config::from_toml(&text).map_err(|e| format!("{path}: {e}"))?
+        }
+        None => Config::default(),
+    };
+    if let Some(d) = &args.data_dir {
+        config.data_dir = d.clone();
+    }
+    if let Some(id) = args.node_id {
+        config.node_id = id;
+    }
+    if let Some(roles) = &args.roles {
+        config.roles = roles
+            .iter()
+            .map(|r| match r.as_str() {
+                "meta" => Ok(Role::Meta),
+                "broker" => Ok(Role::Broker),
+                "storage" => Ok(Role::Storage),
+                other => Err(format!("unknown role {other:?} (expected meta, broker or storage)")),
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+async fn server(args: ServerArgs) -> Result<(), String> {
+    let config = load_config(&args)?;
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log.level.clone());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| format!("log filter {filter:?}: {e}"))?)
+        .init();
+    let disk = keel_rt::disk::RealDisk::new(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir))?;
+    let parts = keel::node::NodeParts { config, disk: Arc::new(disk), apply_hook: None, store: Default::default() };
+    let node = keel::node::Node::start(parts).await.map_err(|e| format!("cannot start: {e}"))?;
+    let fatal = tokio::select! {
+        _ = shutdown_signal() => None,
+        why = node.fatal() => Some(why),
+    };
+    tracing::info!(reason = fatal.as_deref().unwrap_or("signal"), "shutting down");
+    node.shutdown().await;
+    match fatal {
+        None => Ok(()),
+        Some(why) => Err(format!("{why}; exiting so a supervisor can restart this node")),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn call(admin: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+    let (status, text) = keel::admin::client::request(admin, method, path, body.as_ref()).await?;
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if (200..300).contains(&status) {
+        Ok(value)
+    } else {
+        let msg = value.get("error").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| value.to_string());
+        Err(format!("{msg} (HTTP {status})"))
+    }
+}
+
+fn print(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn topic(cmd: TopicCommand, admin: &str) -> Result<(), String> {
+    match cmd {
+        TopicCommand::Create { name, partitions, replication_factor, engine, retention_ms } => {
+            let body = json!({ "name": name, "partitions": partitions, "replication_factor": replication_factor, "engine": engine, "retention_ms": retention_ms });
+            print(&call(admin, "POST", "/api/topics", Some(body)).await?);
+        }
+        TopicCommand::List => {
+            let v = call(admin, "GET", "/api/topics", None).await?;
+            for t in v.get("Topics").and_then(Value::as_array).into_iter().flatten() {
+                println!(
+                    "{}\tpartitions={}\treplication_factor={}\tengine={}",
+                    t["name"].as_str().unwrap_or(""),
+                    t["partitions"],
+                    t["replication_factor"],
+                    t["engine"].as_str().unwrap_or("")
+                );
+            }
+        }
+        TopicCommand::Describe { name } => print(&call(admin, "GET", &format!("/api/topics/{name}"), None).await?),
+        TopicCommand::Delete { name } => print(&call(admin, "DELETE", &format!("/api/topics/{name}"), None).await?),
+    }
+    Ok(())
+}
+
+async fn cluster(cmd: ClusterCommand, admin: &str) -> Result<(), String> {
+    let v = match cmd {
+        ClusterCommand::Status => call(admin, "GET", "/api/cluster", None).await?,
+        ClusterCommand::AddNode { id, addr } => {
+            call(admin, "POST", "/api/cluster/members", Some(json!({ "id": id, "addr": addr }))).await?
+        }
+        ClusterCommand::RemoveNode { id } => call(admin, "DELETE", &format!("/api/cluster/members/{id}"), None).await?,
+    };
+    print(&v);
+    Ok(())
+}

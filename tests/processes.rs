@@ -1,0 +1,172 @@
+//! The production binary as real processes on loopback: a single node with defaults, and a
+//! three-node meta cluster that keeps its metadata and elects a new leader when the leader's
+//! process is killed.
+#![cfg(not(madsim))]
+// The harness drives real processes and sockets from outside any node: the seam is not in play.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const KEEL: &str = env!("CARGO_BIN_EXE_keel");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("keel-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Proc {
+    child: Child,
+    admin: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &Path, dir: &Path, admin_port: u16) -> Proc {
+    let log = std::fs::File::create(dir.join("keel.log")).unwrap();
+    let child = Command::new(KEEL)
+        .args(["server", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc { child, admin: format!("http://127.0.0.1:{admin_port}") }
+}
+
+/// Runs a `keel` subcommand against `admin`; returns (success, stdout, stderr).
+fn cli(admin: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(KEEL).args(args).args(["--admin", admin]).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn health(admin: &str) -> Option<Value> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, body) = rt.block_on(keel::admin::client::request(admin, "GET", "/health", None)).ok()?;
+    (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn leader_of(admin: &str) -> Option<u64> {
+    health(admin)?["meta"]["leader"].as_u64()
+}
+
+#[test]
+fn single_node_with_defaults_serves_topics_and_stops_on_sigterm() {
+    let dir = temp_dir("single");
+    let (rpc, admin) = (free_port(), free_port());
+    let config = dir.join("keel.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n", dir.join("data")),
+    )
+    .unwrap();
+    let mut p = start(&config, &dir, admin);
+    wait_for("a leader", Duration::from_secs(20), || leader_of(&p.admin));
+    let (ok, out, _) = cli(&p.admin, &["topic", "create", "orders", "--partitions", "3"]);
+    assert!(ok, "{out}");
+    let (ok, _, err) = cli(&p.admin, &["topic", "create", "orders"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = cli(&p.admin, &["topic", "create", "x", "--engine", "teapot"]);
+    assert!(!ok && err.contains("unknown engine"), "{err}");
+    let (ok, _, err) = cli(&p.admin, &["topic", "create", "y", "--replication-factor", "3"]);
+    assert!(!ok && err.contains("needs 3 storage nodes"), "{err}");
+    let (ok, out, _) = cli(&p.admin, &["topic", "describe", "orders"]);
+    assert!(ok && out.contains("\"partitions\": 3"), "{out}");
+    let metrics = {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(keel::admin::client::request(&p.admin, "GET", "/metrics", None)).unwrap().1
+    };
+    assert!(metrics.contains("keel_meta_is_leader 1"), "{metrics}");
+
+    // SIGTERM: a clean exit; the topic is still there after a restart.
+    let pid = p.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = p.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let p = start(&config, &dir, admin);
+    wait_for("a leader after restart", Duration::from_secs(20), || leader_of(&p.admin));
+    let (ok, out, _) = cli(&p.admin, &["topic", "list"]);
+    assert!(ok && out.contains("orders"), "{out}");
+}
+
+#[test]
+fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
+    let dir = temp_dir("three");
+    let rpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let admin: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers: String = (0..3).map(|i| format!("{} = \"127.0.0.1:{}\"\n", i + 1, rpc[i])).collect();
+    let mut procs: Vec<Option<Proc>> = Vec::new();
+    let mut configs = Vec::new();
+    for i in 0..3 {
+        let d = dir.join(format!("n{}", i + 1));
+        std::fs::create_dir_all(&d).unwrap();
+        let config = d.join("keel.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "node_id = {}\ndata_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n[meta.peers]\n{peers}",
+                i + 1,
+                d.join("data"),
+                rpc[i],
+                admin[i]
+            ),
+        )
+        .unwrap();
+        procs.push(Some(start(&config, &d, admin[i])));
+        configs.push((config, d));
+    }
+    let url = |i: usize| format!("http://127.0.0.1:{}", admin[i]);
+    let leader = wait_for("a leader", Duration::from_secs(30), || leader_of(&url(0)));
+    let li = leader as usize - 1;
+    let other = (li + 1) % 3;
+    let (ok, out, err) = cli(&url(other), &["topic", "create", "before", "--replication-factor", "3"]);
+    assert!(ok, "create through a follower: {out} {err}");
+
+    procs[li] = None; // SIGKILL the leader
+    let new_leader = wait_for("a new leader", Duration::from_secs(30), || {
+        leader_of(&url(other)).filter(|l| *l != leader)
+    });
+    assert_ne!(new_leader, leader);
+    let (ok, out, err) = cli(&url(other), &["topic", "describe", "before"]);
+    assert!(ok && out.contains("\"name\": \"before\""), "acknowledged metadata survives: {out} {err}");
+    let (ok, _, err) = cli(&url(other), &["topic", "create", "after"]);
+    assert!(ok, "writes continue with two of three: {err}");
+
+    // The old leader comes back and catches up.
+    procs[li] = Some(start(&configs[li].0, &configs[li].1, admin[li]));
+    wait_for("the restarted node to catch up", Duration::from_secs(30), || {
+        let h = health(&url(li))?;
+        let applied = h["meta"]["last_applied"].as_u64()?;
+        let target = health(&url(other))?["meta"]["last_applied"].as_u64()?;
+        (applied >= target).then_some(())
+    });
+    let (ok, out, _) = cli(&url(li), &["topic", "list"]);
+    assert!(ok && out.contains("before") && out.contains("after"), "{out}");
+    let (ok, out, _) = cli(&url(li), &["cluster", "status"]);
+    assert!(ok && out.contains("\"voters\""), "{out}");
+}
