@@ -143,9 +143,12 @@ async fn server(args: ServerArgs) -> Result<(), String> {
     let config = load_config(&args)?;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log.level.clone());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| format!("log filter {filter:?}: {e}"))?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| format!("log filter {filter:?}: {e}"))?,
+        )
         .init();
-    let disk = keel_rt::disk::RealDisk::new(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir))?;
+    let disk =
+        keel_rt::disk::RealDisk::new(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir))?;
     let parts = keel::node::NodeParts { config, disk: Arc::new(disk), apply_hook: None, store: Default::default() };
     let node = keel::node::Node::start(parts).await.map_err(|e| format!("cannot start: {e}"))?;
     let fatal = tokio::select! {

@@ -135,7 +135,11 @@ impl Config {
         self.meta
             .peers
             .iter()
-            .map(|(id, addr)| id.parse::<NodeId>().map(|id| (id, addr.clone())).map_err(|_| format!("meta.peers: {id:?} is not a node id")))
+            .map(|(id, addr)| {
+                id.parse::<NodeId>()
+                    .map(|id| (id, addr.clone()))
+                    .map_err(|_| format!("meta.peers: {id:?} is not a node id"))
+            })
             .collect()
     }
 

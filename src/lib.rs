@@ -10,8 +10,8 @@
 //!
 //! Everything that touches the outside world goes through `keel_rt`, the runtime seam.
 
-pub mod meta;
-pub mod rpc;
 pub mod admin;
 pub mod config;
+pub mod meta;
 pub mod node;
+pub mod rpc;

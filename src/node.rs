@@ -121,7 +121,8 @@ impl Node {
 
 /// Registers this node in the cluster metadata, retrying until it is recorded.
 fn register(client: MetaClient, config: &Config) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let cmd = MetaCommand::RegisterNode { id: config.node_id, addr: config.advertise_addr(), roles: config.roles.clone() };
+    let cmd =
+        MetaCommand::RegisterNode { id: config.node_id, addr: config.advertise_addr(), roles: config.roles.clone() };
     async move {
         loop {
             match client.write(&cmd).await {

@@ -38,13 +38,8 @@ impl Drop for Proc {
 
 fn start(config: &Path, dir: &Path, admin_port: u16) -> Proc {
     let log = std::fs::File::create(dir.join("keel.log")).unwrap();
-    let child = Command::new(KEEL)
-        .args(["server", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let child =
+        Command::new(KEEL).args(["server", "--config"]).arg(config).stdout(Stdio::null()).stderr(log).spawn().unwrap();
     Proc { child, admin: format!("http://127.0.0.1:{admin_port}") }
 }
 
@@ -82,7 +77,10 @@ fn single_node_with_defaults_serves_topics_and_stops_on_sigterm() {
     let config = dir.join("keel.toml");
     std::fs::write(
         &config,
-        format!("data_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n", dir.join("data")),
+        format!(
+            "data_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+            dir.join("data")
+        ),
     )
     .unwrap();
     let mut p = start(&config, &dir, admin);
@@ -148,9 +146,8 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     assert!(ok, "create through a follower: {out} {err}");
 
     procs[li] = None; // SIGKILL the leader
-    let new_leader = wait_for("a new leader", Duration::from_secs(30), || {
-        leader_of(&url(other)).filter(|l| *l != leader)
-    });
+    let new_leader =
+        wait_for("a new leader", Duration::from_secs(30), || leader_of(&url(other)).filter(|l| *l != leader));
     assert_ne!(new_leader, leader);
     let (ok, out, err) = cli(&url(other), &["topic", "describe", "before"]);
     assert!(ok && out.contains("\"name\": \"before\""), "acknowledged metadata survives: {out} {err}");

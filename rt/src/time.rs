@@ -93,10 +93,8 @@ pub fn since_start() -> Duration {
 /// Milliseconds since the Unix epoch on this node's wall clock (skewed in simulation).
 #[allow(clippy::disallowed_methods)]
 pub fn wall_ms() -> u64 {
-    let real = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let real =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     #[cfg(madsim)]
     {
         skew::apply(real)

@@ -7,7 +7,8 @@
 
 /// `KEEL_SIM_TRACE` set: print every recorded event, to find where two runs of a seed part.
 #[cfg(madsim)]
-static TRACE_TO_STDERR: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| std::env::var_os("KEEL_SIM_TRACE").is_some());
+static TRACE_TO_STDERR: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("KEEL_SIM_TRACE").is_some());
 
 // Per thread: a simulated run lives on one thread, and runs may go on in parallel.
 #[cfg(madsim)]

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ::rand::Rng;
 use keel::config::Config;
 use keel::meta::log_store::StoreOptions;
 use keel::meta::state::Role;
@@ -18,7 +19,6 @@ use keel::meta::MetaNode;
 use keel::node::{Node, NodeParts};
 use keel_rt::disk::SimDisk;
 use keel_rt::{rand, time};
-use ::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId as SimNodeId;
 use openraft::ServerState;
@@ -95,7 +95,14 @@ impl MetaCluster {
                 .ip(meta_ip(id))
                 .init(move || supervise(ctx.clone()))
                 .build();
-            nodes.push(SimNode { id, handle: node, disk, addr: format!("{}:{RPC_PORT}", meta_ip(id)), alive: true, paused: false });
+            nodes.push(SimNode {
+                id,
+                handle: node,
+                disk,
+                addr: format!("{}:{RPC_PORT}", meta_ip(id)),
+                alive: true,
+                paused: false,
+            });
         }
         MetaCluster { nodes, registry, exits }
     }
@@ -164,7 +171,8 @@ async fn supervise(ctx: NodeCtx) {
         time::sleep(Duration::from_millis(stagger)).await;
         let id = ctx.config.node_id;
         let rec = ctx.recorder.clone();
-        let hook: keel::meta::state_machine::ApplyHook = Arc::new(move |index, term, hash| rec.applied(id, index, term, hash));
+        let hook: keel::meta::state_machine::ApplyHook =
+            Arc::new(move |index, term, hash| rec.applied(id, index, term, hash));
         let parts = NodeParts {
             config: ctx.config.clone(),
             disk: Arc::new(ctx.disk.clone()),

@@ -5,16 +5,18 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use ::rand::Rng;
 use keel::meta::command::{MetaQuery, QueryResult};
 use keel::meta::log_store::StoreOptions;
 use keel_rt::{rand, time, trace};
 use madsim::runtime::Handle;
-use ::rand::Rng;
 
 use crate::cluster::MetaCluster;
 use crate::history::{History, Recorder};
 use crate::invariants::state_machines_converge::NodeFinal;
-use crate::invariants::{committed_never_lost, linearizable, single_leader_per_term, state_machines_converge, Violation};
+use crate::invariants::{
+    committed_never_lost, linearizable, single_leader_per_term, state_machines_converge, Violation,
+};
 use crate::nemesis::Nemesis;
 use crate::settings::Settings;
 use crate::workload::Client;
@@ -150,7 +152,8 @@ async fn converge(cluster: &MetaCluster, recorder: &Recorder, deadline: time::In
         let past_acked = indexes.iter().all(|i| *i >= max_acked);
         if (all_up && same && past_acked) || time::now() >= deadline {
             if !all_up {
-                let missing: Vec<u64> = cluster.nodes.iter().map(|n| n.id).filter(|id| !finals.contains_key(id)).collect();
+                let missing: Vec<u64> =
+                    cluster.nodes.iter().map(|n| n.id).filter(|id| !finals.contains_key(id)).collect();
                 recorder.lock().failures.push(format!("liveness: nodes {missing:?} not running at the end"));
             }
             return finals;

@@ -9,13 +9,13 @@
 
 use std::time::Duration;
 
+use ::rand::seq::SliceRandom;
+use ::rand::Rng;
 use keel_rt::disk::DiskFaults;
 use keel_rt::{fault, rand, time};
 use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use madsim::task::NodeId as SimNodeId;
-use ::rand::seq::SliceRandom;
-use ::rand::Rng;
 
 use crate::cluster::MetaCluster;
 use crate::settings::Settings;

@@ -167,7 +167,9 @@ where
         let start = Instant::now();
         let children: Vec<(u64, Vec<Result<std::process::Child, String>>)> = batch
             .iter()
-            .map(|&seed| (seed, (0..runs_per_seed).map(|_| spawn_child(test, seed).map_err(|e| e.to_string())).collect()))
+            .map(|&seed| {
+                (seed, (0..runs_per_seed).map(|_| spawn_child(test, seed).map_err(|e| e.to_string())).collect())
+            })
             .collect();
         for (seed, runs) in children {
             let reports: Vec<Result<RunReport, String>> = runs.into_iter().map(|c| c.and_then(collect_child)).collect();
@@ -209,7 +211,14 @@ fn seed_result(seed: u64, mut reports: Vec<Result<RunReport, String>>, wall: Dur
 
 /// Invariant names come back as strings from the child; the checkers' names are static.
 fn leak(name: String) -> &'static str {
-    for known in ["single_leader_per_term", "committed_never_lost", "state_machines_converge", "linearizable", "liveness", "expected_results"] {
+    for known in [
+        "single_leader_per_term",
+        "committed_never_lost",
+        "state_machines_converge",
+        "linearizable",
+        "liveness",
+        "expected_results",
+    ] {
         if name == known {
             return known;
         }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use ::rand::Rng;
 use keel::meta::client::MetaClient;
 use keel::meta::command::{MetaCommand, MetaError, MetaOk, MetaQuery, QueryResult, TopicSpec};
 use keel::meta::network::Peers;
@@ -13,7 +14,6 @@ use keel::meta::state_machine::payload_hash;
 use keel::meta::MetaApiError;
 use keel_rt::{rand, time};
 use openraft::EntryPayload;
-use ::rand::Rng;
 
 use crate::history::Recorder;
 use crate::invariants::linearizable::{Operation, TopicOp, TopicRet};
@@ -76,7 +76,8 @@ impl Client {
         let (return_ms, ret) = match outcome {
             Outcome::Known(ret) => (Some(now_ms()), Some(ret)),
             Outcome::Unknown(e) => {
-                self.recorder.op(key.to_string(), Operation { client: self.id, call_ms, return_ms: None, op, ret: None });
+                self.recorder
+                    .op(key.to_string(), Operation { client: self.id, call_ms, return_ms: None, op, ret: None });
                 return Err(format!("outcome unknown: {e}"));
             }
             Outcome::NotExecuted(e) => return Err(format!("not executed: {e}")),
@@ -148,7 +149,9 @@ fn ret_of(op: &TopicOp, result: &Result<MetaOk, MetaError>) -> Result<TopicRet, 
         (TopicOp::Delete, Ok(MetaOk::Deleted)) => TopicRet::Deleted,
         (TopicOp::Delete | TopicOp::Cas { .. }, Err(MetaError::TopicNotFound { .. })) => TopicRet::NotFound,
         (TopicOp::Cas { .. }, Ok(MetaOk::Topic(t))) => TopicRet::Swapped { new_version: t.version },
-        (TopicOp::Cas { .. }, Err(MetaError::VersionMismatch { current, .. })) => TopicRet::VersionMismatch { current: *current },
+        (TopicOp::Cas { .. }, Err(MetaError::VersionMismatch { current, .. })) => {
+            TopicRet::VersionMismatch { current: *current }
+        }
         (op, r) => return Err(format!("unexpected result {r:?} for {op:?}")),
     })
 }

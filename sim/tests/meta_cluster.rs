@@ -35,18 +35,11 @@ fn unsafe_ack_before_sync_is_caught() {
         meta_scenario::run(s, StoreOptions { unsafe_ack_before_sync: true })
     });
     let safety = ["single_leader_per_term", "committed_never_lost", "state_machines_converge", "linearizable"];
-    let caught: Vec<u64> = results
-        .iter()
-        .filter(|r| r.violations.iter().any(|v| safety.contains(&v.invariant)))
-        .map(|r| r.seed)
-        .collect();
+    let caught: Vec<u64> =
+        results.iter().filter(|r| r.violations.iter().any(|v| safety.contains(&v.invariant))).map(|r| r.seed).collect();
     if results.is_empty() {
         return; // a child process
     }
     keel_sim::run::emit(&format!("unsafe_ack_before_sync_is_caught: caught in seeds {caught:?} of {}", results.len()));
-    assert!(
-        !caught.is_empty(),
-        "no safety invariant caught acknowledging before sync in {} seeds",
-        results.len()
-    );
+    assert!(!caught.is_empty(), "no safety invariant caught acknowledging before sync in {} seeds", results.len());
 }

@@ -10,7 +10,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends `method path` with an optional JSON body to `base` (`http://host:port`); returns the
 /// status and the body.
-pub async fn request(base: &str, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<(u16, String), String> {
+pub async fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, String), String> {
     let host = base.strip_prefix("http://").ok_or_else(|| format!("admin address {base:?} must start with http://"))?;
     let host = host.trim_end_matches('/');
     let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -27,7 +32,8 @@ pub async fn request(base: &str, method: &str, path: &str, body: Option<&serde_j
         s.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(raw)
     };
-    let raw = time::timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| format!("{base} did not answer in time"))??;
+    let raw =
+        time::timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| format!("{base} did not answer in time"))??;
     parse_response(&raw)
 }
 

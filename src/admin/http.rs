@@ -133,6 +133,9 @@ mod tests {
     #[test]
     fn encodes_status_headers_and_body() {
         let r = Response { status: 200, content_type: "text/plain", body: b"ok".to_vec() };
-        assert_eq!(r.encode(), b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        assert_eq!(
+            r.encode(),
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+        );
     }
 }

@@ -46,8 +46,16 @@ impl Default for Metrics {
         };
         registry.register("meta_term", "Current Raft term of this meta node", m.meta_term.clone());
         registry.register("meta_is_leader", "1 if this node is the meta leader", m.meta_is_leader.clone());
-        registry.register("meta_last_log_index", "Index of the last entry in this node's Raft log", m.meta_last_log_index.clone());
-        registry.register("meta_last_applied", "Index of the last entry applied to the meta state machine", m.meta_last_applied.clone());
+        registry.register(
+            "meta_last_log_index",
+            "Index of the last entry in this node's Raft log",
+            m.meta_last_log_index.clone(),
+        );
+        registry.register(
+            "meta_last_applied",
+            "Index of the last entry applied to the meta state machine",
+            m.meta_last_applied.clone(),
+        );
         registry.register("meta_voters", "Voting members of the meta cluster", m.meta_voters.clone());
         registry.register("meta_topics", "Topics in the applied metadata", m.meta_topics.clone());
         registry.register("admin_requests", "Admin HTTP requests by method and status", m.admin_requests.clone());

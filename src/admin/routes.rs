@@ -58,11 +58,13 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
         ("DELETE", ["api", "cluster", "members", id]) => remove_member(state, id).await,
         ("GET", ["api", "topics"]) => query(state, MetaQuery::Topics).await,
         ("POST", ["api", "topics"]) => create_topic(state, &req.body).await,
-        ("GET", ["api", "topics", name]) => match state.meta_client.query(&MetaQuery::Topic { name: name.to_string() }).await {
-            Ok(QueryResult::Topic(None)) => Response::error(404, format!("topic {name:?} does not exist")),
-            Ok(r) => Response::json(200, &to_json(&r)),
-            Err(e) => api_error(&e),
-        },
+        ("GET", ["api", "topics", name]) => {
+            match state.meta_client.query(&MetaQuery::Topic { name: name.to_string() }).await {
+                Ok(QueryResult::Topic(None)) => Response::error(404, format!("topic {name:?} does not exist")),
+                Ok(r) => Response::json(200, &to_json(&r)),
+                Err(e) => api_error(&e),
+            }
+        }
         ("DELETE", ["api", "topics", name]) => write(state, MetaCommand::DeleteTopic { name: name.to_string() }).await,
         (_, ["health" | "metrics"]) | (_, ["api", ..]) => Response::error(405, "method not allowed here"),
         _ => Response::error(404, format!("no route {path}")),
@@ -118,7 +120,8 @@ async fn create_topic(state: &AdminState, body: &[u8]) -> Response {
 async fn write(state: &AdminState, cmd: MetaCommand) -> Response {
     match state.meta_client.write(&cmd).await {
         Ok(WriteOk { result: Ok(ok), .. }) => {
-            let status = if matches!(ok, MetaOk::Topic(_)) && matches!(cmd, MetaCommand::CreateTopic(_)) { 201 } else { 200 };
+            let status =
+                if matches!(ok, MetaOk::Topic(_)) && matches!(cmd, MetaCommand::CreateTopic(_)) { 201 } else { 200 };
             Response::json(status, &to_json(&ok))
         }
         Ok(WriteOk { result: Err(e), .. }) => {

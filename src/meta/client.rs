@@ -45,7 +45,9 @@ impl MetaClient {
                 self.peers.call_json(self.pick(), META_SUBMIT, cmd, self.attempt_timeout).await;
             let retryable = match r {
                 Ok(Ok(ok)) => return Ok(ok),
-                Ok(Err(e @ (MetaApiError::NoLeader | MetaApiError::NotLeader { .. } | MetaApiError::Unavailable(_)))) => e,
+                Ok(Err(
+                    e @ (MetaApiError::NoLeader | MetaApiError::NotLeader { .. } | MetaApiError::Unavailable(_)),
+                )) => e,
                 Ok(Err(e)) => return Err(e),
                 Err(e) => return Err(MetaApiError::Indeterminate(e.to_string())),
             };

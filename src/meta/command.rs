@@ -64,10 +64,9 @@ impl std::fmt::Display for MetaError {
                 write!(f, "topic {name:?} is at version {current}, not the expected one")
             }
             MetaError::Invalid { reason } => write!(f, "invalid request: {reason}"),
-            MetaError::NotEnoughNodes { needed, available } => write!(
-                f,
-                "replication factor {needed} needs {needed} storage nodes, the cluster has {available}"
-            ),
+            MetaError::NotEnoughNodes { needed, available } => {
+                write!(f, "replication factor {needed} needs {needed} storage nodes, the cluster has {available}")
+            }
         }
     }
 }

@@ -197,7 +197,8 @@ fn encode_checked(bytes: &[u8]) -> Vec<u8> {
 
 fn decode_checked<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     let (records, _) = decode_records(bytes);
-    let (_, payload) = records.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "corrupt metadata file"))?;
+    let (_, payload) =
+        records.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "corrupt metadata file"))?;
     serde_json::from_slice(payload).map_err(io::Error::other)
 }
 

@@ -236,10 +236,7 @@ impl MetaNode {
         if next.is_empty() {
             return Err(MetaApiError::Unavailable("cannot remove the last voter".into()));
         }
-        self.raft
-            .change_membership(next, false)
-            .await
-            .map_err(|e| MetaApiError::Unavailable(e.to_string()))?;
+        self.raft.change_membership(next, false).await.map_err(|e| MetaApiError::Unavailable(e.to_string()))?;
         Ok(())
     }
 

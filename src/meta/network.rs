@@ -32,9 +32,7 @@ impl Peers {
     /// The client for `addr`, made on first use.
     pub fn client(&self, addr: &str) -> Arc<RpcClient> {
         let mut m = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(addr.to_string())
-            .or_insert_with(|| Arc::new(RpcClient::new(addr, RpcClientConfig::default())))
-            .clone()
+        m.entry(addr.to_string()).or_insert_with(|| Arc::new(RpcClient::new(addr, RpcClientConfig::default()))).clone()
     }
 
     /// Calls `method` on `addr` with a JSON body and decodes a JSON answer.

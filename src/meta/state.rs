@@ -128,12 +128,8 @@ impl MetaState {
         if self.topics.contains_key(&spec.name) {
             return Err(MetaError::TopicExists { name: spec.name.clone() });
         }
-        let storage: Vec<NodeId> = self
-            .nodes
-            .values()
-            .filter(|n| n.roles.contains(&Role::Storage))
-            .map(|n| n.id)
-            .collect();
+        let storage: Vec<NodeId> =
+            self.nodes.values().filter(|n| n.roles.contains(&Role::Storage)).map(|n| n.id).collect();
         if (storage.len() as u32) < spec.replication_factor {
             return Err(MetaError::NotEnoughNodes { needed: spec.replication_factor, available: storage.len() as u32 });
         }
@@ -267,7 +263,12 @@ mod tests {
     fn update_is_a_compare_and_set_on_version() {
         let mut s = with_storage(1);
         s.apply(&MetaCommand::CreateTopic(spec("t", 1, 1))).unwrap();
-        let upd = |v| MetaCommand::UpdateTopic { name: "t".into(), expected_version: v, retention_ms: Some(5), retention_bytes: None };
+        let upd = |v| MetaCommand::UpdateTopic {
+            name: "t".into(),
+            expected_version: v,
+            retention_ms: Some(5),
+            retention_bytes: None,
+        };
         assert!(matches!(s.apply(&upd(1)), Ok(MetaOk::Topic(t)) if t.version == 2 && t.retention_ms == Some(5)));
         assert_eq!(s.apply(&upd(1)), Err(MetaError::VersionMismatch { name: "t".into(), current: 2 }));
         assert_eq!(s.apply(&MetaCommand::DeleteTopic { name: "t".into() }), Ok(MetaOk::Deleted));

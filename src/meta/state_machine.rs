@@ -68,7 +68,8 @@ impl StateMachineStore {
         let mut snapshot = None;
         if let Some(bytes) = disk::read_all(disk.as_ref(), &path).await? {
             let (records, _) = super::log_store::decode_records(&bytes);
-            let (_, payload) = records.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "corrupt snapshot file"))?;
+            let (_, payload) =
+                records.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "corrupt snapshot file"))?;
             let s: StoredSnapshot = serde_json::from_slice(payload).map_err(io::Error::other)?;
             applied.state = serde_json::from_slice(&s.data).map_err(io::Error::other)?;
             applied.last_applied = s.meta.last_log_id;
@@ -112,7 +113,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                 Some(l) => format!("{}-{}-{n}", l.leader_id.term, l.index),
                 None => format!("0-0-{n}"),
             };
-            let meta = SnapshotMeta { last_log_id: a.last_applied, last_membership: a.membership.clone(), snapshot_id: id };
+            let meta =
+                SnapshotMeta { last_log_id: a.last_applied, last_membership: a.membership.clone(), snapshot_id: id };
             (data, meta)
         };
         let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
@@ -163,7 +165,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let state: MetaState = serde_json::from_slice(&data).map_err(|e| sm_err(ErrorVerb::Read, e))?;
         let stored = StoredSnapshot { meta: meta.clone(), data };

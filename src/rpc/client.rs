@@ -133,7 +133,12 @@ impl Drop for Unregister<'_> {
 fn start_connection(stream: net::TcpStream, frame_bytes_max: usize) -> Arc<Conn> {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Envelope>(256);
-    let conn = Arc::new(Conn { tx, pending: Mutex::new(BTreeMap::new()), next_id: AtomicU64::new(1), closed: AtomicBool::new(false) });
+    let conn = Arc::new(Conn {
+        tx,
+        pending: Mutex::new(BTreeMap::new()),
+        next_id: AtomicU64::new(1),
+        closed: AtomicBool::new(false),
+    });
     let writer_conn = Arc::downgrade(&conn);
     task::spawn(async move {
         let mut out = BytesMut::new();

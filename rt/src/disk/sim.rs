@@ -279,10 +279,8 @@ impl Disk for SimDisk {
         }
         let files = st.live.keys().filter(|p| parent(p) == dir);
         let subdirs = st.dirs.iter().filter(|d| !d.is_empty() && parent(d) == dir);
-        let mut names: Vec<String> = files
-            .chain(subdirs)
-            .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
-            .collect();
+        let mut names: Vec<String> =
+            files.chain(subdirs).map(|p| p.rsplit('/').next().unwrap_or(p).to_string()).collect();
         names.sort();
         Ok(names)
     }

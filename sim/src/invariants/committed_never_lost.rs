@@ -56,11 +56,7 @@ pub fn check(
 ) -> Result<(), Violation> {
     let applied = group_applies(applies);
     let acked_by_index = group_acked(acked);
-    let indices: BTreeSet<u64> = applied
-        .keys()
-        .chain(acked_by_index.keys())
-        .copied()
-        .collect();
+    let indices: BTreeSet<u64> = applied.keys().chain(acked_by_index.keys()).copied().collect();
     for index in indices {
         let versions = applied.get(&index);
         check_agreement(index, versions)?;
@@ -84,10 +80,7 @@ fn group_applies(applies: &[ApplyEvent]) -> BTreeMap<u64, Versions> {
 fn group_acked(acked: &[AckedWrite]) -> BTreeMap<u64, BTreeSet<(u64, u64)>> {
     let mut by_index: BTreeMap<u64, BTreeSet<(u64, u64)>> = BTreeMap::new();
     for w in acked {
-        by_index
-            .entry(w.index)
-            .or_default()
-            .insert((w.term, w.hash));
+        by_index.entry(w.index).or_default().insert((w.term, w.hash));
     }
     by_index
 }
@@ -97,23 +90,14 @@ fn check_agreement(index: u64, versions: Option<&Versions>) -> Result<(), Violat
     match versions {
         Some(v) if v.len() > 1 => Err(Violation::new(
             INVARIANT,
-            format!(
-                "index {index} was applied with {} different entries: {}",
-                v.len(),
-                describe_versions(v)
-            ),
+            format!("index {index} was applied with {} different entries: {}", v.len(), describe_versions(v)),
         )),
         _ => Ok(()),
     }
 }
 
 /// (b): the acknowledged entry is what was applied, and someone applied it.
-fn check_acked(
-    index: u64,
-    term: u64,
-    hash: u64,
-    versions: Option<&Versions>,
-) -> Result<(), Violation> {
+fn check_acked(index: u64, term: u64, hash: u64, versions: Option<&Versions>) -> Result<(), Violation> {
     let acked = entry(term, hash);
     let Some(v) = versions.filter(|v| !v.is_empty()) else {
         return Err(Violation::new(
@@ -126,10 +110,7 @@ fn check_acked(
     }
     Err(Violation::new(
         INVARIANT,
-        format!(
-            "acknowledged write at index {index} ({acked}) was replaced: applied as {}",
-            describe_versions(v)
-        ),
+        format!("acknowledged write at index {index} ({acked}) was replaced: applied as {}", describe_versions(v)),
     ))
 }
 
@@ -176,12 +157,7 @@ mod tests {
     use super::*;
 
     fn apply(node: u64, index: u64, term: u64, hash: u64) -> ApplyEvent {
-        ApplyEvent {
-            node,
-            index,
-            term,
-            hash,
-        }
+        ApplyEvent { node, index, term, hash }
     }
 
     fn ack(index: u64, term: u64, hash: u64) -> AckedWrite {
@@ -219,11 +195,7 @@ mod tests {
 
     #[test]
     fn unacked_entries_need_not_reach_every_node() {
-        let applies = [
-            apply(1, 1, 1, 0x11),
-            apply(1, 2, 1, 0x22),
-            apply(2, 1, 1, 0x11),
-        ];
+        let applies = [apply(1, 1, 1, 0x11), apply(1, 2, 1, 0x22), apply(2, 1, 1, 0x11)];
         let fin = finals(&[(1, 2), (2, 1)]);
         assert_eq!(check(&applies, &[ack(1, 1, 0x11)], &fin), Ok(()));
     }
@@ -246,11 +218,7 @@ mod tests {
     fn replay_that_changes_an_entry_fails() {
         let applies = [apply(1, 1, 1, 0xaa), apply(1, 1, 1, 0xbb)];
         let err = check(&applies, &[], &BTreeMap::new()).unwrap_err();
-        assert!(
-            err.detail
-                .starts_with("index 1 was applied with 2 different entries"),
-            "{err}"
-        );
+        assert!(err.detail.starts_with("index 1 was applied with 2 different entries"), "{err}");
     }
 
     #[test]
@@ -288,17 +256,10 @@ mod tests {
 
     #[test]
     fn lowest_index_violation_is_reported_first() {
-        let applies = [
-            apply(1, 5, 1, 0x55),
-            apply(2, 5, 1, 0x56),
-            apply(1, 2, 1, 0x22),
-        ];
+        let applies = [apply(1, 5, 1, 0x55), apply(2, 5, 1, 0x56), apply(1, 2, 1, 0x22)];
         let acked = [ack(5, 1, 0x55), ack(2, 1, 0x99)];
         let fin = finals(&[(1, 0)]);
         let err = check(&applies, &acked, &fin).unwrap_err();
-        assert!(
-            err.detail.starts_with("acknowledged write at index 2"),
-            "{err}"
-        );
+        assert!(err.detail.starts_with("acknowledged write at index 2"), "{err}");
     }
 }

@@ -101,18 +101,12 @@ impl CheckOutcome {
 }
 
 /// Checks one object's history; an exhausted budget (`Unknown`) counts as `Ok`.
-pub fn check_history<M: Model>(
-    model: &M,
-    history: &[Operation<M::Op, M::Ret>],
-) -> Result<(), Violation> {
+pub fn check_history<M: Model>(model: &M, history: &[Operation<M::Op, M::Ret>]) -> Result<(), Violation> {
     check_history_outcome(model, history).into_result()
 }
 
 /// Checks one object's history with [`DEFAULT_STEP_BUDGET`].
-pub fn check_history_outcome<M: Model>(
-    model: &M,
-    history: &[Operation<M::Op, M::Ret>],
-) -> CheckOutcome {
+pub fn check_history_outcome<M: Model>(model: &M, history: &[Operation<M::Op, M::Ret>]) -> CheckOutcome {
     check_history_outcome_with_budget(model, history, DEFAULT_STEP_BUDGET)
 }
 
@@ -131,10 +125,7 @@ pub fn check_history_outcome_with_budget<M: Model>(
 fn validate<O: Debug, R: Debug>(history: &[Operation<O, R>]) -> Result<(), Violation> {
     for (i, op) in history.iter().enumerate() {
         if op.return_ms.is_some_and(|r| r < op.call_ms) {
-            let detail = format!(
-                "malformed history: op#{i} returns before it is called: {}",
-                describe_op(i, op)
-            );
+            let detail = format!("malformed history: op#{i} returns before it is called: {}", describe_op(i, op));
             return Err(Violation::new(INVARIANT, detail));
         }
     }
@@ -142,17 +133,9 @@ fn validate<O: Debug, R: Debug>(history: &[Operation<O, R>]) -> Result<(), Viola
 }
 
 fn describe_op<O: Debug, R: Debug>(i: usize, op: &Operation<O, R>) -> String {
-    let returned = op
-        .return_ms
-        .map_or("never returned".to_string(), |r| format!("{r}ms"));
-    let ret = op
-        .ret
-        .as_ref()
-        .map_or("?".to_string(), |r| format!("{r:?}"));
-    format!(
-        "op#{i} (client {}, {}ms..{returned}) {:?} -> {ret}",
-        op.client, op.call_ms, op.op
-    )
+    let returned = op.return_ms.map_or("never returned".to_string(), |r| format!("{r}ms"));
+    let ret = op.ret.as_ref().map_or("?".to_string(), |r| format!("{r:?}"));
+    format!("op#{i} (client {}, {}ms..{returned}) {:?} -> {ret}", op.client, op.call_ms, op.op)
 }
 
 // ---------------------------------------------------------------------------
@@ -271,33 +254,16 @@ impl<'a, M: Model> Search<'a, M> {
     ) -> Frame<M::State> {
         let mut pending = self.moves_from(&done, &state);
         pending.reverse();
-        Frame {
-            done,
-            state,
-            required_done,
-            via,
-            pending,
-        }
+        Frame { done, state, required_done, via, pending }
     }
 
     /// Undone ops that nothing undone must precede, in call order.
     fn eligible(&self, done: &[u64]) -> Vec<usize> {
         let undone = |i: &usize| !bit(done, *i);
-        let horizon = (0..self.ops.len())
-            .filter(undone)
-            .filter_map(|i| self.ops.get(i).and_then(|o| o.return_ms))
-            .min();
-        let callable = |i: &usize| {
-            self.ops
-                .get(*i)
-                .is_some_and(|o| horizon.is_none_or(|h| o.call_ms <= h))
-        };
-        self.by_call
-            .iter()
-            .copied()
-            .filter(undone)
-            .take_while(callable)
-            .collect()
+        let horizon =
+            (0..self.ops.len()).filter(undone).filter_map(|i| self.ops.get(i).and_then(|o| o.return_ms)).min();
+        let callable = |i: &usize| self.ops.get(*i).is_some_and(|o| horizon.is_none_or(|h| o.call_ms <= h));
+        self.by_call.iter().copied().filter(undone).take_while(callable).collect()
     }
 
     fn moves_from(&self, done: &[u64], state: &M::State) -> Vec<Move<M::State>> {
@@ -319,22 +285,14 @@ impl<'a, M: Model> Search<'a, M> {
             return None;
         }
         let next = self.model.step(state, &op.op, ret)?;
-        Some(Move {
-            op: i,
-            placement: Placement::Returned,
-            state: next,
-        })
+        Some(Move { op: i, placement: Placement::Returned, state: next })
     }
 
     fn push_moves(&self, i: usize, state: &M::State, out: &mut Vec<Move<M::State>>) {
         let Some(op) = self.ops.get(i) else { return };
         let mut add = |placement: Placement, next: M::State| {
             if !out.iter().any(|m| m.op == i && m.state == next) {
-                out.push(Move {
-                    op: i,
-                    placement,
-                    state: next,
-                });
+                out.push(Move { op: i, placement, state: next });
             }
         };
         match &op.ret {
@@ -393,9 +351,7 @@ impl<'a, M: Model> Search<'a, M> {
             .filter(|&i| !self.is_optional(i))
             .filter_map(|i| self.ops.get(i).map(|o| describe_op(i, o)))
             .collect();
-        let remaining = (0..self.ops.len())
-            .filter(|&i| !bit(done, i) && !self.is_optional(i))
-            .count();
+        let remaining = (0..self.ops.len()).filter(|&i| !bit(done, i) && !self.is_optional(i)).count();
         let detail = format!(
             "no linearization exists. Longest linearizable prefix ({} ops): [{}], reaching state {state:?}. \
              None of these could be placed next: [{}] ({remaining} completed op(s) left unplaced)",
@@ -481,10 +437,7 @@ impl Model for TopicModel {
     fn is_read_only(&self, _op: &TopicOp, ret: &TopicRet) -> bool {
         matches!(
             ret,
-            TopicRet::AlreadyExists
-                | TopicRet::NotFound
-                | TopicRet::VersionMismatch { .. }
-                | TopicRet::Value(_)
+            TopicRet::AlreadyExists | TopicRet::NotFound | TopicRet::VersionMismatch { .. } | TopicRet::Value(_)
         )
     }
 }
@@ -530,35 +483,17 @@ mod tests {
 
     /// A completed op with a known result.
     fn done(client: u64, call_ms: u64, return_ms: u64, op: TopicOp, ret: TopicRet) -> Op {
-        Operation {
-            client,
-            call_ms,
-            return_ms: Some(return_ms),
-            op,
-            ret: Some(ret),
-        }
+        Operation { client, call_ms, return_ms: Some(return_ms), op, ret: Some(ret) }
     }
 
     /// An op that never returned.
     fn lost(client: u64, call_ms: u64, op: TopicOp) -> Op {
-        Operation {
-            client,
-            call_ms,
-            return_ms: None,
-            op,
-            ret: None,
-        }
+        Operation { client, call_ms, return_ms: None, op, ret: None }
     }
 
     /// An op that returned at `return_ms` without a result (client-side timeout).
     fn timed_out(client: u64, call_ms: u64, return_ms: u64, op: TopicOp) -> Op {
-        Operation {
-            client,
-            call_ms,
-            return_ms: Some(return_ms),
-            op,
-            ret: None,
-        }
+        Operation { client, call_ms, return_ms: Some(return_ms), op, ret: None }
     }
 
     fn outcome(history: &[Op]) -> CheckOutcome {
@@ -580,22 +515,9 @@ mod tests {
         assert_eq!(m.step(&None, &Create, &AlreadyExists), None);
         assert_eq!(m.step(&Some(2), &Delete, &Deleted), Some(None));
         assert_eq!(m.step(&None, &Delete, &NotFound), Some(None));
-        assert_eq!(
-            m.step(&Some(2), &Cas { expected: 2 }, &Swapped { new_version: 3 }),
-            Some(Some(3))
-        );
-        assert_eq!(
-            m.step(&Some(2), &Cas { expected: 2 }, &Swapped { new_version: 4 }),
-            None
-        );
-        assert_eq!(
-            m.step(
-                &Some(5),
-                &Cas { expected: 2 },
-                &VersionMismatch { current: 5 }
-            ),
-            Some(Some(5))
-        );
+        assert_eq!(m.step(&Some(2), &Cas { expected: 2 }, &Swapped { new_version: 3 }), Some(Some(3)));
+        assert_eq!(m.step(&Some(2), &Cas { expected: 2 }, &Swapped { new_version: 4 }), None);
+        assert_eq!(m.step(&Some(5), &Cas { expected: 2 }, &VersionMismatch { current: 5 }), Some(Some(5)));
         assert_eq!(m.step(&None, &Cas { expected: 1 }, &NotFound), Some(None));
         assert_eq!(m.step(&Some(4), &Read, &Value(Some(4))), Some(Some(4)));
         assert_eq!(m.step(&Some(4), &Read, &Value(None)), None);
@@ -641,15 +563,9 @@ mod tests {
 
     #[test]
     fn equal_return_and_call_times_are_concurrent() {
-        let h = [
-            done(1, 0, 5, Create, Created),
-            done(2, 5, 6, Read, Value(None)),
-        ];
+        let h = [done(1, 0, 5, Create, Created), done(2, 5, 6, Read, Value(None))];
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
-        let h = [
-            done(1, 0, 5, Create, Created),
-            done(2, 6, 7, Read, Value(None)),
-        ];
+        let h = [done(1, 0, 5, Create, Created), done(2, 6, 7, Read, Value(None))];
         assert!(matches!(outcome(&h), CheckOutcome::NotLinearizable(_)));
     }
 
@@ -662,43 +578,25 @@ mod tests {
         ];
         let v = violation(&h);
         assert_eq!(v.invariant, INVARIANT);
-        assert!(
-            v.detail.contains("Longest linearizable prefix (2 ops)"),
-            "{v}"
-        );
+        assert!(v.detail.contains("Longest linearizable prefix (2 ops)"), "{v}");
         assert!(v.detail.contains("reaching state Some(2)"), "{v}");
-        assert!(
-            v.detail.contains(
-                "could be placed next: [op#2 (client 2, 4ms..5ms) Read -> Value(Some(1))]"
-            ),
-            "{v}"
-        );
+        assert!(v.detail.contains("could be placed next: [op#2 (client 2, 4ms..5ms) Read -> Value(Some(1))]"), "{v}");
         assert_eq!(check_history(&TopicModel, &h), Err(v));
     }
 
     #[test]
     fn two_creates_both_created_without_delete_fails() {
-        let h = [
-            done(1, 0, 10, Create, Created),
-            done(2, 1, 11, Create, Created),
-            done(3, 2, 12, Read, Value(Some(1))),
-        ];
+        let h =
+            [done(1, 0, 10, Create, Created), done(2, 1, 11, Create, Created), done(3, 2, 12, Read, Value(Some(1)))];
         let v = violation(&h);
         assert_eq!(v.invariant, INVARIANT);
-        assert!(
-            v.detail.contains("(1 completed op(s) left unplaced)"),
-            "{v}"
-        );
+        assert!(v.detail.contains("(1 completed op(s) left unplaced)"), "{v}");
         assert!(v.detail.contains("Create -> Created"), "{v}");
     }
 
     #[test]
     fn two_creates_with_concurrent_delete_pass() {
-        let h = [
-            done(1, 0, 10, Create, Created),
-            done(2, 1, 11, Create, Created),
-            done(3, 2, 12, Delete, Deleted),
-        ];
+        let h = [done(1, 0, 10, Create, Created), done(2, 1, 11, Create, Created), done(3, 2, 12, Delete, Deleted)];
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
     }
 
@@ -706,20 +604,13 @@ mod tests {
     fn unknown_create_observed_by_later_read_passes() {
         let h = [lost(1, 0, Create), done(2, 5, 6, Read, Value(Some(1)))];
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
-        let h = [
-            timed_out(1, 0, 3, Create),
-            done(2, 5, 6, Read, Value(Some(1))),
-        ];
+        let h = [timed_out(1, 0, 3, Create), done(2, 5, 6, Read, Value(Some(1)))];
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
     }
 
     #[test]
     fn unknown_create_never_observed_passes() {
-        let h = [
-            lost(1, 0, Create),
-            done(2, 5, 6, Read, Value(None)),
-            done(2, 7, 8, Read, Value(None)),
-        ];
+        let h = [lost(1, 0, Create), done(2, 5, 6, Read, Value(None)), done(2, 7, 8, Read, Value(None))];
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
         let h = [timed_out(1, 0, 3, Create), done(2, 5, 6, Read, Value(None))];
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
@@ -727,35 +618,19 @@ mod tests {
 
     #[test]
     fn unknown_create_cannot_be_undone_after_being_observed() {
-        let h = [
-            lost(1, 0, Create),
-            done(2, 5, 6, Read, Value(Some(1))),
-            done(2, 7, 8, Read, Value(None)),
-        ];
+        let h = [lost(1, 0, Create), done(2, 5, 6, Read, Value(Some(1))), done(2, 7, 8, Read, Value(None))];
         let v = violation(&h);
-        assert!(
-            v.detail
-                .contains("op#0 Create -> ? (took effect) => Some(1)"),
-            "{v}"
-        );
+        assert!(v.detail.contains("op#0 Create -> ? (took effect) => Some(1)"), "{v}");
         assert!(v.detail.contains("Read -> Value(None)"), "{v}");
     }
 
     #[test]
     fn timed_out_create_must_take_effect_before_its_return() {
         // Returned (without a result) at 3ms, so it cannot first appear after a read at 5..6.
-        let h = [
-            timed_out(1, 0, 3, Create),
-            done(2, 5, 6, Read, Value(None)),
-            done(2, 7, 8, Read, Value(Some(1))),
-        ];
+        let h = [timed_out(1, 0, 3, Create), done(2, 5, 6, Read, Value(None)), done(2, 7, 8, Read, Value(Some(1)))];
         assert!(matches!(outcome(&h), CheckOutcome::NotLinearizable(_)));
         // A create that never returned may take effect between the two reads.
-        let h = [
-            lost(1, 0, Create),
-            done(2, 5, 6, Read, Value(None)),
-            done(2, 7, 8, Read, Value(Some(1))),
-        ];
+        let h = [lost(1, 0, Create), done(2, 5, 6, Read, Value(None)), done(2, 7, 8, Read, Value(Some(1)))];
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
     }
 
@@ -780,10 +655,7 @@ mod tests {
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
         h.push(done(999, 600, 601, Read, Value(None)));
         let v = violation(&h);
-        assert!(
-            v.detail.contains("Longest linearizable prefix (151 ops)"),
-            "{v}"
-        );
+        assert!(v.detail.contains("Longest linearizable prefix (151 ops)"), "{v}");
     }
 
     #[test]
@@ -791,13 +663,7 @@ mod tests {
         // 60 overlapping CAS ops listed in reverse version order; only one order works.
         let mut h = vec![done(0, 0, 1, Create, Created)];
         for v in (1..=60u64).rev() {
-            h.push(done(
-                v,
-                2,
-                1000,
-                Cas { expected: v },
-                Swapped { new_version: v + 1 },
-            ));
+            h.push(done(v, 2, 1000, Cas { expected: v }, Swapped { new_version: v + 1 }));
         }
         h.push(done(99, 1001, 1002, Read, Value(Some(61))));
         assert_eq!(outcome(&h), CheckOutcome::Linearizable);
@@ -816,21 +682,14 @@ mod tests {
         };
         assert!(note.contains("search budget of 1 steps exceeded"), "{note}");
         assert_eq!(out.into_result(), Ok(()));
-        assert_eq!(
-            check_history_outcome_with_budget(&TopicModel, &h, 100),
-            CheckOutcome::Linearizable
-        );
+        assert_eq!(check_history_outcome_with_budget(&TopicModel, &h, 100), CheckOutcome::Linearizable);
     }
 
     #[test]
     fn malformed_history_is_rejected() {
         let h = [done(1, 10, 5, Read, Value(None))];
         let v = violation(&h);
-        assert!(
-            v.detail
-                .starts_with("malformed history: op#0 returns before it is called"),
-            "{v}"
-        );
+        assert!(v.detail.starts_with("malformed history: op#0 returns before it is called"), "{v}");
     }
 
     #[test]
@@ -839,10 +698,7 @@ mod tests {
             ("orders".to_string(), done(1, 0, 10, Create, Created)),
             ("payments".to_string(), done(2, 1, 11, Create, Created)),
             ("orders".to_string(), done(3, 20, 21, Read, Value(Some(1)))),
-            (
-                "payments".to_string(),
-                done(3, 22, 23, Read, Value(Some(1))),
-            ),
+            ("payments".to_string(), done(3, 22, 23, Read, Value(Some(1)))),
         ];
         assert_eq!(check_topics(&h), Ok(()));
         assert_eq!(check_topics_outcome(&h), CheckOutcome::Linearizable);
@@ -858,10 +714,6 @@ mod tests {
         ];
         let v = check_topics(&h).unwrap_err();
         assert_eq!(v.invariant, INVARIANT);
-        assert!(
-            v.detail
-                .starts_with("topic \"beta\": no linearization exists"),
-            "{v}"
-        );
+        assert!(v.detail.starts_with("topic \"beta\": no linearization exists"), "{v}");
     }
 }

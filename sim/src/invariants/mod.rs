@@ -35,20 +35,13 @@ pub struct Violation {
 impl Violation {
     /// Builds a violation of `invariant` described by `detail`.
     pub fn new(invariant: &'static str, detail: impl Into<String>) -> Self {
-        Violation {
-            invariant,
-            detail: detail.into(),
-        }
+        Violation { invariant, detail: detail.into() }
     }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invariant `{}` violated: {}",
-            self.invariant, self.detail
-        )
+        write!(f, "invariant `{}` violated: {}", self.invariant, self.detail)
     }
 }
 
@@ -61,10 +54,7 @@ mod tests {
     #[test]
     fn display_names_invariant_and_detail() {
         let v = Violation::new("demo", "node 3 did a bad thing");
-        assert_eq!(
-            v.to_string(),
-            "invariant `demo` violated: node 3 did a bad thing"
-        );
+        assert_eq!(v.to_string(), "invariant `demo` violated: node 3 did a bad thing");
     }
 
     #[test]

@@ -37,11 +37,7 @@ pub fn check(observations: &[LeaderObservation]) -> Result<(), Violation> {
 fn earliest_by_term(observations: &[LeaderObservation]) -> BTreeMap<u64, BTreeMap<u64, u64>> {
     let mut by_term: BTreeMap<u64, BTreeMap<u64, u64>> = BTreeMap::new();
     for o in observations {
-        let at = by_term
-            .entry(o.term)
-            .or_default()
-            .entry(o.node)
-            .or_insert(o.at_ms);
+        let at = by_term.entry(o.term).or_default().entry(o.node).or_insert(o.at_ms);
         *at = (*at).min(o.at_ms);
     }
     by_term
@@ -79,13 +75,7 @@ mod tests {
 
     #[test]
     fn one_leader_per_term_passes_even_when_reobserved() {
-        let history = [
-            obs(1, 1, 10),
-            obs(1, 1, 20),
-            obs(2, 2, 30),
-            obs(3, 1, 40),
-            obs(2, 2, 35),
-        ];
+        let history = [obs(1, 1, 10), obs(1, 1, 20), obs(2, 2, 30), obs(3, 1, 40), obs(2, 2, 35)];
         assert_eq!(check(&history), Ok(()));
     }
 
@@ -94,10 +84,7 @@ mod tests {
         let history = [obs(1, 1, 10), obs(2, 2, 50), obs(2, 3, 70)];
         let err = check(&history).unwrap_err();
         assert_eq!(err.invariant, INVARIANT);
-        assert_eq!(
-            err.detail,
-            "term 2 had 2 leaders: node 2 was leader at 50ms and node 3 was leader at 70ms"
-        );
+        assert_eq!(err.detail, "term 2 had 2 leaders: node 2 was leader at 50ms and node 3 was leader at 70ms");
     }
 
     #[test]

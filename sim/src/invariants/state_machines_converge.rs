@@ -55,17 +55,12 @@ fn disagreement(a: &NodeFinal, b: &NodeFinal) -> Option<&'static str> {
 }
 
 fn describe(f: &NodeFinal) -> String {
-    format!(
-        "applied through {} with digest {:#018x}",
-        f.applied_index, f.state_digest
-    )
+    format!("applied through {} with digest {:#018x}", f.applied_index, f.state_digest)
 }
 
 fn summary(finals: &BTreeMap<u64, NodeFinal>) -> String {
-    let parts: Vec<String> = finals
-        .iter()
-        .map(|(n, f)| format!("{n}@{}/{:#018x}", f.applied_index, f.state_digest))
-        .collect();
+    let parts: Vec<String> =
+        finals.iter().map(|(n, f)| format!("{n}@{}/{:#018x}", f.applied_index, f.state_digest)).collect();
     parts.join(", ")
 }
 
@@ -76,15 +71,7 @@ mod tests {
     fn finals(entries: &[(u64, u64, u64)]) -> BTreeMap<u64, NodeFinal> {
         entries
             .iter()
-            .map(|&(node, applied_index, state_digest)| {
-                (
-                    node,
-                    NodeFinal {
-                        applied_index,
-                        state_digest,
-                    },
-                )
-            })
+            .map(|&(node, applied_index, state_digest)| (node, NodeFinal { applied_index, state_digest }))
             .collect()
     }
 
@@ -100,30 +87,14 @@ mod tests {
 
     #[test]
     fn identical_replicas_pass() {
-        assert_eq!(
-            check(&finals(&[
-                (1, 42, 0xfeed),
-                (2, 42, 0xfeed),
-                (3, 42, 0xfeed)
-            ])),
-            Ok(())
-        );
+        assert_eq!(check(&finals(&[(1, 42, 0xfeed), (2, 42, 0xfeed), (3, 42, 0xfeed)])), Ok(()));
     }
 
     #[test]
     fn lagging_node_fails_on_applied_index() {
-        let err = check(&finals(&[
-            (1, 42, 0xfeed),
-            (2, 42, 0xfeed),
-            (3, 40, 0xbeef),
-        ]))
-        .unwrap_err();
+        let err = check(&finals(&[(1, 42, 0xfeed), (2, 42, 0xfeed), (3, 40, 0xbeef)])).unwrap_err();
         assert_eq!(err.invariant, INVARIANT);
-        assert!(
-            err.detail
-                .starts_with("nodes 1 and 3 disagree on applied_index:"),
-            "{err}"
-        );
+        assert!(err.detail.starts_with("nodes 1 and 3 disagree on applied_index:"), "{err}");
         assert!(err.detail.contains("node 3 applied through 40"), "{err}");
         assert!(err.detail.contains("3@40/0x000000000000beef"), "{err}");
     }
@@ -132,11 +103,7 @@ mod tests {
     fn same_index_different_digest_fails() {
         let err = check(&finals(&[(1, 42, 0xfeed), (2, 42, 0xf00d)])).unwrap_err();
         assert_eq!(err.invariant, INVARIANT);
-        assert!(
-            err.detail
-                .starts_with("nodes 1 and 2 disagree on state_digest at the same applied_index:"),
-            "{err}"
-        );
+        assert!(err.detail.starts_with("nodes 1 and 2 disagree on state_digest at the same applied_index:"), "{err}");
         assert!(err.detail.contains("0x000000000000f00d"), "{err}");
     }
 }

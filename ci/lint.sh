@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Formatting, and clippy with -D warnings in both the normal and the simulation configuration.
+# clippy.toml's ban list keeps time, spawning, files, sockets and randomness behind the seam.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-$HOME/.cache/keel/target}"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --features sim -- -D warnings
+cargo clippy --workspace --all-targets --target-dir "$target/sim" \
+  --config 'build.rustflags=["--cfg","madsim"]' --config 'build.rustdocflags=["--cfg","madsim"]' -- -D warnings
