@@ -127,7 +127,8 @@ impl Config {
         self.rpc.advertise.clone().unwrap_or_else(|| self.rpc.listen.clone())
     }
 
-    /// The bootstrap meta voters, with this node added when the list is empty.
+    /// The bootstrap meta voters, with this node added when the list is empty. A meta node
+    /// not in the list is a joiner: it waits to be added (`keel cluster add-node`).
     pub fn meta_peers(&self) -> Result<BTreeMap<NodeId, String>, String> {
         if self.meta.peers.is_empty() {
             return Ok([(self.node_id, self.advertise_addr())].into());
@@ -148,10 +149,7 @@ impl Config {
         if self.roles.is_empty() {
             return Err("roles: at least one of meta, broker, storage".into());
         }
-        let peers = self.meta_peers()?;
-        if self.roles.contains(&Role::Meta) && !peers.contains_key(&self.node_id) {
-            return Err(format!("meta.peers must include this node ({})", self.node_id));
-        }
+        self.meta_peers()?;
         if !self.roles.contains(&Role::Meta) && self.meta.endpoints.is_empty() && self.meta.peers.is_empty() {
             return Err("a node without the meta role needs meta.endpoints or meta.peers".into());
         }
@@ -212,7 +210,6 @@ mod tests {
     fn refuses_unknown_fields_and_bad_peers() {
         assert!(Config::from_toml("nodeid = 1").unwrap_err().contains("unknown field"));
         assert!(Config::from_toml("[meta.peers]\nx = \"a:1\"").unwrap_err().contains("not a node id"));
-        assert!(Config::from_toml("node_id = 5\n[meta.peers]\n1 = \"a:1\"").unwrap_err().contains("must include"));
         assert!(Config::from_toml("roles = [\"teapot\"]").is_err());
     }
 }

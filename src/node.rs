@@ -70,7 +70,9 @@ impl Node {
         };
         tasks.push(task::spawn(rpc::serve(rpc_listener, service, RpcServerConfig::default())));
         if let Some(m) = &meta {
-            if !m.raft.is_initialized().await.map_err(io::Error::other)? {
+            // Only the bootstrap voters initialise; a joiner waits to be added.
+            let bootstrap = meta_peers.contains_key(&config.node_id);
+            if bootstrap && !m.raft.is_initialized().await.map_err(io::Error::other)? {
                 m.initialize(&meta_peers).await.map_err(io::Error::other)?;
             }
         }

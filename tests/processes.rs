@@ -166,4 +166,31 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     assert!(ok && out.contains("before") && out.contains("after"), "{out}");
     let (ok, out, _) = cli(&url(li), &["cluster", "status"]);
     assert!(ok && out.contains("\"voters\""), "{out}");
+
+    // A fourth node joins (it is not among the bootstrap peers, so it waits to be added), is
+    // added as a voter through a follower's admin API, catches up, and is removed again.
+    let d4 = dir.join("n4");
+    std::fs::create_dir_all(&d4).unwrap();
+    let (rpc4, admin4) = (free_port(), free_port());
+    let config4 = d4.join("keel.toml");
+    std::fs::write(
+        &config4,
+        format!(
+            "node_id = 4\ndata_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc4}\"\n[admin]\nlisten = \"127.0.0.1:{admin4}\"\n[meta.peers]\n{peers}",
+            d4.join("data")
+        ),
+    )
+    .unwrap();
+    let p4 = start(&config4, &d4, admin4);
+    let leader_now = wait_for("a leader", Duration::from_secs(30), || leader_of(&url(0)));
+    let follower = (0..3).find(|i| *i as u64 + 1 != leader_now).unwrap();
+    let (ok, out, err) = cli(&url(follower), &["cluster", "add-node", "4", &format!("127.0.0.1:{rpc4}")]);
+    assert!(ok, "add-node: {out} {err}");
+    let voters = |admin: &str| -> Option<usize> { Some(health(admin)?["meta"]["voters"].as_array()?.len()) };
+    wait_for("node 4 to see four voters", Duration::from_secs(30), || (voters(&p4.admin)? == 4).then_some(()));
+    let (ok, out, _) = cli(&p4.admin, &["topic", "list"]);
+    assert!(ok && out.contains("before") && out.contains("after"), "node 4 serves reads: {out}");
+    let (ok, out, err) = cli(&url(follower), &["cluster", "remove-node", "4"]);
+    assert!(ok, "remove-node: {out} {err}");
+    wait_for("three voters again", Duration::from_secs(30), || (voters(&url(follower))? == 3).then_some(()));
 }

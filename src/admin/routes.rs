@@ -7,7 +7,7 @@ use super::http::{Request, Response};
 use super::AdminState;
 use crate::meta::command::{MetaCommand, MetaError, MetaOk, MetaQuery, QueryResult, TopicSpec};
 use crate::meta::state::Engine;
-use crate::meta::{MetaApiError, WriteOk};
+use crate::meta::{MemberChange, MetaApiError, WriteOk};
 
 /// The body of `POST /api/topics`.
 #[derive(Deserialize)]
@@ -142,8 +142,8 @@ async fn add_member(state: &AdminState, body: &[u8]) -> Response {
         Ok(r) => r,
         Err(e) => return Response::error(400, format!("bad member: {e}")),
     };
-    match meta.add_member(req.id, req.addr).await {
-        Ok(()) => Response::json(200, &to_json(&meta.status())),
+    match meta.change_members(MemberChange::Add { id: req.id, addr: req.addr }).await {
+        Ok(status) => Response::json(200, &to_json(&status)),
         Err(e) => api_error(&e),
     }
 }
@@ -151,8 +151,8 @@ async fn add_member(state: &AdminState, body: &[u8]) -> Response {
 async fn remove_member(state: &AdminState, id: &str) -> Response {
     let Some(meta) = &state.meta else { return Response::error(400, "this node has no meta role") };
     let Ok(id) = id.parse() else { return Response::error(400, format!("{id:?} is not a node id")) };
-    match meta.remove_member(id).await {
-        Ok(()) => Response::json(200, &to_json(&meta.status())),
+    match meta.change_members(MemberChange::Remove { id }).await {
+        Ok(status) => Response::json(200, &to_json(&status)),
         Err(e) => api_error(&e),
     }
 }

@@ -33,6 +33,8 @@ use self::types::{LogId, NodeId, Raft};
 
 /// How long a forwarded request may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a forwarded membership change may take (a new voter must catch up first).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Settings of one meta node.
 #[derive(Clone, Debug)]
@@ -85,6 +87,23 @@ impl std::fmt::Display for MetaApiError {
 }
 
 impl std::error::Error for MetaApiError {}
+
+/// How a Raft write failed, as the API reports it.
+fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> MetaApiError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => MetaApiError::NotLeader { leader: f.leader_id },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => MetaApiError::Unavailable(e.to_string()),
+        // The entry may already be in the log of a majority.
+        RaftError::Fatal(e) => MetaApiError::Indeterminate(e.to_string()),
+    }
+}
+
+/// A change to the meta voters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberChange {
+    Add { id: NodeId, addr: String },
+    Remove { id: NodeId },
+}
 
 /// A committed command's result and where it sits in the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,17 +190,8 @@ impl MetaNode {
 
     /// Appends `cmd` if this node is leader.
     pub async fn write_local(&self, cmd: MetaCommand) -> Result<WriteOk, MetaApiError> {
-        match self.raft.client_write(cmd).await {
-            Ok(resp) => Ok(WriteOk { result: resp.data, log_id: resp.log_id }),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(MetaApiError::NotLeader { leader: f.leader_id })
-            }
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                Err(MetaApiError::Unavailable(e.to_string()))
-            }
-            // The entry may already be in the log of a majority.
-            Err(RaftError::Fatal(e)) => Err(MetaApiError::Indeterminate(e.to_string())),
-        }
+        let resp = self.raft.client_write(cmd).await.map_err(write_error)?;
+        Ok(WriteOk { result: resp.data, log_id: resp.log_id })
     }
 
     /// Answers `q` linearizably, forwarding to the leader if needed.
@@ -218,26 +228,40 @@ impl MetaNode {
         }))
     }
 
-    /// Adds a meta node as a voter (first as a learner, so it catches up).
-    pub async fn add_member(&self, id: NodeId, addr: String) -> Result<(), MetaApiError> {
-        let unavailable = |e: &dyn std::fmt::Display| MetaApiError::Unavailable(e.to_string());
-        self.raft.add_learner(id, BasicNode { addr }, true).await.map_err(|e| unavailable(&e))?;
-        let voters = self.voters();
-        let mut next: BTreeSet<NodeId> = voters.into_iter().collect();
-        next.insert(id);
-        self.raft.change_membership(next, false).await.map_err(|e| unavailable(&e))?;
-        Ok(())
+    /// Adds or removes a meta voter, forwarding to the leader if needed.
+    pub async fn change_members(&self, change: MemberChange) -> Result<MetaStatus, MetaApiError> {
+        match self.change_members_local(change.clone()).await {
+            Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {
+                let addr = self.addr_of(l).ok_or(MetaApiError::NoLeader)?;
+                let r: Result<Result<MetaStatus, MetaApiError>, _> =
+                    self.peers.call_json(&addr, service::META_MEMBERS, &change, MEMBERSHIP_TIMEOUT).await;
+                r.unwrap_or_else(|e| Err(MetaApiError::Indeterminate(e.to_string())))
+            }
+            Err(MetaApiError::NotLeader { leader: None }) => Err(MetaApiError::NoLeader),
+            other => other,
+        }
     }
 
-    /// Removes a meta node from the voters and the cluster.
-    pub async fn remove_member(&self, id: NodeId) -> Result<(), MetaApiError> {
-        let mut next: BTreeSet<NodeId> = self.voters().into_iter().collect();
-        next.remove(&id);
-        if next.is_empty() {
-            return Err(MetaApiError::Unavailable("cannot remove the last voter".into()));
-        }
-        self.raft.change_membership(next, false).await.map_err(|e| MetaApiError::Unavailable(e.to_string()))?;
-        Ok(())
+    /// Adds or removes a meta voter if this node is leader. A new voter joins as a learner
+    /// first and becomes a voter once it has caught up.
+    pub async fn change_members_local(&self, change: MemberChange) -> Result<MetaStatus, MetaApiError> {
+        let mut voters: BTreeSet<NodeId> = self.voters().into_iter().collect();
+        let result = match change {
+            MemberChange::Add { id, addr } => {
+                self.raft.add_learner(id, BasicNode { addr }, true).await.map_err(write_error)?;
+                voters.insert(id);
+                self.raft.change_membership(voters, false).await
+            }
+            MemberChange::Remove { id } => {
+                voters.remove(&id);
+                if voters.is_empty() {
+                    return Err(MetaApiError::Unavailable("cannot remove the last voter".into()));
+                }
+                self.raft.change_membership(voters, false).await
+            }
+        };
+        result.map_err(write_error)?;
+        Ok(self.status())
     }
 
     fn voters(&self) -> Vec<NodeId> {

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::command::{MetaCommand, MetaQuery};
-use super::MetaNode;
+use super::{MemberChange, MetaNode};
 use crate::rpc::{RemoteError, RpcService};
 
 pub const RAFT_APPEND: &str = "raft.append";
@@ -21,6 +21,8 @@ pub const META_READ: &str = "meta.read";
 pub const META_SUBMIT: &str = "meta.submit";
 /// Answers a query, forwarding it to the leader if this node is not.
 pub const META_QUERY: &str = "meta.query";
+/// Changes the meta voters on this node if it is leader (no further forwarding).
+pub const META_MEMBERS: &str = "meta.members";
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RemoteError> {
     serde_json::from_slice(body).map_err(RemoteError::bad_request)
@@ -52,6 +54,10 @@ impl RpcService for MetaNode {
             META_QUERY => {
                 let q: MetaQuery = decode(&body)?;
                 encode(&self.query(q).await)
+            }
+            META_MEMBERS => {
+                let change: MemberChange = decode(&body)?;
+                encode(&self.change_members_local(change).await)
             }
             other => Err(RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {other:?}"))),
         }
