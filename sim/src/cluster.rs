@@ -81,6 +81,7 @@ impl MetaCluster {
             config.meta.snapshot_every_entries = settings.snapshot_every_entries;
             config.meta.log_keep_entries = settings.snapshot_every_entries / 2;
             let disk = SimDisk::new(settings.seed.wrapping_mul(31).wrapping_add(id));
+            disk.set_faults(keel_rt::disk::DiskFaults::ssd());
             let ctx = NodeCtx {
                 config,
                 disk: disk.clone(),

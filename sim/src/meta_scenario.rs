@@ -8,6 +8,7 @@ use std::time::Duration;
 use ::rand::Rng;
 use keel::meta::command::{MetaQuery, QueryResult};
 use keel::meta::log_store::StoreOptions;
+use keel_rt::disk::DiskStats;
 use keel_rt::{rand, time, trace};
 use madsim::runtime::Handle;
 
@@ -34,6 +35,7 @@ fn client_ip(i: usize) -> IpAddr {
 
 /// Runs the scenario to its end and checks it.
 pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
+    tracing::info!(seed = settings.seed, "settings: {settings}");
     let recorder = Recorder::default();
     let mut cluster = MetaCluster::start(&settings, store, &recorder);
     let handle = Handle::current();
@@ -85,13 +87,30 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
     let violations = check(&recorder.lock(), &converged);
     let h = recorder.lock();
     let unknown = h.ops.iter().filter(|(_, o)| o.return_ms.is_none()).count();
+    let disk = cluster.nodes.iter().map(|n| n.disk.stats()).fold(DiskStats::default(), |mut a, s| {
+        a.crashes += s.crashes;
+        a.torn_writes += s.torn_writes;
+        a.lost_unsynced_ops += s.lost_unsynced_ops;
+        a.sync_failures += s.sync_failures;
+        a.read_errors += s.read_errors;
+        a.full_errors += s.full_errors;
+        a
+    });
     let summary = format!(
-        "ops={} unknown={} acked_writes={} leaders={} faults={:?} sim_secs={:.1}",
+        "{settings}\n  ops={} unknown={} acked_writes={} leaders={} faults={:?} disk: crashes={} torn={} lost_unsynced={} \
+         sync_fail={} read_err={} full={} fault_points={:?} sim_secs={:.1}",
         h.ops.len(),
         unknown,
         h.acked.len(),
         h.leaders.len(),
         nemesis.injected,
+        disk.crashes,
+        disk.torn_writes,
+        disk.lost_unsynced_ops,
+        disk.sync_failures,
+        disk.read_errors,
+        disk.full_errors,
+        keel_rt::fault::enabled_sites(),
         time::since_start().as_secs_f64()
     );
     let digest = trace::fnv1a(trace::digest(), summary.as_bytes());

@@ -64,7 +64,11 @@ impl Nemesis {
             time::sleep(Duration::from_millis(gap)).await;
             self.heal_expired(cluster);
             if let Some(a) = actions.choose(&mut rand::rng()).copied() {
-                self.inject(a, cluster);
+                if matches!(a, Action::Kill) && rand::rng().gen_bool(0.5) {
+                    self.kill_mid_write(cluster).await;
+                } else {
+                    self.inject(a, cluster);
+                }
             }
         }
         fault::set_enabled(false);
@@ -150,6 +154,22 @@ impl Nemesis {
         self.active.push((heal_at, fault));
     }
 
+    /// Power loss timed to land just after a write and before its sync.
+    async fn kill_mid_write(&mut self, cluster: &mut MetaCluster) {
+        let i = rand::rng().gen_range(0..cluster.nodes.len());
+        if !cluster.nodes[i].alive || cluster.nodes[i].paused {
+            return;
+        }
+        let disk = cluster.nodes[i].disk.clone();
+        if time::timeout(Duration::from_secs(3), disk.next_write()).await.is_err() {
+            return;
+        }
+        cluster.kill(i);
+        self.count("kill-mid-write");
+        let heal_at = time::now() + Duration::from_millis(rand::rng().gen_range(500..=6_000));
+        self.active.push((heal_at, Fault::Down(i)));
+    }
+
     fn count(&mut self, kind: &'static str) {
         *self.injected.entry(kind).or_insert(0) += 1;
         keel_rt::trace::record("nemesis", keel_rt::trace::hash(kind.as_bytes()));
@@ -178,7 +198,7 @@ impl Nemesis {
             for j in 0..cluster.nodes.len() {
                 net.unclog_link(id, cluster.nodes[j].sim_id());
             }
-            cluster.nodes[i].disk.set_faults(DiskFaults::default());
+            cluster.nodes[i].disk.set_faults(DiskFaults::ssd());
             time::set_clock_skew(id, 0, 0);
             if cluster.nodes[i].paused {
                 Handle::current().resume(id);
@@ -215,7 +235,7 @@ fn heal(f: Fault, cluster: &mut MetaCluster) {
                 cluster.nodes[i].paused = false;
             }
         }
-        Fault::Disk(i) => cluster.nodes[i].disk.set_faults(DiskFaults::default()),
+        Fault::Disk(i) => cluster.nodes[i].disk.set_faults(DiskFaults::ssd()),
     }
 }
 
@@ -233,6 +253,7 @@ fn random_disk_faults(r: &mut impl Rng) -> DiskFaults {
         stall_rate: if r.gen_bool(0.5) { 0.1 } else { 0.0 },
         stall_ms_max: 200,
         capacity_bytes: if r.gen_bool(0.2) { r.gen_range(0..1_000_000) } else { u64::MAX },
+        ..DiskFaults::ssd()
     }
 }
 

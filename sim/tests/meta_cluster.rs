@@ -15,9 +15,7 @@ const BUG_SEEDS: u64 = 16;
 #[test]
 fn meta_cluster_safety_and_liveness() {
     let results = run_seeds("meta_cluster_safety_and_liveness", &seeds(SAFETY_SEEDS), |seed| {
-        let s = Settings::from_seed(seed);
-        keel_sim::run::emit(&format!("seed={seed} settings: {s}"));
-        meta_scenario::run(s, StoreOptions::default())
+        meta_scenario::run(Settings::from_seed(seed), StoreOptions::default())
     });
     let failed: Vec<u64> = results.iter().filter(|r| r.failed()).map(|r| r.seed).collect();
     if results.is_empty() {

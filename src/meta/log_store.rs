@@ -270,6 +270,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
+        if keel_rt::fault::point("meta.log.slow_sync") {
+            keel_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         match self.file.sync().await {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));

@@ -211,6 +211,9 @@ impl MetaNode {
     /// Answers `q` linearizably if this node is leader.
     pub async fn query_local(&self, q: MetaQuery) -> Result<QueryResult, MetaApiError> {
         use openraft::error::CheckIsLeaderError;
+        if keel_rt::fault::point("meta.query.refuse") {
+            return Err(MetaApiError::Unavailable("refused (fault point)".into()));
+        }
         match self.raft.ensure_linearizable().await {
             Ok(_) => {}
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {

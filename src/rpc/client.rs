@@ -80,6 +80,11 @@ impl RpcClient {
 
     async fn call_inner(&self, method: &str, body: Bytes, timeout: Duration) -> Result<Bytes, RpcError> {
         let conn = self.connection().await?;
+        if keel_rt::fault::point("rpc.client_reset") {
+            // As if the connection broke just now: every call on it fails, the next one redials.
+            conn.fail_all("connection reset (fault point)");
+            return Err(RpcError::Unavailable("connection reset (fault point)".into()));
+        }
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         conn.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);

@@ -114,6 +114,9 @@ async fn dispatch(req: Envelope, service: &Arc<dyn RpcService>, slots: &Arc<Sema
         if fault::point("rpc.drop_response") {
             return;
         }
+        if fault::point("rpc.delay_response") {
+            time::sleep(Duration::from_millis(200)).await;
+        }
         let _ = tx.send(response(req.id, result)).await;
     });
 }

@@ -28,7 +28,7 @@ pub mod suite;
 
 #[cfg(not(madsim))]
 pub use real::RealDisk;
-pub use sim::{DiskFaults, SimDisk};
+pub use sim::{DiskFaults, DiskStats, SimDisk};
 
 /// How [`Disk::open`] treats a missing or present file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -37,6 +37,11 @@ pub struct DiskFaults {
     pub stall_ms_max: u64,
     /// Live bytes past which writes fail with `StorageFull`.
     pub capacity_bytes: u64,
+    /// Longest time a write takes, in microseconds (each takes a random time up to this).
+    pub write_us_max: u64,
+    /// Longest time a sync takes, in microseconds. Nonzero latencies open the windows in which
+    /// a crash finds written but unsynced data.
+    pub sync_us_max: u64,
 }
 
 impl Default for DiskFaults {
@@ -48,7 +53,16 @@ impl Default for DiskFaults {
             stall_rate: 0.0,
             stall_ms_max: 0,
             capacity_bytes: u64::MAX,
+            write_us_max: 0,
+            sync_us_max: 0,
         }
+    }
+}
+
+impl DiskFaults {
+    /// No faults, but the latencies of a fast SSD, for simulated runs.
+    pub fn ssd() -> Self {
+        DiskFaults { write_us_max: 50, sync_us_max: 2_000, ..DiskFaults::default() }
     }
 }
 
@@ -87,12 +101,15 @@ struct State {
     rng: StdRng,
     generation: u64,
     stats: DiskStats,
+    /// Set by [`SimDisk::next_write`]: the next write notifies `write_seen`.
+    armed: bool,
 }
 
 /// A simulated disk. Clones share the same disk (it outlives the node's restarts).
 #[derive(Clone)]
 pub struct SimDisk {
     state: Arc<Mutex<State>>,
+    write_seen: Arc<tokio::sync::Notify>,
 }
 
 fn apply(buf: &mut Vec<u8>, op: &Pending) {
@@ -130,8 +147,18 @@ impl SimDisk {
                 rng: StdRng::seed_from_u64(seed),
                 generation: 0,
                 stats: DiskStats::default(),
+                armed: false,
             })),
+            write_seen: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Resolves when the next write lands (not yet synced): a nemesis that crashes the node
+    /// then finds unsynced data to lose or tear.
+    pub async fn next_write(&self) {
+        let seen = self.write_seen.notified();
+        self.lock().armed = true;
+        seen.await;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -191,6 +218,19 @@ impl SimDisk {
         if let Some(ms) = d {
             crate::time::sleep(Duration::from_millis(ms)).await;
         }
+    }
+
+    /// Waits as long as an operation takes: up to `max_us` microseconds.
+    async fn latency(&self, pick: impl FnOnce(&DiskFaults) -> u64) {
+        let us = {
+            let mut st = self.lock();
+            let max = pick(&st.faults);
+            if max == 0 {
+                return;
+            }
+            st.rng.gen_range(1..=max)
+        };
+        crate::time::sleep(Duration::from_micros(us)).await;
     }
 
     fn used_bytes(st: &State) -> u64 {
@@ -361,6 +401,7 @@ impl DiskFile for SimFile {
 
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.disk.maybe_stall().await;
+        self.disk.latency(|f| f.write_us_max).await;
         self.with(|st, ino| {
             let cur = inode(st, ino).live.len() as u64;
             let grow = (offset + data.len() as u64).saturating_sub(cur);
@@ -371,6 +412,9 @@ impl DiskFile for SimFile {
             let node = inode(st, ino);
             write_into(&mut node.live, offset, data);
             node.pending.push(Pending::Write(offset, data.to_vec()));
+            if std::mem::take(&mut st.armed) {
+                self.disk.write_seen.notify_one();
+            }
             Ok(())
         })
     }
@@ -395,6 +439,7 @@ impl DiskFile for SimFile {
 
     async fn sync(&self) -> io::Result<()> {
         self.disk.maybe_stall().await;
+        self.disk.latency(|f| f.sync_us_max).await;
         self.with(|st, ino| {
             let rate = st.faults.sync_fail_rate;
             if rate > 0.0 && st.rng.gen_bool(rate) {
