@@ -1,0 +1,1 @@
+//! Keel's log engines (work in progress: see issue 3).
