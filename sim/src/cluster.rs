@@ -56,6 +56,8 @@ pub struct MetaCluster {
     pub nodes: Vec<SimNode>,
     pub registry: Registry,
     pub exits: Exits,
+    /// A host for operator actions (membership changes) and the process supervisor.
+    pub operator: NodeHandle,
 }
 
 /// The address of meta node `id`.
@@ -105,7 +107,18 @@ impl MetaCluster {
                 paused: false,
             });
         }
-        MetaCluster { nodes, registry, exits }
+        let operator = handle.create_node().name("operator").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1))).build();
+        MetaCluster { nodes, registry, exits, operator }
+    }
+
+    /// The running node that leads in the highest term, if any.
+    pub fn leader(&self) -> Option<MetaNode> {
+        let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        reg.values()
+            .map(|m| (m.status(), m))
+            .filter(|(s, _)| s.leader == Some(s.id))
+            .max_by_key(|(s, _)| s.term)
+            .map(|(_, m)| m.clone())
     }
 
     /// Restarts nodes whose process exited, a second after they did. Runs until the run ends.

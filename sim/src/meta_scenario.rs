@@ -39,8 +39,7 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
     let recorder = Recorder::default();
     let mut cluster = MetaCluster::start(&settings, store, &recorder);
     let handle = Handle::current();
-    let supervisor = handle.create_node().name("supervisor").build();
-    supervisor.spawn(cluster.supervise_processes());
+    cluster.operator.spawn(cluster.supervise_processes());
     let clients: Vec<_> = (0..settings.clients)
         .map(|i| {
             let node = handle.create_node().name(format!("client-{i}")).ip(client_ip(i)).build();
@@ -73,6 +72,9 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
     // Liveness phase.
     nemesis.heal_all(&mut cluster);
     let live_end = time::now() + Duration::from_millis(settings.liveness_ms);
+    if let Err(e) = nemesis.restore_membership(&cluster, live_end).await {
+        recorder.lock().failures.push(format!("liveness: membership not restored: {e}"));
+    }
     let mut finals = Vec::new();
     for (node, c) in &clients {
         let c = c.clone();

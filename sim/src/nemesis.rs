@@ -7,6 +7,7 @@
 //! lost, last write possibly torn), pauses, wall-clock offsets, jumps and drift, disk faults on
 //! a minority (failed syncs and reads, stalls, a full disk) and fault points.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ::rand::seq::SliceRandom;
@@ -19,6 +20,7 @@ use madsim::task::NodeId as SimNodeId;
 
 use crate::cluster::MetaCluster;
 use crate::settings::Settings;
+use keel::meta::MemberChange;
 
 enum Fault {
     Links(Vec<(SimNodeId, SimNodeId)>),
@@ -33,6 +35,8 @@ enum Fault {
 /// The fault injector of one run.
 pub struct Nemesis {
     active: Vec<(time::Instant, Fault)>,
+    /// Membership changes under way (each bounded in time), and the voter removed, if any.
+    changes: Vec<madsim::task::JoinHandle<()>>,
     /// Faults injected, by kind, for the run's report.
     pub injected: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -48,11 +52,12 @@ enum Action {
     Pause,
     Clock,
     Disk,
+    Membership,
 }
 
 impl Nemesis {
     pub fn new() -> Self {
-        Nemesis { active: Vec::new(), injected: Default::default() }
+        Nemesis { active: Vec::new(), changes: Vec::new(), injected: Default::default() }
     }
 
     /// Injects faults until `until`.
@@ -140,6 +145,10 @@ impl Nemesis {
                 self.count("clock");
                 return;
             }
+            Action::Membership => {
+                self.change_membership(cluster);
+                return;
+            }
             Action::Disk => {
                 let faulty = self.active.iter().filter(|(_, f)| matches!(f, Fault::Disk(_))).count();
                 if faulty >= (n - 1) / 2 {
@@ -168,6 +177,48 @@ impl Nemesis {
         self.count("kill-mid-write");
         let heal_at = time::now() + Duration::from_millis(rand::rng().gen_range(500..=6_000));
         self.active.push((heal_at, Fault::Down(i)));
+    }
+
+    /// Removes a random follower from the voters when all nodes vote, or adds back a missing
+    /// one, through the leader (as an operator would with `keel cluster remove-node` /
+    /// `add-node`).
+    fn change_membership(&mut self, cluster: &MetaCluster) {
+        let Some(leader) = cluster.leader() else { return };
+        let all: BTreeSet<u64> = cluster.nodes.iter().map(|n| n.id).collect();
+        let voters: BTreeSet<u64> = leader.status().voters.into_iter().collect();
+        let change = match all.difference(&voters).next() {
+            Some(&id) => MemberChange::Add { id, addr: cluster.nodes[id as usize - 1].addr.clone() },
+            None => {
+                let followers: Vec<u64> = all.iter().copied().filter(|id| *id != leader.id).collect();
+                MemberChange::Remove { id: followers[rand::rng().gen_range(0..followers.len())] }
+            }
+        };
+        self.count(if matches!(change, MemberChange::Add { .. }) { "add-voter" } else { "remove-voter" });
+        self.changes.push(cluster.operator.spawn(async move {
+            let r = time::timeout(Duration::from_secs(20), leader.change_members(change.clone())).await;
+            tracing::info!(?change, ?r, "nemesis: membership change");
+        }));
+    }
+
+    /// Waits for the membership changes under way, then makes every node a voter again.
+    pub async fn restore_membership(&mut self, cluster: &MetaCluster, deadline: time::Instant) -> Result<(), String> {
+        for c in std::mem::take(&mut self.changes) {
+            let _ = c.await;
+        }
+        let all: BTreeSet<u64> = cluster.nodes.iter().map(|n| n.id).collect();
+        let mut last = String::from("no leader");
+        while time::now() < deadline {
+            if let Some(leader) = cluster.leader() {
+                let voters: BTreeSet<u64> = leader.status().voters.into_iter().collect();
+                let Some(&missing) = all.difference(&voters).next() else { return Ok(()) };
+                last = format!("voters {voters:?} lack {missing}");
+                let change = MemberChange::Add { id: missing, addr: cluster.nodes[missing as usize - 1].addr.clone() };
+                let call = async move { time::timeout(Duration::from_secs(10), leader.change_members(change)).await };
+                let _ = cluster.operator.spawn(call).await;
+            }
+            time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(last)
     }
 
     fn count(&mut self, kind: &'static str) {
@@ -269,6 +320,7 @@ fn enabled_actions(s: &Settings) -> Vec<Action> {
         (f.pauses, Action::Pause),
         (f.clocks, Action::Clock),
         (f.disk_faults, Action::Disk),
+        (f.membership, Action::Membership),
     ]
     .into_iter()
     .filter(|(on, _)| *on)

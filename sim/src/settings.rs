@@ -16,6 +16,8 @@ pub struct FaultMix {
     pub clocks: bool,
     pub disk_faults: bool,
     pub fault_points: bool,
+    /// Remove a meta voter and add it back, while the other faults go on.
+    pub membership: bool,
 }
 
 /// One run's settings.
@@ -49,6 +51,7 @@ impl Settings {
             clocks: coin(0.5),
             disk_faults: coin(0.4),
             fault_points: coin(0.5),
+            membership: coin(0.4),
         };
         Settings {
             seed,
@@ -87,6 +90,7 @@ impl std::fmt::Display for Settings {
             (fm.clocks, "clocks"),
             (fm.disk_faults, "disk"),
             (fm.fault_points, "fault-points"),
+            (fm.membership, "membership"),
         ]
         .iter()
         .filter(|(b, _)| *b)

@@ -160,6 +160,7 @@ async fn remove_member(state: &AdminState, id: &str) -> Response {
 fn api_error(e: &MetaApiError) -> Response {
     let status = match e {
         MetaApiError::Indeterminate(_) => 504,
+        MetaApiError::Refused(_) => 409,
         _ => 503,
     };
     Response::error(status, e)

@@ -73,6 +73,8 @@ pub enum MetaApiError {
     Indeterminate(String),
     /// The node cannot serve (stopped, storage failed).
     Unavailable(String),
+    /// The request is not allowed as asked; nothing was done.
+    Refused(String),
 }
 
 impl std::fmt::Display for MetaApiError {
@@ -82,6 +84,7 @@ impl std::fmt::Display for MetaApiError {
             MetaApiError::NotLeader { leader } => write!(f, "not the meta leader (leader: {leader:?})"),
             MetaApiError::Indeterminate(e) => write!(f, "outcome unknown: {e}"),
             MetaApiError::Unavailable(e) => write!(f, "meta unavailable: {e}"),
+            MetaApiError::Refused(e) => write!(f, "refused: {e}"),
         }
     }
 }
@@ -256,9 +259,15 @@ impl MetaNode {
                 self.raft.change_membership(voters, false).await
             }
             MemberChange::Remove { id } => {
-                voters.remove(&id);
-                if voters.is_empty() {
-                    return Err(MetaApiError::Unavailable("cannot remove the last voter".into()));
+                if id == self.id {
+                    // openraft 0.9 mishandles a leader that commits its own removal (it may
+                    // panic while it leads as a non-member); make another node lead first.
+                    return Err(MetaApiError::Refused(format!(
+                        "node {id} is the meta leader; stop it (another node takes over) and remove it then"
+                    )));
+                }
+                if !voters.remove(&id) {
+                    return Err(MetaApiError::Refused(format!("node {id} is not a voter")));
                 }
                 self.raft.change_membership(voters, false).await
             }
