@@ -8,7 +8,7 @@ use keel_sim::run::{run_seeds, seeds};
 use keel_sim::settings::Settings;
 
 /// Seeds per CI run of the safety suite.
-const SAFETY_SEEDS: u64 = 150;
+const SAFETY_SEEDS: u64 = 300;
 /// Seeds the unsafe store gets to be caught in.
 const BUG_SEEDS: u64 = 16;
 

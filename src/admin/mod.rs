@@ -74,7 +74,9 @@ async fn serve_connection(mut stream: net::TcpStream, state: AdminState) {
             return;
         }
     };
-    let resp = routes::route(&state, &req).await;
+    let span = tracing::info_span!("admin", method = %req.method, path = %req.path);
+    let resp = tracing::Instrument::instrument(routes::route(&state, &req), span.clone()).await;
+    span.in_scope(|| tracing::debug!(status = resp.status, "answered"));
     state
         .metrics
         .admin_requests

@@ -178,6 +178,7 @@ impl MetaNode {
     }
 
     /// Appends `cmd` to the log, forwarding to the leader if needed.
+    #[tracing::instrument(level = "debug", skip(self), fields(node = self.id))]
     pub async fn write(&self, cmd: MetaCommand) -> Result<WriteOk, MetaApiError> {
         match self.write_local(cmd.clone()).await {
             Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {
@@ -198,6 +199,7 @@ impl MetaNode {
     }
 
     /// Answers `q` linearizably, forwarding to the leader if needed.
+    #[tracing::instrument(level = "debug", skip(self), fields(node = self.id))]
     pub async fn query(&self, q: MetaQuery) -> Result<QueryResult, MetaApiError> {
         match self.query_local(q.clone()).await {
             Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {

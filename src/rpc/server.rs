@@ -103,7 +103,8 @@ async fn dispatch(req: Envelope, service: &Arc<dyn RpcService>, slots: &Arc<Sema
         return;
     };
     let (service, tx) = (service.clone(), tx.clone());
-    task::spawn(async move {
+    let span = tracing::debug_span!("rpc.serve", method = %req.method, id = req.id);
+    let handler = async move {
         let _permit = permit;
         trace::record("rpc.serve", trace::hash(req.method.as_bytes()));
         let limit = Duration::from_millis(u64::from(req.timeout_ms.max(1)));
@@ -118,7 +119,8 @@ async fn dispatch(req: Envelope, service: &Arc<dyn RpcService>, slots: &Arc<Sema
             time::sleep(Duration::from_millis(200)).await;
         }
         let _ = tx.send(response(req.id, result)).await;
-    });
+    };
+    task::spawn(tracing::Instrument::instrument(handler, span));
 }
 
 fn response(id: u64, result: Result<Bytes, RemoteError>) -> Envelope {
