@@ -36,6 +36,19 @@ impl Drop for Proc {
     }
 }
 
+/// Writes the config of node `id` under `dir`/n`id` and returns (config path, node dir).
+fn node_config(dir: &Path, id: u64, rpc: u16, admin: u16, peers: &str) -> (PathBuf, PathBuf) {
+    let d = dir.join(format!("n{id}"));
+    std::fs::create_dir_all(&d).unwrap();
+    let config = d.join("keel.toml");
+    let text = format!(
+        "node_id = {id}\ndata_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[meta.peers]\n{peers}",
+        d.join("data")
+    );
+    std::fs::write(&config, text).unwrap();
+    (config, d)
+}
+
 fn start(config: &Path, dir: &Path, admin_port: u16) -> Proc {
     let log = std::fs::File::create(dir.join("keel.log")).unwrap();
     let child =
@@ -121,20 +134,7 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     let mut procs: Vec<Option<Proc>> = Vec::new();
     let mut configs = Vec::new();
     for i in 0..3 {
-        let d = dir.join(format!("n{}", i + 1));
-        std::fs::create_dir_all(&d).unwrap();
-        let config = d.join("keel.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "node_id = {}\ndata_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n[meta.peers]\n{peers}",
-                i + 1,
-                d.join("data"),
-                rpc[i],
-                admin[i]
-            ),
-        )
-        .unwrap();
+        let (config, d) = node_config(&dir, i as u64 + 1, rpc[i], admin[i], &peers);
         procs.push(Some(start(&config, &d, admin[i])));
         configs.push((config, d));
     }
@@ -142,6 +142,12 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     let leader = wait_for("a leader", Duration::from_secs(30), || leader_of(&url(0)));
     let li = leader as usize - 1;
     let other = (li + 1) % 3;
+    // Nodes register themselves as storage nodes shortly after they start.
+    wait_for("three registered nodes", Duration::from_secs(30), || {
+        let (ok, out, _) = cli(&url(other), &["cluster", "status"]);
+        let v: Value = serde_json::from_str(&out).ok()?;
+        (ok && v["nodes"].as_array()?.len() == 3).then_some(())
+    });
     let (ok, out, err) = cli(&url(other), &["topic", "create", "before", "--replication-factor", "3"]);
     assert!(ok, "create through a follower: {out} {err}");
 
@@ -169,18 +175,8 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
 
     // A fourth node joins (it is not among the bootstrap peers, so it waits to be added), is
     // added as a voter through a follower's admin API, catches up, and is removed again.
-    let d4 = dir.join("n4");
-    std::fs::create_dir_all(&d4).unwrap();
     let (rpc4, admin4) = (free_port(), free_port());
-    let config4 = d4.join("keel.toml");
-    std::fs::write(
-        &config4,
-        format!(
-            "node_id = 4\ndata_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc4}\"\n[admin]\nlisten = \"127.0.0.1:{admin4}\"\n[meta.peers]\n{peers}",
-            d4.join("data")
-        ),
-    )
-    .unwrap();
+    let (config4, d4) = node_config(&dir, 4, rpc4, admin4, &peers);
     let p4 = start(&config4, &d4, admin4);
     let leader_now = wait_for("a leader", Duration::from_secs(30), || leader_of(&url(0)));
     let follower = (0..3).find(|i| *i as u64 + 1 != leader_now).unwrap();

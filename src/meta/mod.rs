@@ -180,12 +180,26 @@ impl MetaNode {
     /// Appends `cmd` to the log, forwarding to the leader if needed.
     #[tracing::instrument(level = "debug", skip(self), fields(node = self.id))]
     pub async fn write(&self, cmd: MetaCommand) -> Result<WriteOk, MetaApiError> {
-        match self.write_local(cmd.clone()).await {
+        let local = self.write_local(cmd.clone()).await;
+        self.forward_if_not_leader(local, service::META_WRITE, &cmd, FORWARD_TIMEOUT, MetaApiError::Indeterminate).await
+    }
+
+    /// Passes `local` through, unless it says another node leads: then sends `req` to that
+    /// node's `method` (one hop; it will not forward again). A transport failure becomes
+    /// `on_transport` (a write's outcome is then unknown; a read's is simply unavailable).
+    async fn forward_if_not_leader<Req: Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        local: Result<Resp, MetaApiError>,
+        method: &str,
+        req: &Req,
+        timeout: Duration,
+        on_transport: fn(String) -> MetaApiError,
+    ) -> Result<Resp, MetaApiError> {
+        match local {
             Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {
                 let addr = self.addr_of(l).ok_or(MetaApiError::NoLeader)?;
-                let r: Result<Result<WriteOk, MetaApiError>, _> =
-                    self.peers.call_json(&addr, service::META_WRITE, &cmd, FORWARD_TIMEOUT).await;
-                r.unwrap_or_else(|e| Err(MetaApiError::Indeterminate(e.to_string())))
+                let r: Result<Result<Resp, MetaApiError>, _> = self.peers.call_json(&addr, method, req, timeout).await;
+                r.unwrap_or_else(|e| Err(on_transport(e.to_string())))
             }
             Err(MetaApiError::NotLeader { leader: None }) => Err(MetaApiError::NoLeader),
             other => other,
@@ -201,16 +215,8 @@ impl MetaNode {
     /// Answers `q` linearizably, forwarding to the leader if needed.
     #[tracing::instrument(level = "debug", skip(self), fields(node = self.id))]
     pub async fn query(&self, q: MetaQuery) -> Result<QueryResult, MetaApiError> {
-        match self.query_local(q.clone()).await {
-            Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {
-                let addr = self.addr_of(l).ok_or(MetaApiError::NoLeader)?;
-                let r: Result<Result<QueryResult, MetaApiError>, _> =
-                    self.peers.call_json(&addr, service::META_READ, &q, FORWARD_TIMEOUT).await;
-                r.unwrap_or_else(|e| Err(MetaApiError::Unavailable(e.to_string())))
-            }
-            Err(MetaApiError::NotLeader { leader: None }) => Err(MetaApiError::NoLeader),
-            other => other,
-        }
+        let local = self.query_local(q.clone()).await;
+        self.forward_if_not_leader(local, service::META_READ, &q, FORWARD_TIMEOUT, MetaApiError::Unavailable).await
     }
 
     /// Answers `q` linearizably if this node is leader.
@@ -238,16 +244,9 @@ impl MetaNode {
 
     /// Adds or removes a meta voter, forwarding to the leader if needed.
     pub async fn change_members(&self, change: MemberChange) -> Result<MetaStatus, MetaApiError> {
-        match self.change_members_local(change.clone()).await {
-            Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {
-                let addr = self.addr_of(l).ok_or(MetaApiError::NoLeader)?;
-                let r: Result<Result<MetaStatus, MetaApiError>, _> =
-                    self.peers.call_json(&addr, service::META_MEMBERS, &change, MEMBERSHIP_TIMEOUT).await;
-                r.unwrap_or_else(|e| Err(MetaApiError::Indeterminate(e.to_string())))
-            }
-            Err(MetaApiError::NotLeader { leader: None }) => Err(MetaApiError::NoLeader),
-            other => other,
-        }
+        let local = self.change_members_local(change.clone()).await;
+        let (method, timeout) = (service::META_MEMBERS, MEMBERSHIP_TIMEOUT);
+        self.forward_if_not_leader(local, method, &change, timeout, MetaApiError::Indeterminate).await
     }
 
     /// Adds or removes a meta voter if this node is leader. A new voter joins as a learner
