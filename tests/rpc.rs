@@ -114,7 +114,7 @@ async fn an_absent_peer_is_unavailable_until_it_listens() {
     drop(l);
     let c = RpcClient::new(addr.clone(), RpcClientConfig::default());
     let e = c.call("echo", Bytes::new(), T).await.unwrap_err();
-    assert!(matches!(e, RpcError::Unavailable(_)), "{e:?}");
+    assert!(matches!(e, RpcError::NotSent(_)) && e.not_executed(), "{e:?}");
     let l = TcpListener::bind(addr.as_str()).await.unwrap();
     keel_rt::task::spawn(serve(l, Arc::new(Echo), RpcServerConfig::default()));
     assert_eq!(c.call("echo", Bytes::from("x"), T).await.unwrap(), Bytes::from("x"), "the next call dials again");

@@ -49,6 +49,7 @@ impl MetaClient {
                     e @ (MetaApiError::NoLeader | MetaApiError::NotLeader { .. } | MetaApiError::Unavailable(_)),
                 )) => e,
                 Ok(Err(e)) => return Err(e),
+                Err(e) if e.not_executed() => MetaApiError::Unavailable(e.to_string()),
                 Err(e) => return Err(MetaApiError::Indeterminate(e.to_string())),
             };
             if time::now() + backoff >= deadline {

@@ -30,6 +30,7 @@ use self::log_store::{LogStore, StoreOptions};
 use self::network::{NetworkFactory, Peers};
 use self::state_machine::{ApplyHook, StateMachineStore};
 use self::types::{LogId, NodeId, Raft};
+use crate::rpc::RpcError;
 
 /// How long a forwarded request may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -198,8 +199,12 @@ impl MetaNode {
         match local {
             Err(MetaApiError::NotLeader { leader: Some(l) }) if l != self.id => {
                 let addr = self.addr_of(l).ok_or(MetaApiError::NoLeader)?;
-                let r: Result<Result<Resp, MetaApiError>, _> = self.peers.call_json(&addr, method, req, timeout).await;
-                r.unwrap_or_else(|e| Err(on_transport(e.to_string())))
+                let r: Result<Result<Resp, MetaApiError>, RpcError> =
+                    self.peers.call_json(&addr, method, req, timeout).await;
+                r.unwrap_or_else(|e| match e.not_executed() {
+                    true => Err(MetaApiError::Unavailable(e.to_string())),
+                    false => Err(on_transport(e.to_string())),
+                })
             }
             Err(MetaApiError::NotLeader { leader: None }) => Err(MetaApiError::NoLeader),
             other => other,

@@ -99,7 +99,7 @@ impl RpcClient {
             error: String::new(),
         };
         trace::record("rpc.call", trace::hash(method.as_bytes()));
-        conn.tx.send(env).await.map_err(|_| RpcError::Unavailable("connection closed".into()))?;
+        conn.tx.send(env).await.map_err(|_| RpcError::NotSent("connection closed".into()))?;
         let resp = rx.await.map_err(|_| RpcError::Unavailable("connection closed".into()))??;
         if resp.error_code != 0 {
             return Err(RpcError::Remote(RemoteError::new(resp.error_code, resp.error)));
@@ -115,8 +115,8 @@ impl RpcClient {
         let dial = net::TcpStream::connect(self.addr.as_str());
         let stream = time::timeout(Duration::from_millis(self.config.connect_timeout_ms), dial)
             .await
-            .map_err(|_| RpcError::Unavailable(format!("connect to {} timed out", self.addr)))?
-            .map_err(|e| RpcError::Unavailable(format!("connect to {}: {e}", self.addr)))?;
+            .map_err(|_| RpcError::NotSent(format!("connect to {} timed out", self.addr)))?
+            .map_err(|e| RpcError::NotSent(format!("connect to {}: {e}", self.addr)))?;
         net::set_nodelay(&stream);
         let conn = start_connection(stream, self.config.frame_bytes_max);
         *slot = Some(conn.clone());

@@ -27,8 +27,10 @@ impl RemoteError {
 /// Why a call did not return a result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RpcError {
-    /// Could not connect, or the connection broke before the response: the request may or may
-    /// not have been executed.
+    /// The peer could not be reached: the request was not sent, so it certainly did not run.
+    NotSent(String),
+    /// The connection broke after the request was sent and before the response: the request
+    /// may or may not have been executed.
     Unavailable(String),
     /// The deadline passed: the request may or may not have been executed.
     Timeout,
@@ -41,6 +43,7 @@ pub enum RpcError {
 impl std::fmt::Display for RpcError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            RpcError::NotSent(e) => write!(f, "peer unreachable, request not sent: {e}"),
             RpcError::Unavailable(e) => write!(f, "peer unavailable: {e}"),
             RpcError::Timeout => write!(f, "rpc deadline elapsed"),
             RpcError::Overloaded => write!(f, "too many rpcs in flight"),
@@ -50,3 +53,10 @@ impl std::fmt::Display for RpcError {
 }
 
 impl std::error::Error for RpcError {}
+
+impl RpcError {
+    /// Whether the request certainly did not run (so it may be sent elsewhere or again).
+    pub fn not_executed(&self) -> bool {
+        matches!(self, RpcError::NotSent(_) | RpcError::Overloaded)
+    }
+}
