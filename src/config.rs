@@ -57,6 +57,12 @@ pub struct MetaSection {
     pub election_timeout_max_ms: u64,
     pub snapshot_every_entries: u64,
     pub log_keep_entries: u64,
+    /// How often every node tells the meta leader it is alive.
+    pub node_heartbeat_ms: u64,
+    /// A node not heard from for this long is dead: its shards get new leaders.
+    pub node_timeout_ms: u64,
+    /// A dead node's replicas move to other nodes after this long.
+    pub replace_after_ms: u64,
 }
 
 /// Logging.
@@ -104,6 +110,9 @@ impl Default for MetaSection {
             election_timeout_max_ms: m.election_timeout_max_ms,
             snapshot_every_entries: m.snapshot_every_entries,
             log_keep_entries: m.log_keep_entries,
+            node_heartbeat_ms: 1_000,
+            node_timeout_ms: m.schedule.node_timeout_ms,
+            replace_after_ms: m.schedule.replace_after_ms,
         }
     }
 }
@@ -158,6 +167,9 @@ impl Config {
         {
             return Err("meta: need heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms".into());
         }
+        if self.meta.node_heartbeat_ms == 0 || self.meta.node_timeout_ms <= self.meta.node_heartbeat_ms {
+            return Err("meta: need 0 < node_heartbeat_ms < node_timeout_ms".into());
+        }
         Ok(())
     }
 
@@ -169,6 +181,10 @@ impl Config {
             election_timeout_max_ms: self.meta.election_timeout_max_ms,
             snapshot_every_entries: self.meta.snapshot_every_entries,
             log_keep_entries: self.meta.log_keep_entries,
+            schedule: crate::meta::schedule::ScheduleConfig {
+                node_timeout_ms: self.meta.node_timeout_ms,
+                replace_after_ms: self.meta.replace_after_ms,
+            },
             store: Default::default(),
         }
     }

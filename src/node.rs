@@ -60,6 +60,7 @@ impl Node {
             let mut mc = config.meta_config();
             mc.store = store;
             let node = MetaNode::start(config.node_id, disk.clone(), "meta", peers.clone(), &mc, apply_hook).await?;
+            tasks.push(task::spawn(node.clone().schedule_loop(mc.schedule.clone())));
             Some(node)
         } else {
             None
@@ -84,6 +85,7 @@ impl Node {
         };
         let meta_client = MetaClient::new(endpoints, peers);
         tasks.push(task::spawn(register(meta_client.clone(), &config)));
+        tasks.push(task::spawn(heartbeat(meta_client.clone(), config.node_id, config.meta.node_heartbeat_ms)));
 
         if !config.admin.listen.is_empty() {
             let listener = net::TcpListener::bind(config.admin.listen.as_str()).await?;
@@ -118,6 +120,17 @@ impl Node {
             let _ = m.raft.shutdown().await;
         }
         tracing::info!(node_id = self.config.node_id, "node stopped");
+    }
+}
+
+/// Tells the meta leader this node is alive, every `interval_ms`.
+async fn heartbeat(client: MetaClient, id: u64, interval_ms: u64) {
+    let mut tick = time::interval(Duration::from_millis(interval_ms));
+    loop {
+        tick.tick().await;
+        if let Err(e) = client.heartbeat(id).await {
+            tracing::debug!(error = %e, "heartbeat not delivered");
+        }
     }
 }
 

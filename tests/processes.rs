@@ -105,7 +105,7 @@ fn single_node_with_defaults_serves_topics_and_stops_on_sigterm() {
     let (ok, _, err) = cli(&p.admin, &["topic", "create", "x", "--engine", "teapot"]);
     assert!(!ok && err.contains("unknown engine"), "{err}");
     let (ok, _, err) = cli(&p.admin, &["topic", "create", "y", "--replication-factor", "3"]);
-    assert!(!ok && err.contains("needs 3 storage nodes"), "{err}");
+    assert!(!ok && err.contains("needs 3 live storage nodes"), "{err}");
     let (ok, out, _) = cli(&p.admin, &["topic", "describe", "orders"]);
     assert!(ok && out.contains("\"partitions\": 3"), "{out}");
     let metrics = {
@@ -148,8 +148,16 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
         let v: Value = serde_json::from_str(&out).ok()?;
         (ok && v["nodes"].as_array()?.len() == 3).then_some(())
     });
-    let (ok, out, err) = cli(&url(other), &["topic", "create", "before", "--replication-factor", "3"]);
+    let (ok, out, err) =
+        cli(&url(other), &["topic", "create", "before", "--partitions", "3", "--replication-factor", "3"]);
     assert!(ok, "create through a follower: {out} {err}");
+    let shards = |admin: &str| -> Option<Vec<(u64, u64)>> {
+        let (ok, out, _) = cli(admin, &["topic", "describe", "before"]);
+        let v: Value = serde_json::from_str(&out).ok().filter(|_| ok)?;
+        v["Topic"]["shards"].as_array()?.iter().map(|s| Some((s["leader"].as_u64()?, s["epoch"].as_u64()?))).collect()
+    };
+    let before = shards(&url(other)).unwrap();
+    assert!(before.iter().any(|(l, _)| *l == leader), "one shard is led by the node about to die: {before:?}");
 
     procs[li] = None; // SIGKILL the leader
     let new_leader =
@@ -157,6 +165,13 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     assert_ne!(new_leader, leader);
     let (ok, out, err) = cli(&url(other), &["topic", "describe", "before"]);
     assert!(ok && out.contains("\"name\": \"before\""), "acknowledged metadata survives: {out} {err}");
+    // Failure detection moves the dead node's shard leaderships, each under a new epoch.
+    let moved = wait_for("shard leaders to move off the dead node", Duration::from_secs(30), || {
+        shards(&url(other)).filter(|s| s.iter().all(|(l, _)| *l != leader))
+    });
+    for ((l0, e0), (l1, e1)) in before.iter().zip(&moved) {
+        assert!(if *l0 == leader { e1 > e0 && l1 != l0 } else { (l1, e1) == (l0, e0) }, "{before:?} -> {moved:?}");
+    }
     let (ok, _, err) = cli(&url(other), &["topic", "create", "after"]);
     assert!(ok, "writes continue with two of three: {err}");
 

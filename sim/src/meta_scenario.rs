@@ -14,6 +14,7 @@ use madsim::runtime::Handle;
 
 use crate::cluster::MetaCluster;
 use crate::history::{History, Recorder};
+use crate::invariants::shards_led::{self, ShardView};
 use crate::invariants::state_machines_converge::NodeFinal;
 use crate::invariants::{
     committed_never_lost, linearizable, single_leader_per_term, state_machines_converge, Violation,
@@ -86,7 +87,10 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
         }
     }
     let converged = converge(&cluster, &recorder, live_end + Duration::from_secs(10)).await;
-    let violations = check(&recorder.lock(), &converged);
+    let shards = shards_settled(&cluster, live_end + Duration::from_secs(20)).await;
+    let mut violations = check(&recorder.lock(), &converged);
+    let all: std::collections::BTreeSet<u64> = cluster.nodes.iter().map(|n| n.id).collect();
+    violations.extend(shards_led::check(&shards, &all).err());
     let h = recorder.lock();
     let unknown = h.ops.iter().filter(|(_, o)| o.return_ms.is_none()).count();
     let disk = cluster.nodes.iter().map(|n| n.disk.stats()).fold(DiskStats::default(), |mut a, s| {
@@ -98,9 +102,13 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
         a.full_errors += s.full_errors;
         a
     });
+    let max_epoch = cluster.leader().map_or(0, |m| {
+        m.sm.read(|a| a.state.topics.values().flat_map(|t| &t.shards).map(|s| s.epoch).max().unwrap_or(0))
+    });
     let summary = format!(
-        "{settings}\n  ops={} unknown={} acked_writes={} leaders={} faults={:?} disk: crashes={} torn={} lost_unsynced={} \
+        "{settings}\n  shards={} max_shard_epoch={max_epoch} ops={} unknown={} acked_writes={} leaders={} faults={:?} disk: crashes={} torn={} lost_unsynced={} \
          sync_fail={} read_err={} full={} fault_points={:?} sim_secs={:.1}",
+        shards.len(),
         h.ops.len(),
         unknown,
         h.acked.len(),
@@ -117,6 +125,47 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
     );
     let digest = trace::fnv1a(trace::digest(), summary.as_bytes());
     Outcome { violations, digest, summary }
+}
+
+/// The shards as the leader records them once every one is led and placed (or at the deadline).
+async fn shards_settled(cluster: &MetaCluster, deadline: time::Instant) -> Vec<ShardView> {
+    let all: std::collections::BTreeSet<u64> = cluster.nodes.iter().map(|n| n.id).collect();
+    loop {
+        let shards = cluster.leader().map(|m| m.sm.read(|a| shard_views(&a.state)));
+        match shards {
+            Some(s) if shards_led::check(&s, &all).is_ok() => return s,
+            Some(s) if time::now() >= deadline => return s,
+            None if time::now() >= deadline => {
+                return vec![ShardView {
+                    topic: "(no meta leader at the end)".into(),
+                    partition: 0,
+                    replication_factor: 0,
+                    replicas: vec![],
+                    leader: None,
+                    isr: vec![],
+                }]
+            }
+            _ => {}
+        }
+        time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn shard_views(state: &keel::meta::state::MetaState) -> Vec<ShardView> {
+    state
+        .topics
+        .values()
+        .flat_map(|t| {
+            t.shards.iter().map(|s| ShardView {
+                topic: t.name.clone(),
+                partition: s.partition,
+                replication_factor: t.replication_factor,
+                replicas: s.replicas.clone(),
+                leader: s.leader,
+                isr: s.isr.clone(),
+            })
+        })
+        .collect()
 }
 
 async fn wait_formed(c: &Client, nodes: usize) -> bool {

@@ -124,11 +124,12 @@ fn command(key: &str, op: &TopicOp, retention_ms: u64) -> MetaCommand {
     match op {
         TopicOp::Create => MetaCommand::CreateTopic(TopicSpec {
             name: key.to_string(),
-            partitions: 1,
-            replication_factor: 1,
+            partitions: 2,
+            replication_factor: 3,
             engine: Engine::Memory,
             retention_ms: Some(retention_ms),
             retention_bytes: None,
+            unclean_leader_election: false,
         }),
         TopicOp::Delete => MetaCommand::DeleteTopic { name: key.to_string() },
         TopicOp::Cas { expected } => MetaCommand::UpdateTopic {
@@ -146,6 +147,7 @@ fn ret_of(op: &TopicOp, result: &Result<MetaOk, MetaError>) -> Result<TopicRet, 
     Ok(match (op, result) {
         (TopicOp::Create, Ok(MetaOk::Topic(_))) => TopicRet::Created,
         (TopicOp::Create, Err(MetaError::TopicExists { .. })) => TopicRet::AlreadyExists,
+        (TopicOp::Create, Err(MetaError::NotEnoughNodes { .. })) => TopicRet::Refused,
         (TopicOp::Delete, Ok(MetaOk::Deleted)) => TopicRet::Deleted,
         (TopicOp::Delete | TopicOp::Cas { .. }, Err(MetaError::TopicNotFound { .. })) => TopicRet::NotFound,
         (TopicOp::Cas { .. }, Ok(MetaOk::Topic(t))) => TopicRet::Swapped { new_version: t.version },

@@ -24,6 +24,8 @@ struct CreateTopic {
     retention_ms: Option<u64>,
     #[serde(default)]
     retention_bytes: Option<u64>,
+    #[serde(default)]
+    unclean_leader_election: bool,
 }
 
 fn one() -> u32 {
@@ -113,6 +115,7 @@ async fn create_topic(state: &AdminState, body: &[u8]) -> Response {
         engine,
         retention_ms: req.retention_ms,
         retention_bytes: req.retention_bytes,
+        unclean_leader_election: req.unclean_leader_election,
     };
     write(state, MetaCommand::CreateTopic(spec)).await
 }
@@ -126,7 +129,7 @@ async fn write(state: &AdminState, cmd: MetaCommand) -> Response {
         }
         Ok(WriteOk { result: Err(e), .. }) => {
             let status = match e {
-                MetaError::TopicExists { .. } | MetaError::VersionMismatch { .. } => 409,
+                MetaError::TopicExists { .. } | MetaError::VersionMismatch { .. } | MetaError::StaleEpoch { .. } => 409,
                 MetaError::TopicNotFound { .. } => 404,
                 MetaError::Invalid { .. } | MetaError::NotEnoughNodes { .. } => 400,
             };

@@ -12,7 +12,7 @@ use rand::Rng;
 
 use super::command::{MetaCommand, MetaQuery, QueryResult};
 use super::network::Peers;
-use super::service::{META_QUERY, META_SUBMIT};
+use super::service::{META_BEAT, META_QUERY, META_SUBMIT};
 use super::{MetaApiError, WriteOk};
 
 /// A client of a meta cluster.
@@ -58,6 +58,13 @@ impl MetaClient {
             time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// Tells the meta leader that `node` is alive (one attempt: the next beat retries).
+    pub async fn heartbeat(&self, node: u64) -> Result<(), MetaApiError> {
+        let r: Result<Result<(), MetaApiError>, _> =
+            self.peers.call_json(self.pick(), META_BEAT, &node, self.attempt_timeout).await;
+        r.unwrap_or_else(|e| Err(MetaApiError::Unavailable(e.to_string())))
     }
 
     /// Answers `q` linearizably.

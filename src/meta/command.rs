@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{Engine, NodeRecord, Role, TopicRecord};
+use super::state::{Engine, NodeRecord, Role, ShardRecord, TopicRecord};
 use super::types::NodeId;
 
 /// A change to cluster metadata; applied in log order on every meta node.
@@ -20,6 +20,12 @@ pub enum MetaCommand {
     /// Compare-and-set of a topic's retention: applies only if the topic's version is
     /// `expected_version`, and bumps it.
     UpdateTopic { name: String, expected_version: u64, retention_ms: Option<u64>, retention_bytes: Option<u64> },
+    /// The shard leader's new ISR; applies only in the shard's current `epoch`.
+    AlterIsr { topic: String, partition: u32, epoch: u64, isr: Vec<NodeId> },
+    /// A new leader (`None`: offline) and epoch for a shard whose epoch is `expected_epoch`.
+    ElectLeader { topic: String, partition: u32, expected_epoch: u64, leader: Option<NodeId> },
+    /// Moves the replica on `old` (a lost node, not the leader) to `new`.
+    ReplaceReplica { topic: String, partition: u32, expected_epoch: u64, old: NodeId, new: NodeId },
 }
 
 /// The settings of a new topic.
@@ -31,6 +37,9 @@ pub struct TopicSpec {
     pub engine: Engine,
     pub retention_ms: Option<u64>,
     pub retention_bytes: Option<u64>,
+    /// See [`TopicRecord::unclean_leader_election`].
+    #[serde(default)]
+    pub unclean_leader_election: bool,
 }
 
 /// A successful command's result.
@@ -42,17 +51,35 @@ pub enum MetaOk {
     Topic(TopicRecord),
     /// The topic was deleted.
     Deleted,
+    /// The shard as it is after the command.
+    Shard(ShardRecord),
 }
 
 /// Why a command was refused. Refusals are part of the replicated history: every node
 /// refuses the same command the same way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaError {
-    TopicExists { name: String },
-    TopicNotFound { name: String },
-    VersionMismatch { name: String, current: u64 },
-    Invalid { reason: String },
-    NotEnoughNodes { needed: u32, available: u32 },
+    TopicExists {
+        name: String,
+    },
+    TopicNotFound {
+        name: String,
+    },
+    VersionMismatch {
+        name: String,
+        current: u64,
+    },
+    Invalid {
+        reason: String,
+    },
+    NotEnoughNodes {
+        needed: u32,
+        available: u32,
+    },
+    /// A shard command's epoch is not the shard's current one.
+    StaleEpoch {
+        current: u64,
+    },
 }
 
 impl std::fmt::Display for MetaError {
@@ -64,8 +91,9 @@ impl std::fmt::Display for MetaError {
                 write!(f, "topic {name:?} is at version {current}, not the expected one")
             }
             MetaError::Invalid { reason } => write!(f, "invalid request: {reason}"),
+            MetaError::StaleEpoch { current } => write!(f, "stale shard epoch (current {current})"),
             MetaError::NotEnoughNodes { needed, available } => {
-                write!(f, "replication factor {needed} needs {needed} storage nodes, the cluster has {available}")
+                write!(f, "replication factor {needed} needs {needed} live storage nodes, the cluster has {available}")
             }
         }
     }

@@ -7,9 +7,11 @@
 
 pub mod client;
 pub mod command;
+pub mod liveness;
 pub mod log_store;
 pub mod network;
 pub mod runtime;
+pub mod schedule;
 pub mod service;
 pub mod state;
 pub mod state_machine;
@@ -47,6 +49,8 @@ pub struct MetaConfig {
     pub snapshot_every_entries: u64,
     /// Entries kept in the log behind the latest snapshot.
     pub log_keep_entries: u64,
+    /// Failure detection and repair timing.
+    pub schedule: schedule::ScheduleConfig,
     pub store: StoreOptions,
 }
 
@@ -58,6 +62,7 @@ impl Default for MetaConfig {
             election_timeout_max_ms: 1_000,
             snapshot_every_entries: 1_000,
             log_keep_entries: 500,
+            schedule: schedule::ScheduleConfig::default(),
             store: StoreOptions::default(),
         }
     }
@@ -137,6 +142,7 @@ pub struct MetaNode {
     pub raft: Raft,
     pub sm: StateMachineStore,
     pub peers: Peers,
+    pub liveness: liveness::SharedLiveness,
 }
 
 impl MetaNode {
@@ -163,7 +169,7 @@ impl MetaNode {
         let sm = StateMachineStore::open(disk, &format!("{dir}/sm"), hook).await?;
         let network = NetworkFactory { peers: peers.clone() };
         let raft = Raft::new(id, raft_config, network, log, sm.clone()).await.map_err(io::Error::other)?;
-        Ok(MetaNode { id, raft, sm, peers })
+        Ok(MetaNode { id, raft, sm, peers, liveness: Default::default() })
     }
 
     /// Bootstraps a new cluster of `members` (id → RPC address). Harmless if this node or the
@@ -188,7 +194,7 @@ impl MetaNode {
     /// Passes `local` through, unless it says another node leads: then sends `req` to that
     /// node's `method` (one hop; it will not forward again). A transport failure becomes
     /// `on_transport` (a write's outcome is then unknown; a read's is simply unavailable).
-    async fn forward_if_not_leader<Req: Serialize, Resp: serde::de::DeserializeOwned>(
+    pub(crate) async fn forward_if_not_leader<Req: Serialize, Resp: serde::de::DeserializeOwned>(
         &self,
         local: Result<Resp, MetaApiError>,
         method: &str,

@@ -21,6 +21,10 @@ pub const META_READ: &str = "meta.read";
 pub const META_SUBMIT: &str = "meta.submit";
 /// Answers a query, forwarding it to the leader if this node is not.
 pub const META_QUERY: &str = "meta.query";
+/// Records a node's heartbeat on this node if it is leader (no further forwarding).
+pub const META_HEARTBEAT: &str = "meta.heartbeat";
+/// Records a node's heartbeat, forwarding it to the leader if this node is not.
+pub const META_BEAT: &str = "meta.beat";
 /// Changes the meta voters on this node if it is leader (no further forwarding).
 pub const META_MEMBERS: &str = "meta.members";
 
@@ -58,6 +62,14 @@ impl RpcService for MetaNode {
             META_MEMBERS => {
                 let change: MemberChange = decode(&body)?;
                 encode(&self.change_members_local(change).await)
+            }
+            META_HEARTBEAT => {
+                let node: u64 = decode(&body)?;
+                encode(&self.heartbeat_local(node).await)
+            }
+            META_BEAT => {
+                let node: u64 = decode(&body)?;
+                encode(&self.heartbeat(node).await)
             }
             other => Err(RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {other:?}"))),
         }

@@ -62,8 +62,13 @@ pub struct NodeRecord {
 pub struct ShardRecord {
     pub partition: u32,
     pub replicas: Vec<NodeId>,
+    /// `None` while no eligible replica is alive (the shard is offline).
     pub leader: Option<NodeId>,
+    /// Bumped by every change of leader or replicas; storage nodes reject older epochs.
     pub epoch: u64,
+    /// The in-sync replicas (the leader included), as the leader last committed them.
+    #[serde(default)]
+    pub isr: Vec<NodeId>,
 }
 
 /// A topic and its shards.
@@ -77,6 +82,10 @@ pub struct TopicRecord {
     pub retention_bytes: Option<u64>,
     /// 1 at creation, bumped by every update; the compare-and-set token.
     pub version: u64,
+    /// Whether a replica outside the ISR may be elected when no in-sync one is alive (risks
+    /// losing acknowledged records; an explicit opt-in).
+    #[serde(default)]
+    pub unclean_leader_election: bool,
     pub shards: Vec<ShardRecord>,
 }
 
@@ -110,6 +119,13 @@ impl MetaState {
                 Some(_) => Ok(MetaOk::Deleted),
                 None => Err(MetaError::TopicNotFound { name: name.clone() }),
             },
+            MetaCommand::AlterIsr { topic, partition, epoch, isr } => self.alter_isr(topic, *partition, *epoch, isr),
+            MetaCommand::ElectLeader { topic, partition, expected_epoch, leader } => {
+                self.elect_leader(topic, *partition, *expected_epoch, *leader)
+            }
+            MetaCommand::ReplaceReplica { topic, partition, expected_epoch, old, new } => {
+                self.replace_replica(topic, *partition, *expected_epoch, *old, *new)
+            }
             MetaCommand::UpdateTopic { name, expected_version, retention_ms, retention_bytes } => {
                 let t = self.topics.get_mut(name).ok_or_else(|| MetaError::TopicNotFound { name: name.clone() })?;
                 if t.version != *expected_version {
@@ -134,10 +150,14 @@ impl MetaState {
             return Err(MetaError::NotEnoughNodes { needed: spec.replication_factor, available: storage.len() as u32 });
         }
         let mut load = self.replica_load(&storage);
+        let mut leading = self.leader_load(&storage);
         let shards = (0..spec.partitions)
             .map(|partition| {
-                let replicas = place(&mut load, spec.replication_factor as usize);
-                ShardRecord { partition, leader: replicas.first().copied(), replicas, epoch: 1 }
+                let mut replicas = place(&mut load, spec.replication_factor as usize);
+                // The replica leading the fewest shards leads this one.
+                replicas.sort_by_key(|r| (leading.get(r).copied().unwrap_or(0), *r));
+                *leading.entry(replicas[0]).or_insert(0) += 1;
+                ShardRecord { partition, leader: replicas.first().copied(), isr: replicas.clone(), replicas, epoch: 1 }
             })
             .collect();
         let t = TopicRecord {
@@ -148,20 +168,99 @@ impl MetaState {
             retention_ms: spec.retention_ms,
             retention_bytes: spec.retention_bytes,
             version: 1,
+            unclean_leader_election: spec.unclean_leader_election,
             shards,
         };
         self.topics.insert(t.name.clone(), t.clone());
         Ok(MetaOk::Topic(t))
     }
 
+    pub(crate) fn shard_mut(&mut self, topic: &str, partition: u32) -> Result<(&mut ShardRecord, bool), MetaError> {
+        let t = self.topics.get_mut(topic).ok_or_else(|| MetaError::TopicNotFound { name: topic.to_string() })?;
+        let unclean = t.unclean_leader_election;
+        let shard = t
+            .shards
+            .get_mut(partition as usize)
+            .ok_or_else(|| MetaError::Invalid { reason: format!("topic {topic:?} has no partition {partition}") })?;
+        Ok((shard, unclean))
+    }
+
+    /// The shard leader's ISR change, fenced by its epoch.
+    fn alter_isr(&mut self, topic: &str, partition: u32, epoch: u64, isr: &[NodeId]) -> MetaResult {
+        let (shard, _) = self.shard_mut(topic, partition)?;
+        if shard.epoch != epoch {
+            return Err(MetaError::StaleEpoch { current: shard.epoch });
+        }
+        let leader_in = shard.leader.is_some_and(|l| isr.contains(&l));
+        if !leader_in || !isr.iter().all(|r| shard.replicas.contains(r)) {
+            return Err(MetaError::Invalid { reason: format!("ISR {isr:?} must hold the leader and only replicas") });
+        }
+        let mut isr = isr.to_vec();
+        isr.sort();
+        isr.dedup();
+        shard.isr = isr;
+        Ok(MetaOk::Shard(shard.clone()))
+    }
+
+    /// A new leader (or none: offline) with a new epoch, chosen from the ISR unless the topic
+    /// allows unclean elections.
+    fn elect_leader(&mut self, topic: &str, partition: u32, expected: u64, leader: Option<NodeId>) -> MetaResult {
+        let (shard, unclean) = self.shard_mut(topic, partition)?;
+        if shard.epoch != expected {
+            return Err(MetaError::StaleEpoch { current: shard.epoch });
+        }
+        if let Some(l) = leader {
+            let clean = shard.isr.contains(&l);
+            if !shard.replicas.contains(&l) || (!clean && !unclean) {
+                return Err(MetaError::Invalid { reason: format!("node {l} is not an eligible replica") });
+            }
+            if !clean {
+                shard.isr = vec![l];
+            }
+        }
+        shard.leader = leader;
+        shard.epoch += 1;
+        Ok(MetaOk::Shard(shard.clone()))
+    }
+
+    /// Moves a replica from a lost node to another; the new one joins the ISR once caught up.
+    fn replace_replica(&mut self, topic: &str, partition: u32, expected: u64, old: NodeId, new: NodeId) -> MetaResult {
+        let is_storage = self.nodes.get(&new).is_some_and(|n| n.roles.contains(&Role::Storage));
+        let (shard, _) = self.shard_mut(topic, partition)?;
+        if shard.epoch != expected {
+            return Err(MetaError::StaleEpoch { current: shard.epoch });
+        }
+        if !is_storage || shard.replicas.contains(&new) || shard.leader == Some(old) {
+            return Err(MetaError::Invalid { reason: format!("cannot move the replica on {old} to {new}") });
+        }
+        let Some(slot) = shard.replicas.iter_mut().find(|r| **r == old) else {
+            return Err(MetaError::Invalid { reason: format!("node {old} holds no replica") });
+        };
+        *slot = new;
+        shard.isr.retain(|r| *r != old);
+        shard.epoch += 1;
+        Ok(MetaOk::Shard(shard.clone()))
+    }
+
     /// How many replicas each storage node holds now.
-    fn replica_load(&self, storage: &[NodeId]) -> BTreeMap<NodeId, usize> {
+    pub fn replica_load(&self, storage: &[NodeId]) -> BTreeMap<NodeId, usize> {
         let mut load: BTreeMap<NodeId, usize> = storage.iter().map(|id| (*id, 0)).collect();
         for shard in self.topics.values().flat_map(|t| &t.shards) {
             for r in &shard.replicas {
                 if let Some(c) = load.get_mut(r) {
                     *c += 1;
                 }
+            }
+        }
+        load
+    }
+
+    /// How many shards each storage node leads now.
+    fn leader_load(&self, storage: &[NodeId]) -> BTreeMap<NodeId, usize> {
+        let mut load: BTreeMap<NodeId, usize> = storage.iter().map(|id| (*id, 0)).collect();
+        for leader in self.topics.values().flat_map(|t| &t.shards).filter_map(|s| s.leader) {
+            if let Some(c) = load.get_mut(&leader) {
+                *c += 1;
             }
         }
         load
@@ -214,6 +313,7 @@ mod tests {
             engine: Engine::Segment,
             retention_ms: None,
             retention_bytes: None,
+            unclean_leader_election: false,
         }
     }
 
@@ -235,12 +335,15 @@ mod tests {
         for sh in &t.shards {
             assert_eq!(sh.replicas.len(), 2);
             assert_eq!(sh.leader, Some(sh.replicas[0]));
+            assert_eq!(sh.isr, sh.replicas);
             assert_eq!(sh.epoch, 1);
             for r in &sh.replicas {
                 *per_node.entry(*r).or_insert(0) += 1;
             }
         }
         assert_eq!(per_node.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
+        let leaders: std::collections::BTreeSet<_> = t.shards.iter().map(|s| s.leader).collect();
+        assert_eq!(leaders.len(), 3, "leadership is spread");
     }
 
     #[test]

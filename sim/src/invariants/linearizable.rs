@@ -391,6 +391,9 @@ pub enum TopicRet {
         current: u64,
     },
     Value(Option<u64>),
+    /// A create refused for lack of live storage nodes: no effect, and only possible while the
+    /// topic is absent (existence is checked first).
+    Refused,
 }
 
 /// One topic's state: `None` = absent, `Some(v)` = present with config version `v`.
@@ -426,6 +429,9 @@ impl Model for TopicModel {
     }
 
     fn step(&self, state: &Option<u64>, op: &TopicOp, ret: &TopicRet) -> Option<Option<u64>> {
+        if *ret == TopicRet::Refused {
+            return (*op == TopicOp::Create && state.is_none()).then_some(None);
+        }
         let (next, actual) = Self::apply(*state, op);
         (actual == *ret).then_some(next)
     }
@@ -437,7 +443,11 @@ impl Model for TopicModel {
     fn is_read_only(&self, _op: &TopicOp, ret: &TopicRet) -> bool {
         matches!(
             ret,
-            TopicRet::AlreadyExists | TopicRet::NotFound | TopicRet::VersionMismatch { .. } | TopicRet::Value(_)
+            TopicRet::AlreadyExists
+                | TopicRet::NotFound
+                | TopicRet::VersionMismatch { .. }
+                | TopicRet::Value(_)
+                | TopicRet::Refused
         )
     }
 }
@@ -513,6 +523,9 @@ mod tests {
         assert_eq!(m.step(&None, &Create, &Created), Some(Some(1)));
         assert_eq!(m.step(&Some(3), &Create, &AlreadyExists), Some(Some(3)));
         assert_eq!(m.step(&None, &Create, &AlreadyExists), None);
+        assert_eq!(m.step(&None, &Create, &Refused), Some(None), "a refused create changes nothing");
+        assert_eq!(m.step(&Some(2), &Create, &Refused), None, "an existing topic is reported as such first");
+        assert_eq!(m.step(&None, &Delete, &Refused), None);
         assert_eq!(m.step(&Some(2), &Delete, &Deleted), Some(None));
         assert_eq!(m.step(&None, &Delete, &NotFound), Some(None));
         assert_eq!(m.step(&Some(2), &Cas { expected: 2 }, &Swapped { new_version: 3 }), Some(Some(3)));

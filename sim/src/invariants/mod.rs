@@ -18,6 +18,7 @@
 
 pub mod committed_never_lost;
 pub mod linearizable;
+pub mod shards_led;
 pub mod single_leader_per_term;
 pub mod state_machines_converge;
 

@@ -1,0 +1,224 @@
+//! Scheduling on the meta leader, as a pure planner: from the metadata and the liveness the
+//! leader observes (the last heartbeat of each node), the commands that repair the cluster.
+//!
+//! - A node silent for `node_timeout_ms` is marked dead; one heard from again, alive.
+//! - A shard whose leader is dead (or that has none) gets a new leader from its live in-sync
+//!   replicas, the first in replica order; with none, a live out-of-sync replica if the topic
+//!   opted into unclean elections, else no leader (offline) until an in-sync replica returns.
+//! - A replica on a node dead for `replace_after_ms` moves to the live storage node holding
+//!   the fewest replicas, restoring the replication factor.
+//!
+//! Every shard command carries the shard's epoch, so a plan made on stale state fails its
+//! compare-and-set instead of undoing a newer decision. At most one command per shard per plan.
+
+use std::collections::BTreeMap;
+
+use super::command::MetaCommand;
+use super::state::{MetaState, Role, ShardRecord};
+use super::types::NodeId;
+
+/// Timing of failure detection and repair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleConfig {
+    /// A node not heard from for this long is dead.
+    pub node_timeout_ms: u64,
+    /// A dead node's replicas move elsewhere after this long.
+    pub replace_after_ms: u64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig { node_timeout_ms: 3_000, replace_after_ms: 60_000 }
+    }
+}
+
+/// The commands that bring `state` in line with what the leader observed by `now_ms`.
+/// `last_seen_ms` holds each node's last heartbeat (a new leader starts everyone at the time
+/// it took office, giving them a full timeout to be heard).
+pub fn plan(
+    state: &MetaState,
+    last_seen_ms: &BTreeMap<NodeId, u64>,
+    now_ms: u64,
+    cfg: &ScheduleConfig,
+) -> Vec<MetaCommand> {
+    let silent_ms = |id: &NodeId| now_ms.saturating_sub(last_seen_ms.get(id).copied().unwrap_or(0));
+    let alive = |id: &NodeId| silent_ms(id) <= cfg.node_timeout_ms;
+    let mut out: Vec<MetaCommand> = state
+        .nodes
+        .values()
+        .filter(|n| n.alive != alive(&n.id))
+        .map(|n| MetaCommand::SetNodeAlive { id: n.id, alive: !n.alive })
+        .collect();
+    let storage: Vec<NodeId> =
+        state.nodes.values().filter(|n| n.roles.contains(&Role::Storage) && alive(&n.id)).map(|n| n.id).collect();
+    let mut load = state.replica_load(&storage);
+    for t in state.topics.values() {
+        for shard in &t.shards {
+            let cmd = elect(&t.name, shard, t.unclean_leader_election, &alive)
+                .or_else(|| replace(&t.name, shard, &mut load, &|id| silent_ms(id) > cfg.replace_after_ms));
+            out.extend(cmd);
+        }
+    }
+    out
+}
+
+fn elect(topic: &str, shard: &ShardRecord, unclean: bool, alive: &dyn Fn(&NodeId) -> bool) -> Option<MetaCommand> {
+    if shard.leader.is_some_and(|l| alive(&l)) {
+        return None;
+    }
+    let in_sync = shard.replicas.iter().find(|r| shard.isr.contains(r) && alive(r));
+    let any = shard.replicas.iter().find(|r| alive(r)).filter(|_| unclean);
+    let leader = in_sync.or(any).copied();
+    if leader.is_none() && shard.leader.is_none() {
+        return None; // already offline
+    }
+    let (topic, partition, expected_epoch) = (topic.to_string(), shard.partition, shard.epoch);
+    Some(MetaCommand::ElectLeader { topic, partition, expected_epoch, leader })
+}
+
+fn replace(
+    topic: &str,
+    shard: &ShardRecord,
+    load: &mut BTreeMap<NodeId, usize>,
+    long_gone: &dyn Fn(&NodeId) -> bool,
+) -> Option<MetaCommand> {
+    let old = *shard.replicas.iter().find(|r| long_gone(r) && shard.leader != Some(**r))?;
+    let new = load.iter().filter(|(id, _)| !shard.replicas.contains(id)).min_by_key(|(id, c)| (**c, **id))?.0;
+    let new = *new;
+    *load.get_mut(&new).expect("chosen from load") += 1;
+    let (topic, partition, expected_epoch) = (topic.to_string(), shard.partition, shard.epoch);
+    Some(MetaCommand::ReplaceReplica { topic, partition, expected_epoch, old, new })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::command::{MetaOk, TopicSpec};
+    use crate::meta::state::Engine;
+
+    const CFG: ScheduleConfig = ScheduleConfig { node_timeout_ms: 1_000, replace_after_ms: 5_000 };
+
+    fn cluster(nodes: u64, rf: u32, unclean: bool) -> MetaState {
+        let mut s = MetaState::default();
+        for id in 1..=nodes {
+            s.apply(&MetaCommand::RegisterNode { id, addr: format!("n{id}"), roles: vec![Role::Storage] }).unwrap();
+        }
+        let spec = TopicSpec {
+            name: "t".into(),
+            partitions: 1,
+            replication_factor: rf,
+            engine: Engine::Segment,
+            retention_ms: None,
+            retention_bytes: None,
+            unclean_leader_election: unclean,
+        };
+        s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
+        s
+    }
+
+    fn seen(ids: &[(NodeId, u64)]) -> BTreeMap<NodeId, u64> {
+        ids.iter().copied().collect()
+    }
+
+    fn apply_all(s: &mut MetaState, cmds: &[MetaCommand]) {
+        for c in cmds {
+            s.apply(c).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_healthy_cluster_needs_nothing() {
+        let s = cluster(3, 3, false);
+        assert_eq!(plan(&s, &seen(&[(1, 900), (2, 900), (3, 900)]), 1_000, &CFG), vec![]);
+    }
+
+    #[test]
+    fn a_dead_leader_is_replaced_by_an_in_sync_replica_with_a_new_epoch() {
+        let mut s = cluster(3, 3, false);
+        let leader = s.topics["t"].shards[0].leader.unwrap();
+        let others: Vec<NodeId> = (1..=3).filter(|n| *n != leader).collect();
+        let last = seen(&[(leader, 0), (others[0], 2_000), (others[1], 2_000)]);
+        let cmds = plan(&s, &last, 2_000, &CFG);
+        assert_eq!(
+            cmds,
+            vec![
+                MetaCommand::SetNodeAlive { id: leader, alive: false },
+                MetaCommand::ElectLeader {
+                    topic: "t".into(),
+                    partition: 0,
+                    expected_epoch: 1,
+                    leader: Some(others[0])
+                }
+            ]
+        );
+        apply_all(&mut s, &cmds);
+        let shard = &s.topics["t"].shards[0];
+        assert_eq!((shard.leader, shard.epoch), (Some(others[0]), 2));
+        assert_eq!(plan(&s, &last, 2_000, &CFG), vec![], "a plan on the new state is settled");
+        let stale =
+            MetaCommand::ElectLeader { topic: "t".into(), partition: 0, expected_epoch: 1, leader: Some(others[1]) };
+        assert!(matches!(s.apply(&stale), Err(crate::meta::command::MetaError::StaleEpoch { current: 2 })));
+    }
+
+    #[test]
+    fn without_a_live_in_sync_replica_the_shard_goes_offline_unless_unclean_is_allowed() {
+        for unclean in [false, true] {
+            let mut s = cluster(2, 2, unclean);
+            let leader = s.topics["t"].shards[0].leader.unwrap();
+            let other = 3 - leader;
+            let isr = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, isr: vec![leader] };
+            s.apply(&isr).unwrap();
+            let cmds = plan(&s, &seen(&[(leader, 0), (other, 2_000)]), 2_000, &CFG);
+            let want = if unclean { Some(other) } else { None };
+            assert_eq!(
+                cmds[1],
+                MetaCommand::ElectLeader { topic: "t".into(), partition: 0, expected_epoch: 1, leader: want }
+            );
+            apply_all(&mut s, &cmds);
+            assert_eq!(s.topics["t"].shards[0].leader, want);
+            if unclean {
+                assert_eq!(s.topics["t"].shards[0].isr, vec![other], "an unclean leader starts a new ISR");
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_dead_follower_is_replaced_on_the_least_loaded_live_node() {
+        let mut s = cluster(4, 3, false);
+        let shard = s.topics["t"].shards[0].clone();
+        let follower = *shard.replicas.iter().find(|r| Some(**r) != shard.leader).unwrap();
+        let spare = (1..=4).find(|n| !shard.replicas.contains(n)).unwrap();
+        let mut last = seen(&[(1, 10_000), (2, 10_000), (3, 10_000), (4, 10_000)]);
+        last.insert(follower, 1_000);
+        let cmds = plan(&s, &last, 10_000, &CFG);
+        assert_eq!(
+            cmds,
+            vec![
+                MetaCommand::SetNodeAlive { id: follower, alive: false },
+                MetaCommand::ReplaceReplica {
+                    topic: "t".into(),
+                    partition: 0,
+                    expected_epoch: 1,
+                    old: follower,
+                    new: spare
+                }
+            ]
+        );
+        apply_all(&mut s, &cmds);
+        let after = &s.topics["t"].shards[0];
+        assert!(after.replicas.contains(&spare) && !after.replicas.contains(&follower));
+        assert!(!after.isr.contains(&spare), "the new replica joins the ISR once caught up");
+    }
+
+    #[test]
+    fn isr_changes_are_fenced_by_epoch_and_must_hold_the_leader() {
+        let mut s = cluster(3, 3, false);
+        let leader = s.topics["t"].shards[0].leader.unwrap();
+        let ok = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, isr: vec![leader] };
+        assert!(matches!(s.apply(&ok), Ok(MetaOk::Shard(sh)) if sh.isr == vec![leader]));
+        let stale = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 0, isr: vec![leader] };
+        assert!(s.apply(&stale).is_err());
+        let no_leader = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, isr: vec![] };
+        assert!(s.apply(&no_leader).is_err());
+    }
+}
