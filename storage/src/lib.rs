@@ -1,1 +1,20 @@
-//! Keel's log engines (work in progress: see issue 3).
+//! Keel's log engines.
+//!
+//! Every partition of the broker is a log: records with dense offsets, appended in batches,
+//! read by offset, truncated when a replica diverges, trimmed by retention. [`LogEngine`] is
+//! that contract; [`MemoryEngine`] keeps a log in memory (tests, caches) and
+//! [`SegmentEngine`] on disk in Keel's own segment format (`docs/segment-format.md`),
+//! through the disk seam so that the simulation can crash it. [`GroupCommit`] lets concurrent
+//! writers share syncs, and [`suite`] is the one test suite every engine passes.
+
+pub mod engine;
+pub mod group_commit;
+pub mod memory;
+pub mod replication;
+pub mod segment;
+pub mod suite;
+
+pub use engine::{LogEngine, LogError, Record, StoredRecord};
+pub use group_commit::GroupCommit;
+pub use memory::{MemoryConfig, MemoryEngine};
+pub use segment::{RecoveryReport, SegmentConfig, SegmentEngine};

@@ -1,0 +1,117 @@
+//! The log engine contract shared by every engine: [`LogEngine`], its records and its errors.
+//!
+//! A log is a sequence of records with dense offsets, from `start_offset` (older records were
+//! dropped by retention) to `end_offset` (the next offset to assign). Records arrive in batches
+//! and are stored as batches: a batch is the unit of writing, checksumming and retention
+//! accounting. Appends are written at once but become durable only through `sync`, so that
+//! one sync can cover many appends (see [`crate::GroupCommit`]); `durable_end` tells how far
+//! a crash cannot reach.
+
+use std::fmt;
+use std::io;
+
+use bytes::Bytes;
+
+/// A record to append: the engine assigns its offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The producer's timestamp, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// An optional key (`None` is distinct from an empty key).
+    pub key: Option<Bytes>,
+    /// The payload.
+    pub value: Bytes,
+}
+
+/// A record read back, with its offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub offset: u64,
+    pub timestamp_ms: u64,
+    pub key: Option<Bytes>,
+    pub value: Bytes,
+}
+
+impl StoredRecord {
+    /// The record without its offset.
+    pub fn to_record(&self) -> Record {
+        Record { timestamp_ms: self.timestamp_ms, key: self.key.clone(), value: self.value.clone() }
+    }
+}
+
+/// What a log operation can fail with.
+#[derive(Debug)]
+pub enum LogError {
+    /// The disk failed.
+    Io(io::Error),
+    /// Stored bytes below the recovery point are damaged. Reported, never skipped: the records
+    /// from `offset_hint` on cannot be served from this copy.
+    Corrupt { offset_hint: u64, detail: String },
+    /// A read or truncation outside `[start, end]`.
+    OffsetOutOfRange { requested: u64, start: u64, end: u64 },
+    /// A batch larger than the engine accepts, in encoded bytes.
+    TooLarge { bytes: usize, max: usize },
+    /// The engine refuses writes: a sync failed earlier (durability is unknown) or a write
+    /// could not be undone. Reopening recovers from what is on disk.
+    Closed,
+}
+
+impl fmt::Display for LogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogError::Io(e) => write!(f, "log i/o error: {e}"),
+            LogError::Corrupt { offset_hint, detail } => write!(f, "corrupt log at offset {offset_hint}: {detail}"),
+            LogError::OffsetOutOfRange { requested, start, end } => {
+                write!(f, "offset {requested} out of range [{start}, {end}]")
+            }
+            LogError::TooLarge { bytes, max } => write!(f, "batch of {bytes} bytes exceeds the limit of {max} bytes"),
+            LogError::Closed => f.write_str("log engine closed after a failed write or sync: reopen it"),
+        }
+    }
+}
+
+impl std::error::Error for LogError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LogError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for LogError {
+    fn from(e: io::Error) -> Self {
+        LogError::Io(e)
+    }
+}
+
+/// A log of records with dense offsets. All methods may be called concurrently.
+#[async_trait::async_trait]
+pub trait LogEngine: Send + Sync + 'static {
+    /// Appends a batch (non-empty); assigns dense offsets `end_offset..`; returns
+    /// `(base_offset, last_offset)`. Written but not necessarily durable.
+    async fn append(&self, records: Vec<Record>) -> Result<(u64, u64), LogError>;
+    /// Makes every append so far durable; returns the durable end (one past the last durable
+    /// offset).
+    async fn sync(&self) -> Result<u64, LogError>;
+    /// Records from `from` (inclusive): whole batches while their encoded bytes fit in
+    /// `bytes_max`, but always the rest of the first batch (so at least one record if any
+    /// exists at `from`); empty at the end.
+    async fn read(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError>;
+    /// Removes every offset >= `end` (a divergent suffix); durable when it returns.
+    async fn truncate(&self, end: u64) -> Result<(), LogError>;
+    /// Closes the active segment so the next append starts a new one.
+    async fn seal(&self) -> Result<(), LogError>;
+    /// Drops whole sealed segments past retention (by total bytes and/or age vs `now_ms`);
+    /// returns the new start offset.
+    async fn apply_retention(&self, now_ms: u64) -> Result<u64, LogError>;
+    /// The first offset still stored.
+    fn start_offset(&self) -> u64;
+    /// The next offset to assign.
+    fn end_offset(&self) -> u64;
+    /// One past the last offset a crash cannot lose.
+    fn durable_end(&self) -> u64;
+    /// The first offset whose `timestamp_ms >= ts_ms` (for time-based lookups), or
+    /// `end_offset` if none.
+    async fn offset_for_time(&self, ts_ms: u64) -> Result<u64, LogError>;
+}

@@ -1,0 +1,104 @@
+//! Appending batches, and rolling (sealing) the active segment.
+//!
+//! An append encodes the batch, rolls first if the active segment is full or old, writes the
+//! batch at the end of the active file (one write), then publishes it: segment bookkeeping,
+//! index point, tail cache. Nothing is synced here except on a roll, which makes the sealed
+//! segment entirely durable (file and name) before the next segment's file exists. That is
+//! what lets recovery treat any damage in a sealed segment as corruption.
+
+use bytes::Bytes;
+use keel_rt::disk::{DiskFile, OpenMode};
+
+use super::cache::CachedBatch;
+use super::engine::{open_file, SegmentEngine};
+use super::format::{self, BatchHeader};
+use super::log_segment::Segment;
+use super::names;
+use crate::engine::{LogError, Record};
+
+impl SegmentEngine {
+    pub(super) async fn append_impl(&self, records: Vec<Record>) -> Result<(u64, u64), LogError> {
+        assert!(!records.is_empty(), "append takes a non-empty batch");
+        let bytes = format::encoded_len(&records);
+        if bytes > self.config.batch_bytes_max {
+            return Err(LogError::TooLarge { bytes, max: self.config.batch_bytes_max });
+        }
+        let _w = self.writer.lock().await;
+        self.check_open()?;
+        let base = self.state().end();
+        let mut buf = Vec::with_capacity(bytes);
+        let header = format::encode(base, &records, &mut buf);
+        let roll = self.state().active().should_roll(&header, self.config.segment_bytes_max, self.config.segment_ms);
+        if roll {
+            self.roll().await?;
+        }
+        let (file, pos) = {
+            let st = self.state();
+            (st.active().file.clone(), st.active().bytes)
+        };
+        if let Err(e) = file.write_at(pos, &buf).await {
+            self.undo_write(file.as_ref(), pos).await;
+            return Err(LogError::Io(e));
+        }
+        self.publish(header, Bytes::from(buf));
+        Ok((header.base_offset, header.end_offset() - 1))
+    }
+
+    /// Makes a written batch visible: bookkeeping, index point, cache.
+    fn publish(&self, header: BatchHeader, data: Bytes) {
+        let mut st = self.state();
+        st.active_mut().note_batch(&header, self.config.index_interval_bytes);
+        st.cache.push(CachedBatch { header, data });
+    }
+
+    /// Cuts the bytes of a failed write; if even that fails, the file is in an unknown state.
+    async fn undo_write(&self, file: &dyn DiskFile, pos: u64) {
+        if let Err(e) = file.set_len(pos).await {
+            let _ = self.fail(e);
+        }
+    }
+
+    pub(super) async fn seal_impl(&self) -> Result<(), LogError> {
+        let _w = self.writer.lock().await;
+        self.check_open()?;
+        if self.state().active().is_empty() {
+            return Ok(());
+        }
+        self.roll().await
+    }
+
+    /// Seals the active segment and starts a new, empty one at the log's end. Called with the
+    /// writer lock held and a non-empty active segment.
+    async fn roll(&self) -> Result<(), LogError> {
+        let (old, base, end, offsets, times, dir_version) = {
+            let st = self.state();
+            let a = st.active();
+            assert!(!a.is_empty(), "only a non-empty segment is sealed");
+            let times = a.index.encode_times(a.record_count(), a.max_ts.unwrap_or(0));
+            (a.file.clone(), a.base, a.end, a.index.encode_offsets(), times, st.dir_version)
+        };
+        self.write_cache_file(&names::index(base), &offsets).await;
+        self.write_cache_file(&names::time_index(base), &times).await;
+        old.sync().await.map_err(|e| self.fail(e))?;
+        self.disk.sync_dir(&self.dir).await.map_err(|e| self.fail(e))?;
+        let file = open_file(self.disk.as_ref(), &self.dir, &names::log(end), OpenMode::CreateNew).await?;
+        let mut st = self.state();
+        st.durable_end = st.durable_end.max(end);
+        st.dir_synced = st.dir_synced.max(dir_version);
+        st.dir_version += 1;
+        st.segments.push(Segment::new(end, file));
+        Ok(())
+    }
+
+    /// Writes an index file without syncing it: it is a cache, checked when loaded.
+    pub(super) async fn write_cache_file(&self, name: &str, data: &[u8]) {
+        let written = async {
+            let f = self.disk.open(&self.path(name), OpenMode::Create).await?;
+            f.set_len(0).await?;
+            f.write_at(0, data).await
+        };
+        if let Err(e) = written.await {
+            tracing::warn!(dir = %self.dir, file = name, error = %e, "index file not written; it will be rebuilt");
+        }
+    }
+}

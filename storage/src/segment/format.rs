@@ -1,0 +1,338 @@
+//! The record batch: the unit the segment engine writes, checksums, caches and reads.
+//!
+//! A batch is a fixed 38-byte header followed by its records (`docs/segment-format.md` has
+//! the full layout). All integers are big-endian; record fields are varints ([`super::varint`]).
+//! The CRC sits right after the magic and version bytes so that it covers every later byte:
+//! the header fields (offsets, count, length, timestamps) as well as the records. Decoding
+//! never panics on bad bytes: every length is checked and every problem is an `Err(detail)`.
+
+use bytes::Bytes;
+
+use super::varint;
+use crate::engine::{Record, StoredRecord};
+
+// Batch header, big-endian:
+//
+// offset  size  field
+// 0       1     magic              0x4B ('K')
+// 1       1     version            1
+// 2       4     crc                CRC-32C (Castagnoli) of bytes [6, batch_bytes)
+// 6       8     base_offset        offset of the first record
+// 14      4     record_count       number of records, >= 1
+// 18      4     batch_bytes        length of the whole batch, this header included
+// 22      8     base_timestamp_ms  smallest record timestamp in the batch
+// 30      8     max_timestamp_ms   largest record timestamp in the batch
+// 38      ...   records
+//
+// Record (varints: LEB128; "zigzag" maps -1 to 1):
+//   offset_delta     varint      offset - base_offset (= the record's index in the batch)
+//   timestamp_delta  varint      timestamp_ms - base_timestamp_ms
+//   key_len          zigzag      key length, -1 for no key
+//   key              key_len bytes
+//   value_len        varint      value length
+//   value            value_len bytes
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = 1;
+const CRC_AT: usize = 2;
+const BASE_OFFSET_AT: usize = 6;
+const RECORD_COUNT_AT: usize = 14;
+const BATCH_BYTES_AT: usize = 18;
+const BASE_TIMESTAMP_AT: usize = 22;
+const MAX_TIMESTAMP_AT: usize = 30;
+/// Bytes of a batch header.
+pub const HEADER_BYTES: usize = 38;
+/// The CRC covers the batch from here to its end.
+pub const CRC_FROM: usize = BASE_OFFSET_AT;
+
+/// The first byte of every batch.
+pub const MAGIC: u8 = 0x4B;
+/// The layout version this code writes and reads.
+pub const VERSION: u8 = 1;
+/// The largest batch the format admits, in bytes: a sanity bound for a length read from disk
+/// (`SegmentConfig::batch_bytes_max`, at most this, bounds what is written).
+pub const BATCH_BYTES_LIMIT: usize = 64 * 1024 * 1024;
+/// The smallest encoded record (four one-byte varints, empty value), in bytes.
+const RECORD_BYTES_MIN: usize = 4;
+
+/// A batch header, as parsed (not yet checked against the CRC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub crc: u32,
+    pub base_offset: u64,
+    pub record_count: u32,
+    pub batch_bytes: u32,
+    pub base_timestamp_ms: u64,
+    pub max_timestamp_ms: u64,
+}
+
+impl BatchHeader {
+    /// One past the batch's last offset.
+    pub fn end_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.record_count)
+    }
+
+    /// The batch length in bytes.
+    pub fn size(&self) -> usize {
+        self.batch_bytes as usize
+    }
+}
+
+fn be_u32(buf: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(buf[at..at + 4].try_into().expect("4-byte slice"))
+}
+
+fn be_u64(buf: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(buf[at..at + 8].try_into().expect("8-byte slice"))
+}
+
+/// The encoded length of one record given the batch's base timestamp.
+fn record_len(index: usize, r: &Record, base_timestamp_ms: u64) -> usize {
+    let key = match &r.key {
+        Some(k) => varint::len_i64(k.len() as i64) + k.len(),
+        None => varint::len_i64(-1),
+    };
+    varint::len_u64(index as u64)
+        + varint::len_u64(r.timestamp_ms - base_timestamp_ms)
+        + key
+        + varint::len_u64(r.value.len() as u64)
+        + r.value.len()
+}
+
+fn timestamp_bounds(records: &[Record]) -> (u64, u64) {
+    let min = records.iter().map(|r| r.timestamp_ms).min().unwrap_or(0);
+    let max = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(0);
+    (min, max)
+}
+
+/// The encoded length of a batch of `records`, in bytes.
+pub fn encoded_len(records: &[Record]) -> usize {
+    let (min_ts, _) = timestamp_bounds(records);
+    HEADER_BYTES + records.iter().enumerate().map(|(i, r)| record_len(i, r, min_ts)).sum::<usize>()
+}
+
+/// Encodes `records` as a batch starting at `base_offset`, appending to `out`.
+/// The caller has checked the size against [`BATCH_BYTES_LIMIT`] (or a smaller limit).
+pub fn encode(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> BatchHeader {
+    assert!(!records.is_empty(), "a batch holds at least one record");
+    let (base_ts, max_ts) = timestamp_bounds(records);
+    let start = out.len();
+    out.reserve(encoded_len(records));
+    out.extend_from_slice(&[MAGIC, VERSION, 0, 0, 0, 0]);
+    out.extend_from_slice(&base_offset.to_be_bytes());
+    out.extend_from_slice(&(records.len() as u32).to_be_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&base_ts.to_be_bytes());
+    out.extend_from_slice(&max_ts.to_be_bytes());
+    for (i, r) in records.iter().enumerate() {
+        varint::put_u64(out, i as u64);
+        varint::put_u64(out, r.timestamp_ms - base_ts);
+        match &r.key {
+            Some(k) => {
+                varint::put_i64(out, k.len() as i64);
+                out.extend_from_slice(k);
+            }
+            None => varint::put_i64(out, -1),
+        }
+        varint::put_u64(out, r.value.len() as u64);
+        out.extend_from_slice(&r.value);
+    }
+    let batch_bytes = out.len() - start;
+    assert!(batch_bytes <= BATCH_BYTES_LIMIT, "batch of {batch_bytes} bytes passed the size check");
+    let batch = &mut out[start..];
+    batch[BATCH_BYTES_AT..BATCH_BYTES_AT + 4].copy_from_slice(&(batch_bytes as u32).to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_FROM..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    BatchHeader {
+        crc,
+        base_offset,
+        record_count: records.len() as u32,
+        batch_bytes: batch_bytes as u32,
+        base_timestamp_ms: base_ts,
+        max_timestamp_ms: max_ts,
+    }
+}
+
+/// Parses and sanity-checks the header at the start of `buf` (the CRC is checked by
+/// [`verify`]). `Err` if `buf` is shorter than a header or a field is impossible.
+pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, String> {
+    if buf.len() < HEADER_BYTES {
+        return Err(format!("{} bytes, short of a batch header", buf.len()));
+    }
+    if buf[MAGIC_AT] != MAGIC || buf[VERSION_AT] != VERSION {
+        return Err(format!("bad magic/version {:#04x}/{}", buf[MAGIC_AT], buf[VERSION_AT]));
+    }
+    let h = BatchHeader {
+        crc: be_u32(buf, CRC_AT),
+        base_offset: be_u64(buf, BASE_OFFSET_AT),
+        record_count: be_u32(buf, RECORD_COUNT_AT),
+        batch_bytes: be_u32(buf, BATCH_BYTES_AT),
+        base_timestamp_ms: be_u64(buf, BASE_TIMESTAMP_AT),
+        max_timestamp_ms: be_u64(buf, MAX_TIMESTAMP_AT),
+    };
+    let records_min = (h.record_count as usize).saturating_mul(RECORD_BYTES_MIN);
+    if h.record_count == 0 || h.size() < HEADER_BYTES.saturating_add(records_min) || h.size() > BATCH_BYTES_LIMIT {
+        return Err(format!("impossible batch: {} records in {} bytes", h.record_count, h.batch_bytes));
+    }
+    if h.max_timestamp_ms < h.base_timestamp_ms || h.base_offset.checked_add(u64::from(h.record_count)).is_none() {
+        return Err("impossible batch: timestamps or offsets out of order".to_string());
+    }
+    Ok(h)
+}
+
+/// Checks that `batch` is exactly the batch `h` describes and that its CRC matches.
+pub fn verify(batch: &[u8], h: &BatchHeader) -> Result<(), String> {
+    if batch.len() != h.size() {
+        return Err(format!("batch cut short: {} of {} bytes", batch.len(), h.batch_bytes));
+    }
+    let crc = crc32c::crc32c(&batch[CRC_FROM..]);
+    if crc != h.crc {
+        return Err(format!("crc mismatch: stored {:#010x}, computed {crc:#010x}", h.crc));
+    }
+    Ok(())
+}
+
+/// Decodes the records of a verified batch, pushing those with offset >= `from` to `out`.
+/// Keys and values share `batch`'s memory.
+pub fn decode(batch: &Bytes, h: &BatchHeader, from: u64, out: &mut Vec<StoredRecord>) -> Result<(), String> {
+    if batch.len() != h.size() {
+        return Err(format!("batch of {} bytes, header says {}", batch.len(), h.batch_bytes));
+    }
+    let mut pos = HEADER_BYTES;
+    let (mut min_ts, mut max_ts) = (u64::MAX, 0);
+    for i in 0..u64::from(h.record_count) {
+        let (ts, key, value) = decode_record(batch, &mut pos, i, h.base_timestamp_ms)?;
+        min_ts = min_ts.min(ts);
+        max_ts = max_ts.max(ts);
+        let offset = h.base_offset + i;
+        if offset >= from {
+            out.push(StoredRecord { offset, timestamp_ms: ts, key, value });
+        }
+    }
+    if pos != batch.len() {
+        return Err(format!("{} stray bytes after the last record", batch.len() - pos));
+    }
+    if min_ts != h.base_timestamp_ms || max_ts != h.max_timestamp_ms {
+        return Err("record timestamps disagree with the header".to_string());
+    }
+    Ok(())
+}
+
+type Decoded = (u64, Option<Bytes>, Bytes);
+
+fn decode_record(batch: &Bytes, pos: &mut usize, index: u64, base_ts: u64) -> Result<Decoded, String> {
+    let buf = &batch[..];
+    let bad = |what: &str| format!("record {index}: bad {what}");
+    let delta = varint::get_u64(buf, pos).ok_or_else(|| bad("offset delta"))?;
+    if delta != index {
+        return Err(bad("offset delta"));
+    }
+    let ts_delta = varint::get_u64(buf, pos).ok_or_else(|| bad("timestamp delta"))?;
+    let ts = base_ts.checked_add(ts_delta).ok_or_else(|| bad("timestamp delta"))?;
+    let key = match varint::get_i64(buf, pos).ok_or_else(|| bad("key length"))? {
+        -1 => None,
+        n if n >= 0 => Some(take(batch, pos, n as u64).ok_or_else(|| bad("key length"))?),
+        _ => return Err(bad("key length")),
+    };
+    let value_len = varint::get_u64(buf, pos).ok_or_else(|| bad("value length"))?;
+    let value = take(batch, pos, value_len).ok_or_else(|| bad("value length"))?;
+    Ok((ts, key, value))
+}
+
+fn take(batch: &Bytes, pos: &mut usize, len: u64) -> Option<Bytes> {
+    let end = pos.checked_add(usize::try_from(len).ok()?)?;
+    if end > batch.len() {
+        return None;
+    }
+    let b = batch.slice(*pos..end);
+    *pos = end;
+    Some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn records(n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record {
+                timestamp_ms: 1_000 + (i as u64 * 7) % 5,
+                key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))),
+                value: Bytes::from(vec![i as u8; i * 3]),
+            })
+            .collect()
+    }
+
+    fn encoded(base: u64, recs: &[Record]) -> (Vec<u8>, BatchHeader) {
+        let mut out = Vec::new();
+        let h = encode(base, recs, &mut out);
+        (out, h)
+    }
+
+    #[test]
+    fn roundtrips_records_offsets_and_lengths() {
+        let recs = records(9);
+        let (buf, h) = encoded(40, &recs);
+        assert_eq!(buf.len(), encoded_len(&recs));
+        assert_eq!(parse_header(&buf).unwrap(), h);
+        verify(&buf, &h).unwrap();
+        let mut out = Vec::new();
+        decode(&Bytes::from(buf), &h, 43, &mut out).unwrap();
+        assert_eq!(out.len(), 6, "records below `from` are skipped");
+        for (r, want) in out.iter().zip(&recs[3..]) {
+            assert_eq!(r.to_record(), *want);
+        }
+        assert_eq!(out[0].offset, 43);
+        assert_eq!((h.base_timestamp_ms, h.max_timestamp_ms), (1_000, 1_004));
+    }
+
+    #[test]
+    fn an_empty_key_is_not_a_missing_key() {
+        let recs = vec![Record { timestamp_ms: 0, key: Some(Bytes::new()), value: Bytes::new() }];
+        let (buf, h) = encoded(0, &recs);
+        let mut out = Vec::new();
+        decode(&Bytes::from(buf), &h, 0, &mut out).unwrap();
+        assert_eq!(out[0].key, Some(Bytes::new()));
+    }
+
+    #[test]
+    fn extreme_timestamps_roundtrip() {
+        let recs: Vec<Record> =
+            [u64::MAX, 0].iter().map(|&t| Record { timestamp_ms: t, key: None, value: Bytes::new() }).collect();
+        let (buf, h) = encoded(0, &recs);
+        let mut out = Vec::new();
+        decode(&Bytes::from(buf), &h, 0, &mut out).unwrap();
+        assert_eq!(out.iter().map(|r| r.timestamp_ms).collect::<Vec<_>>(), [u64::MAX, 0]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_flipped_bit_is_detected(bit in 0usize..(8 * 200)) {
+            let (mut buf, _) = encoded(5, &records(6));
+            let bit = bit % (8 * buf.len());
+            buf[bit / 8] ^= 1 << (bit % 8);
+            let detected = match parse_header(&buf) {
+                Err(_) => true,
+                Ok(h) => verify(&buf, &h).is_err() || h.base_offset != 5,
+            };
+            prop_assert!(detected, "flip of bit {} went unnoticed", bit);
+        }
+
+        #[test]
+        fn damaged_batches_decode_to_errors_not_panics(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)
+        ) {
+            let (mut buf, _) = encoded(5, &records(6));
+            for (at, x) in edits {
+                let at = at % buf.len();
+                buf[at] ^= x;
+            }
+            if let Ok(h) = parse_header(&buf) {
+                let mut out = Vec::new();
+                if decode(&Bytes::from(buf.clone()), &h, 0, &mut out).is_ok() {
+                    prop_assert_eq!(out.len(), h.record_count as usize, "decoded exactly the header's count");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Reads by offset and lookups by time.
+//!
+//! A read at the tail is served from the cache. Otherwise it goes segment by segment: find
+//! the segment (binary search on base offsets), seek with its sparse index, walk the batches
+//! (each CRC-checked) and decode those holding offsets >= `from`, until the byte budget is
+//! spent. The budget counts whole encoded batches, and always admits the first one.
+
+use super::cache::CachedBatch;
+use super::engine::SegmentEngine;
+use super::format::{self, BatchHeader};
+use super::view::{Flow, View, Want};
+use crate::engine::{LogError, StoredRecord};
+
+/// Smallest read from disk, in bytes: small budgets still read a useful amount.
+const READ_CHUNK_BYTES_MIN: usize = 64 * 1024;
+/// Largest read from disk, in bytes: huge budgets are served in several reads.
+const READ_CHUNK_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// How much of a read's byte budget is spent.
+struct Budget {
+    bytes_max: usize,
+    used: usize,
+    started: bool,
+    full: bool,
+}
+
+impl Budget {
+    fn new(bytes_max: usize) -> Self {
+        Budget { bytes_max, used: 0, started: false, full: false }
+    }
+
+    /// Whether a batch of `size` bytes fits (the first always does).
+    fn admit(&mut self, size: usize) -> bool {
+        if self.started && self.used.saturating_add(size) > self.bytes_max {
+            self.full = true;
+            return false;
+        }
+        self.started = true;
+        self.used = self.used.saturating_add(size);
+        true
+    }
+}
+
+fn decode_cached(batches: &[CachedBatch], from: u64) -> Result<Vec<StoredRecord>, LogError> {
+    let mut out = Vec::new();
+    for b in batches {
+        format::decode(&b.data, &b.header, from, &mut out)
+            .map_err(|detail| LogError::Corrupt { offset_hint: b.header.base_offset, detail })?;
+    }
+    Ok(out)
+}
+
+impl SegmentEngine {
+    pub(super) async fn read_impl(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        let cached = {
+            let st = self.state();
+            if from < st.start() || from > st.end() {
+                return Err(st.out_of_range(from));
+            }
+            st.cache.covers(from).then(|| st.cache.collect(from, bytes_max))
+        };
+        if let Some(batches) = cached {
+            return decode_cached(&batches, from);
+        }
+        let mut budget = Budget::new(bytes_max);
+        let mut out = Vec::new();
+        let mut offset = from;
+        while !budget.full {
+            let view = {
+                let st = self.state();
+                if offset < st.start() {
+                    return Err(st.out_of_range(from));
+                }
+                if offset >= st.end() {
+                    break;
+                }
+                let seg = &st.segments[st.find(offset)];
+                View::new(seg, seg.seek(offset))
+            };
+            let chunk = bytes_max.saturating_add(self.config.index_interval_bytes as usize);
+            let chunk = chunk.clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX);
+            let want = |_: u64, h: &BatchHeader| {
+                if h.end_offset() <= from {
+                    Want::Skip
+                } else if budget.admit(h.size()) {
+                    Want::Read
+                } else {
+                    Want::Stop
+                }
+            };
+            let walked = view
+                .walk(chunk, want, |_, h, data| {
+                    format::decode(data, h, from, &mut out).map_err(|d| view.corrupt(h.base_offset, d))?;
+                    Ok(Flow::Continue)
+                })
+                .await;
+            walked.map_err(|e| self.vanished_or(e, from))?;
+            offset = view.end;
+        }
+        Ok(out)
+    }
+
+    /// An I/O error on a segment that retention dropped meanwhile is an out-of-range read.
+    fn vanished_or(&self, e: LogError, from: u64) -> LogError {
+        let st = self.state();
+        match e {
+            LogError::Io(_) if from < st.start() => st.out_of_range(from),
+            e => e,
+        }
+    }
+
+    pub(super) async fn offset_for_time_impl(&self, ts_ms: u64) -> Result<u64, LogError> {
+        let mut after: Option<u64> = None;
+        loop {
+            let view = {
+                let st = self.state();
+                let candidate = st.segments.iter().find(|s| {
+                    after.is_none_or(|a| s.base > a) && s.max_ts.is_some_and(|m| m >= ts_ms) && !s.is_empty()
+                });
+                match candidate {
+                    Some(seg) => View::new(seg, seg.seek_time(ts_ms)),
+                    None => return Ok(st.end()),
+                }
+            };
+            if let Some(offset) = self.first_at_or_after(&view, ts_ms).await? {
+                return Ok(offset);
+            }
+            after = Some(view.base);
+        }
+    }
+
+    /// The first offset in `view` (from its seek point) whose timestamp is >= `ts_ms`.
+    async fn first_at_or_after(&self, view: &View, ts_ms: u64) -> Result<Option<u64>, LogError> {
+        let mut found = None;
+        let mut records = Vec::new();
+        let want = |_: u64, h: &BatchHeader| if h.max_timestamp_ms < ts_ms { Want::Skip } else { Want::Read };
+        view.walk(READ_CHUNK_BYTES_MIN, want, |_, h, data| {
+            records.clear();
+            format::decode(data, h, 0, &mut records).map_err(|d| view.corrupt(h.base_offset, d))?;
+            found = records.iter().find(|r| r.timestamp_ms >= ts_ms).map(|r| r.offset);
+            Ok(if found.is_some() { Flow::Stop } else { Flow::Continue })
+        })
+        .await?;
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_admits_the_first_batch_then_whole_batches_that_fit() {
+        let mut b = Budget::new(100);
+        assert!(b.admit(150), "the first batch always");
+        assert!(!b.admit(1) && b.full);
+        let mut b = Budget::new(100);
+        assert!(b.admit(60) && b.admit(40) && !b.admit(1));
+    }
+}

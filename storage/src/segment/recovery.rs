@@ -1,0 +1,247 @@
+//! Opening a segment directory: listing, loading and recovering the segments.
+//!
+//! The rule (also in `docs/segment-format.md`):
+//! - sealed segments (all but the last) were synced whole before their successor existed, so
+//!   any damage in them is corruption. Their indexes are loaded if valid, else rebuilt by a
+//!   full scan, which reports a damaged batch or a gap as [`LogError::Corrupt`]; damage that
+//!   a valid index skips over is reported when a read reaches it;
+//! - the last segment is scanned from its start. At the first batch that is cut short, fails
+//!   its CRC or is otherwise invalid, the rest of the file is searched for a valid batch: if
+//!   there is none, the bad bytes are a torn append that never completed and the file is cut
+//!   there (set_len + sync); if there is one, records in the middle of the log are damaged and
+//!   `open` fails with [`LogError::Corrupt`]: reported, never skipped.
+//!
+//! Leftovers of interrupted work are removed: `.log.tmp` files and index files without a log.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use keel_rt::disk::{self, Disk, DiskFile, OpenMode};
+
+use super::cache::TailCache;
+use super::config::SegmentConfig;
+use super::engine::{join, open_file, RecoveryReport, SegmentEngine, State};
+use super::format::{self, HEADER_BYTES, MAGIC};
+use super::index::SegmentIndex;
+use super::log_segment::Segment;
+use super::names::{self, FileKind};
+use super::scan::{BatchCursor, Step};
+use crate::engine::LogError;
+
+/// Bytes read at once by the recovery scans.
+const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
+
+impl SegmentEngine {
+    /// Opens the log in `dir` of `disk`, creating it if missing and recovering from a crash.
+    pub async fn open(disk: Arc<dyn Disk>, dir: &str, config: SegmentConfig) -> Result<Self, LogError> {
+        config.validate().map_err(|e| LogError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        disk.create_dir_all(dir).await?;
+        let mut report = RecoveryReport::default();
+        let mut bases = list_segments(disk.as_ref(), dir, &mut report).await?;
+        if bases.is_empty() {
+            disk.open(&join(dir, &names::log(0)), OpenMode::Create).await?;
+            bases.push(0);
+        }
+        let mut segments = Vec::with_capacity(bases.len());
+        for (i, &base) in bases.iter().enumerate() {
+            let seg = match bases.get(i + 1) {
+                Some(&next) => open_sealed(disk.as_ref(), dir, &config, base, next, &mut report).await?,
+                None => open_last(disk.as_ref(), dir, &config, base, &mut report).await?,
+            };
+            segments.push(seg);
+        }
+        let last = segments.last().expect("at least one segment");
+        last.file.sync().await?;
+        disk.sync_dir(dir).await?;
+        report.segments = segments.len();
+        let end = last.end;
+        let state = State {
+            segments,
+            cache: TailCache::new(config.cache_bytes_max),
+            durable_end: end,
+            dir_version: 0,
+            dir_synced: 0,
+            failed: false,
+        };
+        Ok(SegmentEngine {
+            disk,
+            dir: dir.to_string(),
+            config,
+            state: Mutex::new(state),
+            writer: tokio::sync::Mutex::new(()),
+            syncer: tokio::sync::Mutex::new(()),
+            recovery: report,
+        })
+    }
+}
+
+/// The base offsets of the segment logs in `dir`, sorted; removes leftovers.
+async fn list_segments(disk: &dyn Disk, dir: &str, report: &mut RecoveryReport) -> io::Result<Vec<u64>> {
+    let names = disk.list_dir(dir).await?;
+    let parsed: Vec<(String, Option<(u64, FileKind)>)> =
+        names.into_iter().map(|n| (n.clone(), names::parse(&n))).collect();
+    let logs: BTreeSet<u64> =
+        parsed.iter().filter_map(|(_, p)| p.filter(|(_, k)| *k == FileKind::Log).map(|(b, _)| b)).collect();
+    for (name, p) in &parsed {
+        let leftover = match p {
+            None => {
+                tracing::warn!(dir, file = %name, "ignoring a foreign file in a segment directory");
+                false
+            }
+            Some((_, FileKind::Temp)) => true,
+            Some((base, FileKind::Index | FileKind::TimeIndex)) => !logs.contains(base),
+            Some((_, FileKind::Log)) => false,
+        };
+        if leftover {
+            disk.remove_file(&join(dir, name)).await?;
+            report.removed_files += 1;
+        }
+    }
+    Ok(logs.into_iter().collect())
+}
+
+fn corrupt(base: u64, offset_hint: u64, detail: String) -> LogError {
+    LogError::Corrupt { offset_hint, detail: format!("{}: {detail}", names::log(base)) }
+}
+
+/// Opens a sealed segment `[base, next)`: loads its indexes, or rebuilds them by a scan.
+async fn open_sealed(
+    disk: &dyn Disk,
+    dir: &str,
+    config: &SegmentConfig,
+    base: u64,
+    next: u64,
+    report: &mut RecoveryReport,
+) -> Result<Segment, LogError> {
+    let file = open_file(disk, dir, &names::log(base), OpenMode::Existing).await?;
+    let bytes = file.len().await?;
+    let count = u32::try_from(next - base).map_err(|_| corrupt(base, base, "segment spans too many offsets".into()))?;
+    if bytes == 0 || bytes > u64::from(u32::MAX) {
+        return Err(corrupt(base, base, format!("sealed segment of {bytes} bytes")));
+    }
+    let offsets = disk::read_all(disk, &join(dir, &names::index(base))).await?;
+    let times = disk::read_all(disk, &join(dir, &names::time_index(base))).await?;
+    if let (Some(o), Some(t)) = (&offsets, &times) {
+        match SegmentIndex::decode(o, t, count, bytes) {
+            Ok((index, max_ts)) => {
+                let mut seg = Segment::new(base, file);
+                (seg.bytes, seg.end, seg.index, seg.max_ts) = (bytes, next, index, Some(max_ts));
+                return Ok(seg);
+            }
+            Err(e) => tracing::warn!(dir, segment = base, error = %e, "invalid index files; rebuilding"),
+        }
+    }
+    let seg = rebuild(file, base, bytes, config).await?;
+    if seg.end != next {
+        return Err(corrupt(
+            base,
+            seg.end,
+            format!("segment ends at offset {} but the next starts at {next}", seg.end),
+        ));
+    }
+    write_index_files(disk, dir, &seg).await;
+    report.rebuilt_indexes += 1;
+    Ok(seg)
+}
+
+/// Scans a whole sealed segment; any bad batch is corruption.
+async fn rebuild(file: Arc<dyn DiskFile>, base: u64, bytes: u64, config: &SegmentConfig) -> Result<Segment, LogError> {
+    let mut seg = Segment::new(base, file.clone());
+    let mut cursor = BatchCursor::new(file.as_ref(), 0, bytes, SCAN_CHUNK_BYTES);
+    loop {
+        match cursor.next().await? {
+            Step::End => return Ok(seg),
+            Step::Batch { header, .. } if header.base_offset == seg.end => {
+                seg.note_batch(&header, config.index_interval_bytes)
+            }
+            Step::Batch { pos, header, .. } => {
+                let detail =
+                    format!("position {pos}: batch at offset {} where {} was due", header.base_offset, seg.end);
+                return Err(corrupt(base, seg.end, detail));
+            }
+            Step::Bad { pos, detail } => return Err(corrupt(base, seg.end, format!("position {pos}: {detail}"))),
+        }
+    }
+}
+
+async fn write_index_files(disk: &dyn Disk, dir: &str, seg: &Segment) {
+    let times = seg.index.encode_times(seg.record_count(), seg.max_ts.unwrap_or(0));
+    for (name, data) in [(names::index(seg.base), seg.index.encode_offsets()), (names::time_index(seg.base), times)] {
+        let written = async {
+            let f = disk.open(&join(dir, &name), OpenMode::Create).await?;
+            f.set_len(0).await?;
+            f.write_at(0, &data).await
+        };
+        if let Err(e) = written.await {
+            tracing::warn!(dir, file = %name, error = %e, "could not write a rebuilt index file");
+        }
+    }
+}
+
+/// Opens the last segment: scans it, cuts a torn tail, reports damage followed by data.
+async fn open_last(
+    disk: &dyn Disk,
+    dir: &str,
+    config: &SegmentConfig,
+    base: u64,
+    report: &mut RecoveryReport,
+) -> Result<Segment, LogError> {
+    let file = open_file(disk, dir, &names::log(base), OpenMode::Existing).await?;
+    let len = file.len().await?;
+    let mut seg = Segment::new(base, file.clone());
+    let mut cursor = BatchCursor::new(file.as_ref(), 0, len, SCAN_CHUNK_BYTES);
+    let (bad_pos, detail) = loop {
+        match cursor.next().await? {
+            Step::End => break (None, String::new()),
+            Step::Batch { pos, header, .. } => {
+                let fits = pos + header.size() as u64 <= u64::from(u32::MAX)
+                    && header.end_offset() - base <= u64::from(u32::MAX);
+                if header.base_offset != seg.end || !fits {
+                    let detail =
+                        format!("position {pos}: batch at offset {} where {} was due", header.base_offset, seg.end);
+                    return Err(corrupt(base, seg.end, detail));
+                }
+                seg.note_batch(&header, config.index_interval_bytes);
+            }
+            Step::Bad { pos, detail } => break (Some(pos), detail),
+        }
+    };
+    if let Some(pos) = bad_pos {
+        if valid_batch_after(file.as_ref(), pos, len, seg.end).await? {
+            let detail = format!("position {pos}: {detail}; valid batches follow");
+            return Err(corrupt(base, seg.end, detail));
+        }
+        tracing::warn!(dir, segment = base, pos, dropped_bytes = len - pos, %detail, "cutting a torn append");
+        file.set_len(pos).await?;
+        file.sync().await?;
+        report.truncated_bytes = len - pos;
+    }
+    for stale in [names::index(base), names::time_index(base)] {
+        let _ = disk.remove_file(&join(dir, &stale)).await;
+    }
+    Ok(seg)
+}
+
+/// Whether a valid batch at offset `expected` or later starts anywhere after `bad_pos`.
+async fn valid_batch_after(file: &dyn DiskFile, bad_pos: u64, len: u64, expected: u64) -> io::Result<bool> {
+    let mut chunk_pos = bad_pos + 1;
+    while chunk_pos < len {
+        let n = (len - chunk_pos).min(SCAN_CHUNK_BYTES as u64) as usize;
+        let buf = file.read_at(chunk_pos, n + HEADER_BYTES).await?;
+        for i in (0..n.min(buf.len())).filter(|&i| buf[i] == MAGIC) {
+            let Ok(h) = format::parse_header(&buf[i..]) else { continue };
+            let q = chunk_pos + i as u64;
+            let plausible = h.base_offset >= expected && h.base_offset - expected <= len;
+            if !plausible || q + h.size() as u64 > len {
+                continue;
+            }
+            let data = file.read_at(q, h.size()).await?;
+            if format::verify(&data, &h).is_ok() {
+                return Ok(true);
+            }
+        }
+        chunk_pos += n as u64;
+    }
+    Ok(false)
+}

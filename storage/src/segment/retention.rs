@@ -1,0 +1,56 @@
+//! Retention: dropping whole sealed segments, oldest first, past the configured limits.
+//!
+//! A segment goes when the log holds more than `retention_bytes` in total, or when its newest
+//! record is more than `retention_ms` older than the caller's `now_ms`; only a prefix of the
+//! log goes (the start offset moves forward over whole segments), and the active segment
+//! never does. The segments leave memory first, so readers see the new start at once; their
+//! files are then removed and the directory synced. A crash before that sync may bring some
+//! of them back on reopen, which is harmless: retention runs again.
+
+use super::engine::{SegmentEngine, State};
+use super::names;
+use crate::engine::LogError;
+
+impl SegmentEngine {
+    pub(super) async fn retention_impl(&self, now_ms: u64) -> Result<u64, LogError> {
+        let _w = self.writer.lock().await;
+        let _s = self.syncer.lock().await;
+        self.check_open()?;
+        let dropped: Vec<u64> = {
+            let mut st = self.state();
+            let n = self.expired_prefix(&st, now_ms);
+            if n == 0 {
+                return Ok(st.start());
+            }
+            let bases = st.segments.drain(..n).map(|s| s.base).collect();
+            let start = st.start();
+            st.cache.drop_below(start);
+            bases
+        };
+        for base in dropped {
+            self.disk.remove_file(&self.path(&names::log(base))).await?;
+            self.remove_if_present(&names::index(base)).await?;
+            self.remove_if_present(&names::time_index(base)).await?;
+        }
+        self.disk.sync_dir(&self.dir).await?;
+        Ok(self.state().start())
+    }
+
+    /// How many segments at the start of the log are past retention.
+    fn expired_prefix(&self, st: &State, now_ms: u64) -> usize {
+        let mut total: u64 = st.segments.iter().map(|s| s.bytes).sum();
+        let sealed = &st.segments[..st.segments.len() - 1];
+        let mut n = 0;
+        for s in sealed {
+            let by_bytes = self.config.retention_bytes.is_some_and(|max| total > max);
+            let by_age =
+                self.config.retention_ms.is_some_and(|max| s.max_ts.is_some_and(|t| now_ms.saturating_sub(t) > max));
+            if !by_bytes && !by_age {
+                break;
+            }
+            total -= s.bytes;
+            n += 1;
+        }
+        n
+    }
+}
