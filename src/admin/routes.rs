@@ -129,7 +129,10 @@ async fn write(state: &AdminState, cmd: MetaCommand) -> Response {
         }
         Ok(WriteOk { result: Err(e), .. }) => {
             let status = match e {
-                MetaError::TopicExists { .. } | MetaError::VersionMismatch { .. } | MetaError::StaleEpoch { .. } => 409,
+                MetaError::TopicExists { .. }
+                | MetaError::VersionMismatch { .. }
+                | MetaError::StaleEpoch { .. }
+                | MetaError::StaleIsr { .. } => 409,
                 MetaError::TopicNotFound { .. } => 404,
                 MetaError::Invalid { .. } | MetaError::NotEnoughNodes { .. } => 400,
             };

@@ -20,8 +20,9 @@ pub enum MetaCommand {
     /// Compare-and-set of a topic's retention: applies only if the topic's version is
     /// `expected_version`, and bumps it.
     UpdateTopic { name: String, expected_version: u64, retention_ms: Option<u64>, retention_bytes: Option<u64> },
-    /// The shard leader's new ISR; applies only in the shard's current `epoch`.
-    AlterIsr { topic: String, partition: u32, epoch: u64, isr: Vec<NodeId> },
+    /// The shard leader's ISR change from `from` to `isr`; applies only in the shard's current
+    /// `epoch` and while its ISR is still `from`.
+    AlterIsr { topic: String, partition: u32, epoch: u64, from: Vec<NodeId>, isr: Vec<NodeId> },
     /// A new leader (`None`: offline) and epoch for a shard whose epoch is `expected_epoch`.
     ElectLeader { topic: String, partition: u32, expected_epoch: u64, leader: Option<NodeId> },
     /// Moves the replica on `old` (a lost node, not the leader) to `new`.
@@ -80,6 +81,10 @@ pub enum MetaError {
     StaleEpoch {
         current: u64,
     },
+    /// An ISR change based on an ISR that has changed since.
+    StaleIsr {
+        current: Vec<NodeId>,
+    },
 }
 
 impl std::fmt::Display for MetaError {
@@ -92,6 +97,7 @@ impl std::fmt::Display for MetaError {
             }
             MetaError::Invalid { reason } => write!(f, "invalid request: {reason}"),
             MetaError::StaleEpoch { current } => write!(f, "stale shard epoch (current {current})"),
+            MetaError::StaleIsr { current } => write!(f, "stale ISR (current {current:?})"),
             MetaError::NotEnoughNodes { needed, available } => {
                 write!(f, "replication factor {needed} needs {needed} live storage nodes, the cluster has {available}")
             }

@@ -93,7 +93,7 @@ fn replace(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::command::{MetaOk, TopicSpec};
+    use crate::meta::command::{MetaError, MetaOk, TopicSpec};
     use crate::meta::state::Engine;
 
     const CFG: ScheduleConfig = ScheduleConfig { node_timeout_ms: 1_000, replace_after_ms: 5_000 };
@@ -166,7 +166,8 @@ mod tests {
             let mut s = cluster(2, 2, unclean);
             let leader = s.topics["t"].shards[0].leader.unwrap();
             let other = 3 - leader;
-            let isr = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, isr: vec![leader] };
+            let from = s.topics["t"].shards[0].isr.clone();
+            let isr = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, from, isr: vec![leader] };
             s.apply(&isr).unwrap();
             let cmds = plan(&s, &seen(&[(leader, 0), (other, 2_000)]), 2_000, &CFG);
             let want = if unclean { Some(other) } else { None };
@@ -214,11 +215,22 @@ mod tests {
     fn isr_changes_are_fenced_by_epoch_and_must_hold_the_leader() {
         let mut s = cluster(3, 3, false);
         let leader = s.topics["t"].shards[0].leader.unwrap();
-        let ok = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, isr: vec![leader] };
-        assert!(matches!(s.apply(&ok), Ok(MetaOk::Shard(sh)) if sh.isr == vec![leader]));
-        let stale = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 0, isr: vec![leader] };
-        assert!(s.apply(&stale).is_err());
-        let no_leader = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, isr: vec![] };
-        assert!(s.apply(&no_leader).is_err());
+        let all = vec![1, 2, 3];
+        let alter = |epoch, from: Vec<u64>, isr: Vec<u64>| MetaCommand::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            epoch,
+            from,
+            isr,
+        };
+        assert!(
+            matches!(s.apply(&alter(1, all.clone(), vec![leader])), Ok(MetaOk::Shard(sh)) if sh.isr == vec![leader])
+        );
+        assert!(
+            matches!(s.apply(&alter(1, all.clone(), all.clone())), Err(MetaError::StaleIsr { .. })),
+            "based on an old ISR"
+        );
+        assert!(matches!(s.apply(&alter(0, vec![leader], all.clone())), Err(MetaError::StaleEpoch { .. })));
+        assert!(s.apply(&alter(1, vec![leader], vec![])).is_err(), "the leader must stay in the ISR");
     }
 }

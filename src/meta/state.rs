@@ -119,7 +119,9 @@ impl MetaState {
                 Some(_) => Ok(MetaOk::Deleted),
                 None => Err(MetaError::TopicNotFound { name: name.clone() }),
             },
-            MetaCommand::AlterIsr { topic, partition, epoch, isr } => self.alter_isr(topic, *partition, *epoch, isr),
+            MetaCommand::AlterIsr { topic, partition, epoch, from, isr } => {
+                self.alter_isr(topic, *partition, *epoch, from, isr)
+            }
             MetaCommand::ElectLeader { topic, partition, expected_epoch, leader } => {
                 self.elect_leader(topic, *partition, *expected_epoch, *leader)
             }
@@ -186,10 +188,15 @@ impl MetaState {
     }
 
     /// The shard leader's ISR change, fenced by its epoch.
-    fn alter_isr(&mut self, topic: &str, partition: u32, epoch: u64, isr: &[NodeId]) -> MetaResult {
+    fn alter_isr(&mut self, topic: &str, partition: u32, epoch: u64, from: &[NodeId], isr: &[NodeId]) -> MetaResult {
         let (shard, _) = self.shard_mut(topic, partition)?;
         if shard.epoch != epoch {
             return Err(MetaError::StaleEpoch { current: shard.epoch });
+        }
+        let mut expected = from.to_vec();
+        expected.sort();
+        if expected != shard.isr {
+            return Err(MetaError::StaleIsr { current: shard.isr.clone() });
         }
         let leader_in = shard.leader.is_some_and(|l| isr.contains(&l));
         if !leader_in || !isr.iter().all(|r| shard.replicas.contains(r)) {
