@@ -26,6 +26,27 @@ enum Command {
         #[arg(long, global = true, default_value = "http://127.0.0.1:9464")]
         admin: String,
     },
+    /// Append records to a topic partition (acknowledged once synced on every in-sync replica).
+    Produce {
+        topic: String,
+        /// The records' values.
+        #[arg(required = true)]
+        values: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        partition: u32,
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        admin: String,
+    },
+    /// Print committed records of a topic partition from an offset.
+    Consume {
+        topic: String,
+        #[arg(long, default_value_t = 0)]
+        partition: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        admin: String,
+    },
     /// Inspect and change the cluster.
     Cluster {
         #[command(subcommand)]
@@ -98,6 +119,11 @@ pub fn main() -> ExitCode {
             Command::Server(args) => server(args).await,
             Command::Topic { command, admin } => topic(command, &admin).await,
             Command::Cluster { command, admin } => cluster(command, &admin).await,
+            Command::Produce { topic, values, partition, admin } => {
+                let path = format!("/api/topics/{topic}/partitions/{partition}/records");
+                call(&admin, "POST", &path, Some(json!({ "records": values }))).await.map(|v| print(&v))
+            }
+            Command::Consume { topic, partition, offset, admin } => consume(&admin, &topic, partition, offset).await,
         }
     });
     match result {
@@ -212,6 +238,15 @@ async fn topic(cmd: TopicCommand, admin: &str) -> Result<(), String> {
         }
         TopicCommand::Describe { name } => print(&call(admin, "GET", &format!("/api/topics/{name}"), None).await?),
         TopicCommand::Delete { name } => print(&call(admin, "DELETE", &format!("/api/topics/{name}"), None).await?),
+    }
+    Ok(())
+}
+
+async fn consume(admin: &str, topic: &str, partition: u32, offset: u64) -> Result<(), String> {
+    let v = call(admin, "GET", &format!("/api/topics/{topic}/partitions/{partition}/records?offset={offset}"), None)
+        .await?;
+    for r in v["records"].as_array().into_iter().flatten() {
+        println!("{}\t{}", r["offset"], r["value"].as_str().unwrap_or(""));
     }
     Ok(())
 }

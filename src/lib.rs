@@ -15,3 +15,4 @@ pub mod config;
 pub mod meta;
 pub mod node;
 pub mod rpc;
+pub mod store;

@@ -17,6 +17,7 @@ use crate::meta::state::Role;
 use crate::meta::state_machine::ApplyHook;
 use crate::meta::MetaNode;
 use crate::rpc::{self, RemoteError, RpcServerConfig, RpcService};
+use crate::store::StoreNode;
 
 /// What a node is started with.
 pub struct NodeParts {
@@ -36,13 +37,20 @@ pub struct Node {
     tasks: Vec<task::JoinHandle<()>>,
 }
 
-/// Answers every method with "no such method": the RPC service of a node with no RPC roles.
-struct NoService;
+/// Routes RPC methods to the node's roles: `shard.*` to storage, the rest to meta.
+struct NodeService {
+    meta: Option<MetaNode>,
+    store: Option<StoreNode>,
+}
 
 #[async_trait::async_trait]
-impl RpcService for NoService {
-    async fn call(&self, method: &str, _body: bytes::Bytes) -> Result<bytes::Bytes, RemoteError> {
-        Err(RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {method:?} on this node")))
+impl RpcService for NodeService {
+    async fn call(&self, method: &str, body: bytes::Bytes) -> Result<bytes::Bytes, RemoteError> {
+        match (method.starts_with("shard."), &self.store, &self.meta) {
+            (true, Some(store), _) => store.call(method, body).await,
+            (false, _, Some(meta)) => meta.call(method, body).await,
+            _ => Err(RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {method:?} on this node"))),
+        }
     }
 }
 
@@ -65,10 +73,18 @@ impl Node {
         } else {
             None
         };
-        let service: Arc<dyn RpcService> = match &meta {
-            Some(m) => Arc::new(m.clone()),
-            None => Arc::new(NoService),
+        let endpoints = if config.meta.endpoints.is_empty() {
+            meta_peers.values().cloned().collect()
+        } else {
+            config.meta.endpoints.clone()
         };
+        let meta_client = MetaClient::new(endpoints, peers.clone());
+        let store = config.roles.contains(&Role::Storage).then(|| {
+            let s = StoreNode::new(config.node_id, disk.clone(), peers.clone(), meta_client.clone());
+            tasks.push(s.spawn());
+            s
+        });
+        let service: Arc<dyn RpcService> = Arc::new(NodeService { meta: meta.clone(), store });
         tasks.push(task::spawn(rpc::serve(rpc_listener, service, RpcServerConfig::default())));
         if let Some(m) = &meta {
             // Only the bootstrap voters initialise; a joiner waits to be added.
@@ -78,12 +94,6 @@ impl Node {
             }
         }
 
-        let endpoints = if config.meta.endpoints.is_empty() {
-            meta_peers.values().cloned().collect()
-        } else {
-            config.meta.endpoints.clone()
-        };
-        let meta_client = MetaClient::new(endpoints, peers);
         tasks.push(task::spawn(register(meta_client.clone(), &config)));
         tasks.push(task::spawn(heartbeat(meta_client.clone(), config.node_id, config.meta.node_heartbeat_ms)));
 

@@ -205,3 +205,56 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     assert!(ok, "remove-node: {out} {err}");
     wait_for("three voters again", Duration::from_secs(30), || (voters(&url(follower))? == 3).then_some(()));
 }
+
+#[test]
+fn acknowledged_records_survive_the_death_of_their_shard_leader() {
+    let dir = temp_dir("data");
+    let rpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let admin: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers: String = (0..3).map(|i| format!("{} = \"127.0.0.1:{}\"\n", i + 1, rpc[i])).collect();
+    let mut procs: Vec<Option<Proc>> = (0..3)
+        .map(|i| {
+            let (config, d) = node_config(&dir, i as u64 + 1, rpc[i], admin[i], &peers);
+            Some(start(&config, &d, admin[i]))
+        })
+        .collect();
+    let url = |i: usize| format!("http://127.0.0.1:{}", admin[i]);
+    wait_for("a leader", Duration::from_secs(30), || leader_of(&url(0)));
+    wait_for("three registered nodes", Duration::from_secs(30), || {
+        let (ok, out, _) = cli(&url(0), &["cluster", "status"]);
+        let v: Value = serde_json::from_str(&out).ok()?;
+        (ok && v["nodes"].as_array()?.len() == 3).then_some(())
+    });
+    let (ok, out, err) = cli(&url(0), &["topic", "create", "orders", "--replication-factor", "3"]);
+    assert!(ok, "{out} {err}");
+    let shard_leader = |admin: &str| -> Option<u64> {
+        let (ok, out, _) = cli(admin, &["topic", "describe", "orders"]);
+        let v: Value = serde_json::from_str(&out).ok().filter(|_| ok)?;
+        v["Topic"]["shards"][0]["leader"].as_u64()
+    };
+    let produce = |i: usize, values: &[&str]| -> bool {
+        let mut args = vec!["produce", "orders"];
+        args.extend_from_slice(values);
+        cli(&url(i), &args).0
+    };
+    // Replicas start within a reconciliation period: retry until the first produce is acknowledged.
+    wait_for("the first acknowledged produce", Duration::from_secs(30), || produce(0, &["a", "b", "c"]).then_some(()));
+    assert!(produce(1, &["d"]), "a second produce through another node");
+
+    let dead = shard_leader(&url(0)).unwrap();
+    procs[dead as usize - 1] = None; // SIGKILL the shard's leader
+    let alive = (0..3).find(|i| *i as u64 + 1 != dead).unwrap();
+    wait_for("a new shard leader", Duration::from_secs(30), || shard_leader(&url(alive)).filter(|l| *l != dead));
+    wait_for("a produce acknowledged by the new leader", Duration::from_secs(40), || {
+        produce(alive, &["e"]).then_some(())
+    });
+
+    let (ok, out, err) = cli(&url(alive), &["consume", "orders"]);
+    assert!(ok, "{err}");
+    let values: Vec<&str> = out.lines().filter_map(|l| l.split('\t').nth(1)).collect();
+    for v in ["a", "b", "c", "d", "e"] {
+        assert!(values.contains(&v), "acknowledged record {v:?} lost: {values:?}");
+    }
+    let offsets: Vec<u64> = out.lines().filter_map(|l| l.split('\t').next()?.parse().ok()).collect();
+    assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1) && offsets.first() == Some(&0), "dense offsets: {offsets:?}");
+}

@@ -3,6 +3,7 @@
 //! `keel cluster ...` are its clients ([`client`]).
 
 pub mod client;
+mod data;
 pub mod http;
 pub mod metrics;
 mod routes;

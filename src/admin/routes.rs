@@ -46,7 +46,7 @@ struct AddMember {
 
 /// Answers one request.
 pub async fn route(state: &AdminState, req: &Request) -> Response {
-    let path = req.path.split('?').next().unwrap_or("");
+    let (path, query_string) = req.path.split_once('?').unwrap_or((&req.path, ""));
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method.as_str(), segments.as_slice()) {
         ("GET", ["health"]) => health(state),
@@ -67,6 +67,14 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
                 Err(e) => api_error(&e),
             }
         }
+        ("POST", ["api", "topics", name, "partitions", p, "records"]) => match p.parse() {
+            Ok(p) => super::data::produce(state, name, p, &req.body).await,
+            Err(_) => Response::error(400, format!("{p:?} is not a partition")),
+        },
+        ("GET", ["api", "topics", name, "partitions", p, "records"]) => match p.parse() {
+            Ok(p) => super::data::read(state, name, p, query_string).await,
+            Err(_) => Response::error(400, format!("{p:?} is not a partition")),
+        },
         ("DELETE", ["api", "topics", name]) => write(state, MetaCommand::DeleteTopic { name: name.to_string() }).await,
         (_, ["health" | "metrics"]) | (_, ["api", ..]) => Response::error(405, "method not allowed here"),
         _ => Response::error(404, format!("no route {path}")),

@@ -31,6 +31,11 @@ impl MetaClient {
         MetaClient { addrs, peers, timeout: Duration::from_secs(10), attempt_timeout: Duration::from_secs(3) }
     }
 
+    /// The RPC clients this client uses (shared with other callers).
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
     fn pick(&self) -> &str {
         let i = rand::rng().gen_range(0..self.addrs.len());
         &self.addrs[i]

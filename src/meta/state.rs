@@ -212,6 +212,7 @@ impl MetaState {
     /// A new leader (or none: offline) with a new epoch, chosen from the ISR unless the topic
     /// allows unclean elections.
     fn elect_leader(&mut self, topic: &str, partition: u32, expected: u64, leader: Option<NodeId>) -> MetaResult {
+        let dead: Vec<NodeId> = self.nodes.values().filter(|n| !n.alive).map(|n| n.id).collect();
         let (shard, unclean) = self.shard_mut(topic, partition)?;
         if shard.epoch != expected {
             return Err(MetaError::StaleEpoch { current: shard.epoch });
@@ -223,6 +224,13 @@ impl MetaState {
             }
             if !clean {
                 shard.isr = vec![l];
+            }
+        }
+        // A dead former leader leaves the ISR with its leadership: it can acknowledge nothing,
+        // and the new leader should not wait for it.
+        if let Some(old) = shard.leader.filter(|o| Some(*o) != leader && dead.contains(o)) {
+            if shard.isr.len() > 1 {
+                shard.isr.retain(|r| *r != old);
             }
         }
         shard.leader = leader;

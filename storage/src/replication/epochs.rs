@@ -64,6 +64,18 @@ impl EpochCache {
         Some((self.entries[i - 1].0, end))
     }
 
+    /// The epochs of the records `from..to`: the one in effect at `from` (starting at `from`),
+    /// then every epoch that starts inside the range. What a leader sends with fetched records.
+    pub fn starts_within(&self, from: u64, to: u64) -> Vec<(u64, u64)> {
+        let first = self.entries.partition_point(|(_, start)| *start <= from);
+        let mut out = Vec::new();
+        if first > 0 {
+            out.push((self.entries[first - 1].0, from));
+        }
+        out.extend(self.entries[first..].iter().copied().filter(|(_, start)| *start < to));
+        out
+    }
+
     /// Forgets epochs that start at or after `offset` (after truncating the log there).
     pub fn truncate_from(&mut self, offset: u64) {
         self.entries.retain(|(_, start)| *start < offset);
@@ -100,6 +112,14 @@ mod tests {
         c.assign(1, 7);
         c.assign(3, 5);
         assert_eq!(c.entries(), &[(3, 5)]);
+    }
+
+    #[test]
+    fn the_epochs_of_a_range_of_records() {
+        let c = EpochCache::from_entries(vec![(1, 0), (3, 10), (4, 25)]).unwrap();
+        assert_eq!(c.starts_within(5, 30), vec![(1, 5), (3, 10), (4, 25)]);
+        assert_eq!(c.starts_within(12, 20), vec![(3, 12)]);
+        assert_eq!(c.starts_within(25, 26), vec![(4, 25)]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct ReplicaConfig {
 
 impl Default for ReplicaConfig {
     fn default() -> Self {
-        ReplicaConfig { lag_ms_max: 10_000, min_insync: 1, fetch_bytes_max: 1024 * 1024 }
+        ReplicaConfig { lag_ms_max: 5_000, min_insync: 1, fetch_bytes_max: 1024 * 1024 }
     }
 }
 

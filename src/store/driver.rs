@@ -1,0 +1,364 @@
+//! One shard replica on a storage node: runs the replication state machine over a log engine.
+//!
+//! A single task owns the [`ShardReplica`] and executes its commands strictly in order before it
+//! takes the next input, so what the state machine decided is what the log did. Slow or remote
+//! work (fetching from the leader, proposing ISR changes to meta, long-polling for new records)
+//! runs in spawned tasks that report back as inputs.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_rt::disk::{self, Disk};
+use keel_rt::{task, time};
+use keel_storage::replication::{Command, EpochCache, Event, FetchReply, NodeId, ReplicaConfig, Role, ShardReplica};
+use keel_storage::{LogEngine, Record};
+use prost::Message;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use super::wire::{fetch_kind, EpochStart, ReplicaFetchRequest, ReplicaFetchResponse, WireRecord};
+use crate::meta::client::MetaClient;
+use crate::meta::command::{MetaCommand, MetaError, MetaOk};
+use crate::meta::network::Peers;
+
+/// The most record bytes one replica fetch returns.
+const FETCH_BYTES_MAX: usize = 1024 * 1024;
+/// How long the leader holds a fetch that finds nothing new.
+const LONG_POLL: Duration = Duration::from_millis(300);
+/// How long a follower waits for the leader's answer.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub type ProduceReply = oneshot::Sender<Result<(u64, u64), String>>;
+
+/// What the driver task receives.
+pub enum Input {
+    /// An event for the state machine (assignments from meta, ticks).
+    Event(Event),
+    /// A follower's fetch (this replica leads).
+    ReplicaFetch { req: ReplicaFetchRequest, reply: oneshot::Sender<ReplicaFetchResponse> },
+    /// A producer's records (this replica leads).
+    Produce { records: Vec<Record>, reply: ProduceReply },
+    /// The answer to this replica's own fetch.
+    Fetched { epoch: u64, fetch_offset: u64, result: Result<ReplicaFetchResponse, String> },
+    /// Where the current leader listens.
+    LeaderAddr(String),
+}
+
+/// The shard's identity and its collaborators.
+pub struct ShardContext {
+    pub node: NodeId,
+    pub topic: String,
+    pub partition: u32,
+    pub disk: Arc<dyn Disk>,
+    pub dir: String,
+    pub peers: Peers,
+    pub meta: MetaClient,
+}
+
+/// A running driver: its inbox and what readers need.
+#[derive(Clone)]
+pub struct ShardHandle {
+    pub tx: mpsc::Sender<Input>,
+    pub hw: watch::Receiver<u64>,
+    pub engine: Arc<dyn LogEngine>,
+}
+
+struct Driver {
+    ctx: ShardContext,
+    replica: ShardReplica,
+    engine: Arc<dyn LogEngine>,
+    tx: mpsc::Sender<Input>,
+    hw: watch::Sender<u64>,
+    appended: Arc<Notify>,
+    leader_addr: String,
+    next_req: u64,
+    produces: BTreeMap<u64, (Vec<Record>, ProduceReply)>,
+    waiters: BTreeMap<NodeId, oneshot::Sender<ReplicaFetchResponse>>,
+    fetched: Vec<Record>,
+}
+
+fn epochs_path(ctx: &ShardContext) -> String {
+    format!("{}/epochs", ctx.dir)
+}
+
+/// Starts the driver of a shard whose log is `engine`.
+pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Result<ShardHandle> {
+    ctx.disk.create_dir_all(&ctx.dir).await?;
+    let epochs = match disk::read_all(ctx.disk.as_ref(), &epochs_path(&ctx)).await? {
+        Some(b) => {
+            let entries: Vec<(u64, u64)> = serde_json::from_slice(&b).map_err(std::io::Error::other)?;
+            EpochCache::from_entries(entries).map_err(std::io::Error::other)?
+        }
+        None => EpochCache::new(),
+    };
+    let replica = ShardReplica::new(ctx.node, ReplicaConfig::default(), engine.end_offset(), epochs);
+    let (tx, rx) = mpsc::channel(1024);
+    let (hw_tx, hw_rx) = watch::channel(0);
+    let handle = ShardHandle { tx: tx.clone(), hw: hw_rx, engine: engine.clone() };
+    let driver = Driver {
+        ctx,
+        replica,
+        engine,
+        tx,
+        hw: hw_tx,
+        appended: Arc::new(Notify::new()),
+        leader_addr: String::new(),
+        next_req: 1,
+        produces: BTreeMap::new(),
+        waiters: BTreeMap::new(),
+        fetched: Vec::new(),
+    };
+    task::spawn(driver.run(rx));
+    Ok(handle)
+}
+
+impl Driver {
+    async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+        while let Some(input) = rx.recv().await {
+            let event = match self.input_event(input) {
+                Some(e) => e,
+                None => continue,
+            };
+            let leading_epoch = match &event {
+                Event::BecomeLeader { epoch, .. } => Some(*epoch),
+                _ => None,
+            };
+            if let Err(e) = self.process(event).await {
+                tracing::error!(topic = %self.ctx.topic, partition = self.ctx.partition, error = %e, "shard stopped");
+                return;
+            }
+            if let Some(epoch) = leading_epoch.filter(|_| matches!(self.replica.role, Role::Idle)) {
+                self.ask_new_epoch(epoch);
+            }
+        }
+    }
+
+    fn input_event(&mut self, input: Input) -> Option<Event> {
+        match input {
+            Input::Event(e) => Some(e),
+            Input::LeaderAddr(a) => {
+                self.leader_addr = a;
+                None
+            }
+            Input::Produce { records, reply } => {
+                if records.is_empty() {
+                    let _ = reply.send(Err("no records".into()));
+                    return None;
+                }
+                let req = self.next_req;
+                self.next_req += 1;
+                self.produces.insert(req, (records, reply));
+                Some(Event::Produce { req })
+            }
+            Input::ReplicaFetch { req, reply } => {
+                self.waiters.insert(req.from, reply);
+                let now_ms = time::since_start().as_millis() as u64;
+                let ReplicaFetchRequest { from, epoch, fetch_offset, last_fetched_epoch, .. } = req;
+                Some(Event::FetchRequest { from, epoch, fetch_offset, last_fetched_epoch, now_ms })
+            }
+            Input::Fetched { epoch, fetch_offset, result } => Some(self.fetched_event(epoch, fetch_offset, result)),
+        }
+    }
+
+    fn fetched_event(&mut self, epoch: u64, fetch_offset: u64, result: Result<ReplicaFetchResponse, String>) -> Event {
+        let Ok(resp) = result else { return Event::FetchFailed { epoch } };
+        let refused = |reply| Event::FetchRefused { epoch, fetch_offset, reply };
+        match resp.kind {
+            fetch_kind::RECORDS => {
+                self.fetched = resp.records.iter().map(WireRecord::to_record).collect();
+                Event::FetchedRecords {
+                    epoch,
+                    from_offset: fetch_offset,
+                    count: self.fetched.len() as u64,
+                    epoch_starts: resp.epoch_starts.iter().map(|e| (e.epoch, e.start)).collect(),
+                    leader_hw: resp.hw,
+                }
+            }
+            fetch_kind::DIVERGING => refused(FetchReply::Diverging { epoch: resp.epoch, end_offset: resp.end_offset }),
+            fetch_kind::FENCED => refused(FetchReply::Fenced { leader_epoch: resp.epoch }),
+            _ => refused(FetchReply::NotLeader),
+        }
+    }
+
+    /// Feeds `event` to the state machine and runs every command that follows, in order.
+    async fn process(&mut self, event: Event) -> Result<(), keel_storage::LogError> {
+        let mut queue: VecDeque<Command> = self.replica.handle(event).into();
+        while let Some(cmd) = queue.pop_front() {
+            if let Some(next) = self.execute(cmd).await? {
+                let mut more: VecDeque<Command> = self.replica.handle(next).into();
+                more.append(&mut queue);
+                queue = more;
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute(&mut self, cmd: Command) -> Result<Option<Event>, keel_storage::LogError> {
+        Ok(match cmd {
+            Command::Append { req: Some(req), .. } => {
+                let records = self.produces.get_mut(&req).map(|p| std::mem::take(&mut p.0)).unwrap_or_default();
+                let (base, last) = self.engine.append(records).await?;
+                self.appended.notify_waiters();
+                Some(Event::Appended { req: Some(req), base, last })
+            }
+            Command::Append { req: None, .. } => {
+                let (base, last) = self.engine.append(std::mem::take(&mut self.fetched)).await?;
+                Some(Event::Appended { req: None, base, last })
+            }
+            Command::Sync => Some(Event::Synced { durable_end: self.engine.sync().await? }),
+            Command::Truncate { end } => {
+                self.engine.truncate(end).await?;
+                Some(Event::Truncated { end })
+            }
+            Command::SaveEpochs { entries } => {
+                let bytes = serde_json::to_vec(&entries).expect("epochs serialise");
+                disk::write_atomic(self.ctx.disk.as_ref(), &epochs_path(&self.ctx), &bytes).await?;
+                None
+            }
+            Command::Ack { req, base, last } => {
+                if let Some((_, reply)) = self.produces.remove(&req) {
+                    let _ = reply.send(Ok((base, last)));
+                }
+                None
+            }
+            Command::Reject { req, error } => {
+                if let Some((_, reply)) = self.produces.remove(&req) {
+                    let _ = reply.send(Err(format!("{error:?}")));
+                }
+                None
+            }
+            Command::Fetch { epoch, fetch_offset, last_fetched_epoch, .. } => {
+                self.send_fetch(epoch, fetch_offset, last_fetched_epoch);
+                None
+            }
+            Command::ServeFetch { to, from_offset, hw, epoch } => {
+                self.serve_fetch(to, from_offset, hw, epoch).await?;
+                None
+            }
+            Command::RefuseFetch { to, reply, .. } => {
+                let resp = match reply {
+                    FetchReply::Diverging { epoch, end_offset } => {
+                        ReplicaFetchResponse { kind: fetch_kind::DIVERGING, epoch, end_offset, ..Default::default() }
+                    }
+                    FetchReply::Fenced { leader_epoch } => {
+                        ReplicaFetchResponse { kind: fetch_kind::FENCED, epoch: leader_epoch, ..Default::default() }
+                    }
+                    FetchReply::NotLeader => {
+                        ReplicaFetchResponse { kind: fetch_kind::NOT_LEADER, ..Default::default() }
+                    }
+                };
+                if let Some(w) = self.waiters.remove(&to) {
+                    let _ = w.send(resp);
+                }
+                None
+            }
+            Command::ProposeIsr { epoch, from, isr } => {
+                self.propose_isr(epoch, from, isr);
+                None
+            }
+            Command::HighWatermark { hw } => {
+                self.hw.send_replace(hw);
+                None
+            }
+        })
+    }
+
+    /// Answers a follower's fetch with records from `from_offset`; with none yet, a task waits a
+    /// little for new appends before answering (long poll).
+    async fn serve_fetch(&mut self, to: NodeId, from: u64, hw: u64, epoch: u64) -> Result<(), keel_storage::LogError> {
+        let Some(waiter) = self.waiters.remove(&to) else { return Ok(()) };
+        let records =
+            if from < self.engine.end_offset() { self.engine.read(from, FETCH_BYTES_MAX).await? } else { vec![] };
+        let starts = |count: u64, epochs: &EpochCache| -> Vec<EpochStart> {
+            epochs
+                .starts_within(from, from + count)
+                .into_iter()
+                .map(|(epoch, start)| EpochStart { epoch, start })
+                .collect()
+        };
+        if !records.is_empty() {
+            let epoch_starts = starts(records.len() as u64, &self.replica.epochs);
+            let records = records.iter().map(WireRecord::from_stored).collect();
+            let _ = waiter.send(ReplicaFetchResponse {
+                kind: fetch_kind::RECORDS,
+                records,
+                epoch_starts,
+                hw,
+                epoch,
+                end_offset: 0,
+            });
+            return Ok(());
+        }
+        // Nothing new: answer empty after a short wait (or at once on an append), so followers
+        // do not spin. The HW sent is the latest then.
+        let (appended, hw_rx) = (self.appended.clone(), self.hw.subscribe());
+        task::spawn(async move {
+            let _ = time::timeout(LONG_POLL, appended.notified()).await;
+            let hw = *hw_rx.borrow();
+            let _ = waiter.send(ReplicaFetchResponse { kind: fetch_kind::RECORDS, hw, epoch, ..Default::default() });
+        });
+        Ok(())
+    }
+
+    fn send_fetch(&self, epoch: u64, fetch_offset: u64, last_fetched_epoch: Option<u64>) {
+        let req = ReplicaFetchRequest {
+            topic: self.ctx.topic.clone(),
+            partition: self.ctx.partition,
+            from: self.ctx.node,
+            epoch,
+            fetch_offset,
+            last_fetched_epoch,
+        };
+        let (peers, addr, tx) = (self.ctx.peers.clone(), self.leader_addr.clone(), self.tx.clone());
+        task::spawn(async move {
+            let body = bytes::Bytes::from(req.encode_to_vec());
+            let result = match peers.client(&addr).call(super::REPLICA_FETCH, body, FETCH_TIMEOUT).await {
+                Ok(b) => ReplicaFetchResponse::decode(b).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if result.is_err() {
+                time::sleep(Duration::from_millis(100)).await; // do not hammer an absent leader
+            }
+            let _ = tx.send(Input::Fetched { epoch, fetch_offset, result }).await;
+        });
+    }
+
+    fn propose_isr(&self, epoch: u64, from: Vec<NodeId>, isr: Vec<NodeId>) {
+        let cmd = MetaCommand::AlterIsr {
+            topic: self.ctx.topic.clone(),
+            partition: self.ctx.partition,
+            epoch,
+            from: from.clone(),
+            isr: isr.clone(),
+        };
+        let (meta, tx) = (self.ctx.meta.clone(), self.tx.clone());
+        task::spawn(async move {
+            let now = match meta.write(&cmd).await {
+                Ok(ok) => match ok.result {
+                    Ok(MetaOk::Shard(s)) => s.isr,
+                    Err(MetaError::StaleIsr { current }) => current,
+                    _ => from,
+                },
+                Err(_) => from,
+            };
+            let _ = tx.send(Input::Event(Event::IsrCommitted { epoch, isr: now })).await;
+        });
+    }
+
+    /// Meta named this replica leader in an epoch it already wrote in (it restarted and may
+    /// have lost records of that epoch): ask for a new epoch, keeping itself as leader.
+    fn ask_new_epoch(&self, epoch: u64) {
+        let cmd = MetaCommand::ElectLeader {
+            topic: self.ctx.topic.clone(),
+            partition: self.ctx.partition,
+            expected_epoch: epoch,
+            leader: Some(self.ctx.node),
+        };
+        let meta = self.ctx.meta.clone();
+        task::spawn(async move {
+            if let Err(e) = meta.write(&cmd).await {
+                tracing::debug!(error = %e, "asking for a new epoch");
+            }
+        });
+    }
+}
