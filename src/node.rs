@@ -64,8 +64,11 @@ impl Node {
         let rpc_listener = net::TcpListener::bind(config.rpc.listen.as_str()).await?;
         let mut tasks = Vec::new();
 
+        let unsafe_shard_sync = store.unsafe_shard_ack_before_sync;
+        let shard_lag_ms_max = store.shard_lag_ms_max;
         let meta = if config.roles.contains(&Role::Meta) {
             let mut mc = config.meta_config();
+            mc.schedule.unsafe_ignore_isr = store.unsafe_elect_out_of_sync;
             mc.store = store;
             let node = MetaNode::start(config.node_id, disk.clone(), "meta", peers.clone(), &mc, apply_hook).await?;
             tasks.push(task::spawn(node.clone().schedule_loop(mc.schedule.clone())));
@@ -80,7 +83,11 @@ impl Node {
         };
         let meta_client = MetaClient::new(endpoints, peers.clone());
         let store = config.roles.contains(&Role::Storage).then(|| {
-            let s = StoreNode::new(config.node_id, disk.clone(), peers.clone(), meta_client.clone());
+            let mut s = StoreNode::new(config.node_id, disk.clone(), peers.clone(), meta_client.clone());
+            s.unsafe_ack_before_sync = unsafe_shard_sync;
+            if let Some(lag) = shard_lag_ms_max {
+                s.replica_config.lag_ms_max = lag;
+            }
             tasks.push(s.spawn());
             s
         });

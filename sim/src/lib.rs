@@ -13,6 +13,8 @@ pub mod invariants;
 #[cfg(madsim)]
 pub mod cluster;
 #[cfg(madsim)]
+pub mod data_scenario;
+#[cfg(madsim)]
 pub mod history;
 #[cfg(madsim)]
 pub mod meta_scenario;

@@ -53,6 +53,7 @@ enum Action {
     Clock,
     Disk,
     Membership,
+    PowerOutage,
 }
 
 impl Nemesis {
@@ -147,6 +148,16 @@ impl Nemesis {
             }
             Action::Membership => {
                 self.change_membership(cluster);
+                return;
+            }
+            Action::PowerOutage => {
+                for i in 0..n {
+                    if cluster.nodes[i].alive {
+                        cluster.kill(i);
+                        self.active.push((heal_at, Fault::Down(i)));
+                    }
+                }
+                self.count("power-outage");
                 return;
             }
             Action::Disk => {
@@ -321,6 +332,7 @@ fn enabled_actions(s: &Settings) -> Vec<Action> {
         (f.clocks, Action::Clock),
         (f.disk_faults, Action::Disk),
         (f.membership, Action::Membership),
+        (f.power_outages, Action::PowerOutage),
     ]
     .into_iter()
     .filter(|(on, _)| *on)

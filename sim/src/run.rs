@@ -211,17 +211,17 @@ fn seed_result(seed: u64, mut reports: Vec<Result<RunReport, String>>, wall: Dur
 
 /// Invariant names come back as strings from the child; the checkers' names are static.
 fn leak(name: String) -> &'static str {
-    for known in [
-        "single_leader_per_term",
-        "committed_never_lost",
-        "state_machines_converge",
-        "linearizable",
+    use crate::invariants::*;
+    let known = [
+        single_leader_per_term::INVARIANT,
+        committed_never_lost::INVARIANT,
+        state_machines_converge::INVARIANT,
+        linearizable::INVARIANT,
+        shards_led::INVARIANT,
+        no_acked_record_lost::INVARIANT,
+        replicas_agree::INVARIANT,
         "liveness",
         "expected_results",
-    ] {
-        if name == known {
-            return known;
-        }
-    }
-    "unknown"
+    ];
+    known.into_iter().find(|k| *k == name).unwrap_or("unknown")
 }

@@ -18,6 +18,8 @@ pub struct FaultMix {
     pub fault_points: bool,
     /// Remove a meta voter and add it back, while the other faults go on.
     pub membership: bool,
+    /// Power loss of every node at once (a site-wide outage).
+    pub power_outages: bool,
 }
 
 /// One run's settings.
@@ -52,6 +54,7 @@ impl Settings {
             disk_faults: coin(0.4),
             fault_points: coin(0.5),
             membership: coin(0.4),
+            power_outages: coin(0.2),
         };
         Settings {
             seed,
@@ -65,6 +68,16 @@ impl Settings {
             snapshot_every_entries: r.gen_range(20..=200),
             faults,
         }
+    }
+
+    /// Settings for a run that must expose an unsafe shard replica: steady produce traffic,
+    /// partitions, power loss of single nodes and of the whole site.
+    pub fn storage_bug_hunt(seed: u64, power_outages: bool) -> Self {
+        let mut s = Settings::from_seed(seed);
+        s.faults = FaultMix { kills: true, partitions: true, one_way: true, power_outages, ..FaultMix::default() };
+        s.fault_gap_ms = if power_outages { (300, 1_500) } else { (800, 2_500) };
+        s.safety_ms = 30_000;
+        s
     }
 
     /// Settings for a run that must expose an unsafe store: kills often, little else.
@@ -91,6 +104,7 @@ impl std::fmt::Display for Settings {
             (fm.disk_faults, "disk"),
             (fm.fault_points, "fault-points"),
             (fm.membership, "membership"),
+            (fm.power_outages, "power-outages"),
         ]
         .iter()
         .filter(|(b, _)| *b)

@@ -30,7 +30,7 @@ fn meta_cluster_safety_and_liveness() {
 fn unsafe_ack_before_sync_is_caught() {
     let results = run_seeds("unsafe_ack_before_sync_is_caught", &seeds(BUG_SEEDS), |seed| {
         let s = Settings::crash_heavy(seed);
-        meta_scenario::run(s, StoreOptions { unsafe_ack_before_sync: true })
+        meta_scenario::run(s, StoreOptions { unsafe_ack_before_sync: true, ..StoreOptions::default() })
     });
     let safety = ["single_leader_per_term", "committed_never_lost", "state_machines_converge", "linearizable"];
     let caught: Vec<u64> =
@@ -40,4 +40,74 @@ fn unsafe_ack_before_sync_is_caught() {
     }
     keel_sim::run::emit(&format!("unsafe_ack_before_sync_is_caught: caught in seeds {caught:?} of {}", results.len()));
     assert!(!caught.is_empty(), "no safety invariant caught acknowledging before sync in {} seeds", results.len());
+}
+
+/// Seeds per CI run of the storage suite.
+const STORAGE_SEEDS: u64 = 60;
+
+#[test]
+fn storage_keeps_acknowledged_records() {
+    let results = run_seeds("storage_keeps_acknowledged_records", &seeds(STORAGE_SEEDS), |seed| {
+        keel_sim::data_scenario::run(Settings::from_seed(seed), Default::default())
+    });
+    if results.is_empty() {
+        return; // a child process
+    }
+    let failed: Vec<u64> = results.iter().filter(|r| r.failed()).map(|r| r.seed).collect();
+    keel_sim::run::emit(&format!(
+        "storage_keeps_acknowledged_records: {} seeds, {} failed",
+        results.len(),
+        failed.len()
+    ));
+    assert!(failed.is_empty(), "failing seeds: {failed:?} (replay commands above)");
+}
+
+/// Seeds the storage bug switches get to be caught in.
+const STORAGE_BUG_SEEDS: u64 = 24;
+
+fn storage_bug_caught(test: &'static str, options: keel_sim::data_scenario::DataOptions, power_outages: bool) {
+    let results = run_seeds(test, &seeds(STORAGE_BUG_SEEDS), move |seed| {
+        keel_sim::data_scenario::run(Settings::storage_bug_hunt(seed, power_outages), options.clone())
+    });
+    if results.is_empty() {
+        return; // a child process
+    }
+    let safety = ["no_acked_record_lost", "replicas_agree"];
+    let caught: Vec<u64> =
+        results.iter().filter(|r| r.violations.iter().any(|v| safety.contains(&v.invariant))).map(|r| r.seed).collect();
+    keel_sim::run::emit(&format!("{test}: caught in seeds {caught:?} of {}", results.len()));
+    assert!(!caught.is_empty(), "no storage safety invariant caught the bug in {} seeds", results.len());
+}
+
+/// The simulator must catch shard replicas that acknowledge appends before syncing them.
+#[test]
+fn storage_unsafe_ack_before_sync_is_caught() {
+    let options = keel_sim::data_scenario::DataOptions { unsafe_ack_before_sync: true, ..Default::default() };
+    storage_bug_caught("storage_unsafe_ack_before_sync_is_caught", options, true);
+}
+
+/// The simulator must catch a scheduler that elects a leader from an out-of-sync replica.
+#[test]
+fn storage_out_of_sync_election_is_caught() {
+    // Short lag limits make out-of-sync replicas common under partitions.
+    let options = keel_sim::data_scenario::DataOptions {
+        elect_out_of_sync: true,
+        shard_lag_ms_max: Some(1_000),
+        ..Default::default()
+    };
+    storage_bug_caught("storage_out_of_sync_election_is_caught", options, false);
+}
+
+/// The control for the two tests above: the same settings without the bugs lose nothing.
+#[test]
+fn storage_bug_hunt_settings_are_safe_without_the_bugs() {
+    let results = run_seeds("storage_bug_hunt_settings_are_safe_without_the_bugs", &seeds(STORAGE_BUG_SEEDS), |seed| {
+        let options = keel_sim::data_scenario::DataOptions { shard_lag_ms_max: Some(1_000), ..Default::default() };
+        keel_sim::data_scenario::run(Settings::storage_bug_hunt(seed, seed % 2 == 0), options)
+    });
+    if results.is_empty() {
+        return; // a child process
+    }
+    let failed: Vec<u64> = results.iter().filter(|r| r.failed()).map(|r| r.seed).collect();
+    assert!(failed.is_empty(), "failing seeds: {failed:?} (replay commands above)");
 }

@@ -39,6 +39,13 @@ const COMPACT_BYTES_MIN: u64 = 1024 * 1024;
 pub struct StoreOptions {
     /// TEST ONLY: acknowledge votes and appends before syncing them.
     pub unsafe_ack_before_sync: bool,
+    /// TEST ONLY: shard replicas report appends durable without syncing them.
+    pub unsafe_shard_ack_before_sync: bool,
+    /// TEST ONLY: the scheduler elects shard leaders ignoring the ISR.
+    pub unsafe_elect_out_of_sync: bool,
+    /// Shard followers leave the ISR after lagging this long (default: the replication
+    /// default). Lets a simulation make out-of-sync replicas common.
+    pub shard_lag_ms_max: Option<u64>,
 }
 
 /// One entry in memory, with where its record starts in the file.

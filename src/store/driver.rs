@@ -53,6 +53,9 @@ pub struct ShardContext {
     pub dir: String,
     pub peers: Peers,
     pub meta: MetaClient,
+    /// TEST ONLY: report appends durable without syncing them.
+    pub unsafe_ack_before_sync: bool,
+    pub replica_config: ReplicaConfig,
 }
 
 /// A running driver: its inbox and what readers need.
@@ -75,6 +78,9 @@ struct Driver {
     produces: BTreeMap<u64, (Vec<Record>, ProduceReply)>,
     waiters: BTreeMap<NodeId, oneshot::Sender<ReplicaFetchResponse>>,
     fetched: Vec<Record>,
+    /// An epoch meta made this replica lead but that it refused (it had written in it before
+    /// a restart): asked again at every tick until meta assigns a new one.
+    refused_lead: Option<u64>,
 }
 
 fn epochs_path(ctx: &ShardContext) -> String {
@@ -91,7 +97,7 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
         }
         None => EpochCache::new(),
     };
-    let replica = ShardReplica::new(ctx.node, ReplicaConfig::default(), engine.end_offset(), epochs);
+    let replica = ShardReplica::new(ctx.node, ctx.replica_config.clone(), engine.end_offset(), epochs);
     let (tx, rx) = mpsc::channel(1024);
     let (hw_tx, hw_rx) = watch::channel(0);
     let handle = ShardHandle { tx: tx.clone(), hw: hw_rx, engine: engine.clone() };
@@ -107,6 +113,7 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
         produces: BTreeMap::new(),
         waiters: BTreeMap::new(),
         fetched: Vec::new(),
+        refused_lead: None,
     };
     task::spawn(driver.run(rx));
     Ok(handle)
@@ -119,15 +126,21 @@ impl Driver {
                 Some(e) => e,
                 None => continue,
             };
-            let leading_epoch = match &event {
-                Event::BecomeLeader { epoch, .. } => Some(*epoch),
-                _ => None,
-            };
+            match &event {
+                Event::BecomeLeader { epoch, .. } => self.refused_lead = Some(*epoch),
+                Event::BecomeFollower { .. } => self.refused_lead = None,
+                _ => {}
+            }
+            let ask = matches!(event, Event::Tick { .. } | Event::BecomeLeader { .. });
             if let Err(e) = self.process(event).await {
                 tracing::error!(topic = %self.ctx.topic, partition = self.ctx.partition, error = %e, "shard stopped");
                 return;
             }
-            if let Some(epoch) = leading_epoch.filter(|_| matches!(self.replica.role, Role::Idle)) {
+            if !matches!(self.replica.role, Role::Idle) {
+                self.refused_lead = None;
+            }
+            // Ask at once, then at every tick (the request may not have reached meta).
+            if let Some(epoch) = self.refused_lead.filter(|_| ask) {
                 self.ask_new_epoch(epoch);
             }
         }
@@ -204,6 +217,9 @@ impl Driver {
             Command::Append { req: None, .. } => {
                 let (base, last) = self.engine.append(std::mem::take(&mut self.fetched)).await?;
                 Some(Event::Appended { req: None, base, last })
+            }
+            Command::Sync if self.ctx.unsafe_ack_before_sync => {
+                Some(Event::Synced { durable_end: self.engine.end_offset() })
             }
             Command::Sync => Some(Event::Synced { durable_end: self.engine.sync().await? }),
             Command::Truncate { end } => {
@@ -356,8 +372,16 @@ impl Driver {
         };
         let meta = self.ctx.meta.clone();
         task::spawn(async move {
-            if let Err(e) = meta.write(&cmd).await {
-                tracing::debug!(error = %e, "asking for a new epoch");
+            match meta.write(&cmd).await {
+                // Not eligible any more (out of the ISR): step down, so that meta elects
+                // another replica.
+                Ok(ok) if matches!(ok.result, Err(MetaError::Invalid { .. })) => {
+                    let MetaCommand::ElectLeader { topic, partition, expected_epoch, .. } = cmd else { return };
+                    let down = MetaCommand::ElectLeader { topic, partition, expected_epoch, leader: None };
+                    let _ = meta.write(&down).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "asking for a new epoch"),
             }
         });
     }

@@ -56,6 +56,10 @@ pub struct StoreNode {
     peers: Peers,
     meta: MetaClient,
     shards: Arc<Mutex<BTreeMap<ShardKey, Replica>>>,
+    /// TEST ONLY: report appends durable without syncing them.
+    pub unsafe_ack_before_sync: bool,
+    /// Replication limits of every shard replica here.
+    pub replica_config: keel_storage::replication::ReplicaConfig,
 }
 
 fn remote(e: impl std::fmt::Display) -> RemoteError {
@@ -64,7 +68,15 @@ fn remote(e: impl std::fmt::Display) -> RemoteError {
 
 impl StoreNode {
     pub fn new(node: NodeId, disk: Arc<dyn Disk>, peers: Peers, meta: MetaClient) -> Self {
-        StoreNode { node, disk, peers, meta, shards: Arc::default() }
+        StoreNode {
+            node,
+            disk,
+            peers,
+            meta,
+            shards: Arc::default(),
+            unsafe_ack_before_sync: false,
+            replica_config: Default::default(),
+        }
     }
 
     fn handle(&self, topic: &str, partition: u32) -> Option<ShardHandle> {
@@ -108,8 +120,16 @@ impl StoreNode {
     }
 
     async fn ensure(&self, topic: &str, partition: u32, engine: Engine) -> Result<(), String> {
-        if self.handle(topic, partition).is_some() {
-            return Ok(());
+        match self.handle(topic, partition) {
+            Some(h) if !h.tx.is_closed() => return Ok(()),
+            Some(_) => {
+                // The driver stopped on a log error (a failed sync leaves durability unknown):
+                // reopen the log from disk, which recovers what is durable, and start over.
+                tracing::warn!(topic, partition, "restarting a stopped shard replica from its disk");
+                let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+                shards.remove(&(topic.to_string(), partition));
+            }
+            None => {}
         }
         let dir = format!("shards/{topic}/{partition}");
         let log: Arc<dyn LogEngine> = match engine {
@@ -129,6 +149,8 @@ impl StoreNode {
             dir,
             peers: self.peers.clone(),
             meta: self.meta.clone(),
+            unsafe_ack_before_sync: self.unsafe_ack_before_sync,
+            replica_config: self.replica_config.clone(),
         };
         let handle = driver::start(ctx, log).await.map_err(|e| e.to_string())?;
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());

@@ -18,6 +18,8 @@
 
 pub mod committed_never_lost;
 pub mod linearizable;
+pub mod no_acked_record_lost;
+pub mod replicas_agree;
 pub mod shards_led;
 pub mod single_leader_per_term;
 pub mod state_machines_converge;

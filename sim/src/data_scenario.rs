@@ -1,0 +1,291 @@
+//! The storage scenario: a topic replicated on every node (segment engine on `SimDisk`),
+//! producers appending through the shard leaders with acks=all under the same nemesis as the
+//! meta scenario, then a liveness phase, then reading every replica back. Checked: no
+//! acknowledged record lost, dense offsets, no read at or above the HW, replicas agree below
+//! it, and every shard led and fully placed.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::rand::Rng;
+use bytes::Bytes;
+use keel::meta::client::MetaClient;
+use keel::meta::command::{MetaCommand, MetaQuery, QueryResult, TopicSpec};
+use keel::meta::log_store::StoreOptions;
+use keel::meta::network::Peers;
+use keel::meta::state::{Engine, TopicRecord};
+use keel::store::wire::{ProduceRequest, ProduceResponse, ReadRequest, ReadResponse, WireRecord};
+use keel::store::{PRODUCE, READ};
+use keel_rt::{rand, time, trace};
+use madsim::runtime::Handle;
+use prost::Message;
+
+use crate::cluster::MetaCluster;
+use crate::history::Recorder;
+use crate::invariants::no_acked_record_lost::{self, AckedRecord, ReadBack};
+use crate::invariants::{replicas_agree, shards_led, Violation};
+use crate::meta_scenario::Outcome;
+use crate::nemesis::Nemesis;
+use crate::settings::Settings;
+
+const TOPIC: &str = "data";
+const PARTITIONS: u32 = 2;
+
+/// A producer (and, at the end, a reader).
+struct Producer {
+    id: u64,
+    meta: MetaClient,
+    peers: Peers,
+    acked: Arc<Mutex<Vec<AckedRecord>>>,
+}
+
+impl Producer {
+    async fn topic(&self) -> Option<(TopicRecord, BTreeMap<u64, String>)> {
+        let t = match self.meta.query(&MetaQuery::Topic { name: TOPIC.into() }).await {
+            Ok(QueryResult::Topic(Some(t))) => t,
+            _ => return None,
+        };
+        let nodes = match self.meta.query(&MetaQuery::Nodes).await {
+            Ok(QueryResult::Nodes(n)) => n.into_iter().map(|n| (n.id, n.addr)).collect(),
+            _ => return None,
+        };
+        Some((t, nodes))
+    }
+
+    /// Appends one record to `partition` through its leader; records it if acknowledged.
+    async fn produce(&self, partition: u32, value: String) -> bool {
+        let Some((t, nodes)) = self.topic().await else { return false };
+        let Some(addr) = t.shards[partition as usize].leader.and_then(|l| nodes.get(&l).cloned()) else { return false };
+        let record =
+            WireRecord { offset: 0, timestamp_ms: time::wall_ms(), key: None, value: Bytes::from(value.clone()) };
+        let req = ProduceRequest { topic: TOPIC.into(), partition, records: vec![record] };
+        let r = self.peers.client(&addr).call(PRODUCE, req.encode_to_vec().into(), Duration::from_secs(5)).await;
+        match r.ok().and_then(|b| ProduceResponse::decode(b).ok()) {
+            Some(resp) if resp.error.is_empty() => {
+                trace::record("produce.ack", resp.base_offset);
+                let shard = format!("{TOPIC}/{partition}");
+                self.acked.lock().unwrap_or_else(|e| e.into_inner()).push(AckedRecord {
+                    shard,
+                    offset: resp.base_offset,
+                    value,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn run(&self, until: time::Instant) {
+        let mut n = 0u64;
+        while time::now() < until {
+            let partition = rand::rng().gen_range(0..PARTITIONS);
+            n += 1;
+            self.produce(partition, format!("p{}-{n}", self.id)).await;
+            time::sleep(Duration::from_millis(rand::rng().gen_range(10..200))).await;
+        }
+    }
+
+    /// Every committed record of `partition` that node `addr` serves.
+    async fn read_back(&self, addr: &str, partition: u32) -> Option<ReadBack> {
+        let mut out = ReadBack::default();
+        let mut offset = 0;
+        loop {
+            let req = ReadRequest { topic: TOPIC.into(), partition, offset, bytes_max: 1 << 20 };
+            let b =
+                self.peers.client(addr).call(READ, req.encode_to_vec().into(), Duration::from_secs(5)).await.ok()?;
+            let resp = ReadResponse::decode(b).ok()?;
+            if !resp.error.is_empty() {
+                return None;
+            }
+            out.high_watermark = resp.high_watermark;
+            if resp.records.is_empty() {
+                return Some(out);
+            }
+            for r in &resp.records {
+                out.records.push((r.offset, String::from_utf8_lossy(&r.value).into_owned()));
+                offset = r.offset + 1;
+            }
+        }
+    }
+}
+
+fn client_ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 2, i as u8 + 1))
+}
+
+/// Test-only switches of the storage scenario.
+#[derive(Clone, Debug, Default)]
+pub struct DataOptions {
+    /// Shard replicas acknowledge appends before syncing them.
+    pub unsafe_ack_before_sync: bool,
+    /// The scheduler elects shard leaders ignoring the ISR (on a topic that allows unclean
+    /// elections, so meta accepts them).
+    pub elect_out_of_sync: bool,
+    /// Followers leave the ISR after lagging this long.
+    pub shard_lag_ms_max: Option<u64>,
+}
+
+/// Runs the scenario to its end and checks it.
+pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
+    let recorder = Recorder::default();
+    let store =
+        StoreOptions { unsafe_shard_ack_before_sync: options.unsafe_ack_before_sync, ..StoreOptions::default() };
+    let mut cluster = MetaCluster::start(&settings, store, &recorder);
+    cluster.operator.spawn(cluster.supervise_processes());
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let handle = Handle::current();
+    let producers: Vec<_> = (0..settings.clients)
+        .map(|i| {
+            let node = handle.create_node().name(format!("producer-{i}")).ip(client_ip(i)).build();
+            let p = Producer {
+                id: i as u64 + 1,
+                meta: MetaClient::new(cluster.addrs(), Peers::default()),
+                peers: Peers::default(),
+                acked: acked.clone(),
+            };
+            (node, Arc::new(p))
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let (node0, p0) = &producers[0];
+    let rf = settings.meta_nodes.min(3) as u32;
+    let p = p0.clone();
+    let unclean = options.elect_out_of_sync;
+    let created = node0.spawn(async move { create_topic(&p, rf, unclean).await }).await.unwrap_or(false);
+    if !created {
+        failures.push("liveness: the topic could not be created within 60 s".to_string());
+    }
+
+    let safety_end = time::now() + Duration::from_millis(settings.safety_ms);
+    let workers: Vec<_> = producers
+        .iter()
+        .map(|(n, p)| {
+            let p = p.clone();
+            n.spawn(async move { p.run(safety_end).await })
+        })
+        .collect();
+    let mut nemesis = Nemesis::new();
+    nemesis.run(&mut cluster, &settings, safety_end).await;
+    for w in workers {
+        let _ = w.await;
+    }
+
+    nemesis.heal_all(&mut cluster);
+    let live_end = time::now() + Duration::from_millis(settings.liveness_ms);
+    if let Err(e) = nemesis.restore_membership(&cluster, live_end).await {
+        failures.push(format!("liveness: membership not restored: {e}"));
+    }
+    for partition in 0..PARTITIONS {
+        let p = p0.clone();
+        let ok = node0.spawn(async move {
+            while time::now() < live_end {
+                if p.produce(partition, format!("final-{partition}")).await {
+                    return true;
+                }
+                time::sleep(Duration::from_millis(200)).await;
+            }
+            false
+        });
+        if !ok.await.unwrap_or(false) {
+            failures.push(format!("liveness: no produce to partition {partition} acknowledged after healing"));
+        }
+    }
+    let p = p0.clone();
+    let (leaders, replicas, shards) = node0.spawn(async move { read_everything(&p).await }).await.unwrap_or_default();
+    let acked = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let all: std::collections::BTreeSet<u64> = cluster.nodes.iter().map(|n| n.id).collect();
+    let mut violations: Vec<Violation> = [
+        no_acked_record_lost::check(&acked, &leaders),
+        replicas_agree::check(&replicas),
+        shards_led::check(&shards, &all),
+    ]
+    .into_iter()
+    .filter_map(Result::err)
+    .collect();
+    violations.extend(failures.into_iter().map(|f| Violation::new("liveness", f)));
+    let summary = format!(
+        "{settings}\n  acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
+        acked.len(),
+        leaders.iter().map(|(s, l)| (s.clone(), l.records.len())).collect::<Vec<_>>(),
+        nemesis.injected,
+        time::since_start().as_secs_f64()
+    );
+    let digest = trace::fnv1a(trace::digest(), summary.as_bytes());
+    Outcome { violations, digest, summary }
+}
+
+async fn create_topic(p: &Producer, rf: u32, unclean_leader_election: bool) -> bool {
+    let spec = TopicSpec {
+        name: TOPIC.into(),
+        partitions: PARTITIONS,
+        replication_factor: rf,
+        engine: Engine::Segment,
+        retention_ms: None,
+        retention_bytes: None,
+        unclean_leader_election,
+    };
+    let deadline = time::now() + Duration::from_secs(60);
+    while time::now() < deadline {
+        match p.meta.write(&MetaCommand::CreateTopic(spec.clone())).await {
+            Ok(ok) if ok.result.is_ok() => return true,
+            Ok(ok) if matches!(ok.result, Err(keel::meta::command::MetaError::TopicExists { .. })) => return true,
+            _ => time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+    false
+}
+
+type ReadAll = (BTreeMap<String, ReadBack>, BTreeMap<String, BTreeMap<u64, ReadBack>>, Vec<shards_led::ShardView>);
+
+/// Reads every partition back from its leader and from every replica, once every replica has
+/// caught up to the leader's HW (or after 30 s).
+async fn read_everything(p: &Producer) -> ReadAll {
+    let deadline = time::now() + Duration::from_secs(30);
+    loop {
+        let Some((t, nodes)) = p.topic().await else {
+            time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut leaders = BTreeMap::new();
+        let mut replicas: BTreeMap<String, BTreeMap<u64, ReadBack>> = BTreeMap::new();
+        let mut settled = true;
+        for s in &t.shards {
+            let shard = format!("{TOPIC}/{}", s.partition);
+            let leader_log = match s.leader.and_then(|l| nodes.get(&l)) {
+                Some(addr) => p.read_back(addr, s.partition).await,
+                None => None,
+            };
+            let Some(leader_log) = leader_log else {
+                settled = false;
+                continue;
+            };
+            for r in &s.replicas {
+                if let Some(log) = p.read_back(&nodes[r], s.partition).await {
+                    settled &= log.high_watermark >= leader_log.high_watermark;
+                    replicas.entry(shard.clone()).or_default().insert(*r, log);
+                } else {
+                    settled = false;
+                }
+            }
+            leaders.insert(shard, leader_log);
+        }
+        let views = t
+            .shards
+            .iter()
+            .map(|s| shards_led::ShardView {
+                topic: t.name.clone(),
+                partition: s.partition,
+                replication_factor: t.replication_factor,
+                replicas: s.replicas.clone(),
+                leader: s.leader,
+                isr: s.isr.clone(),
+            })
+            .collect();
+        if settled || time::now() >= deadline {
+            return (leaders, replicas, views);
+        }
+        time::sleep(Duration::from_millis(300)).await;
+    }
+}
