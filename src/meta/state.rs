@@ -301,6 +301,11 @@ fn place(load: &mut BTreeMap<NodeId, usize>, rf: usize) -> Vec<NodeId> {
 
 fn validate(spec: &TopicSpec) -> Result<(), MetaError> {
     let invalid = |reason: String| Err(MetaError::Invalid { reason });
+    match spec.engine {
+        Engine::Memory | Engine::Segment => {}
+        Engine::Object => return invalid("the object engine (tiering to object storage) is not available yet".into()),
+        Engine::Rocksdb => return invalid("the rocksdb engine is not built into this binary".into()),
+    }
     if spec.name.is_empty() || spec.name.len() > TOPIC_NAME_BYTES_MAX {
         return invalid(format!("topic name must be 1 to {TOPIC_NAME_BYTES_MAX} bytes"));
     }
@@ -375,6 +380,8 @@ mod tests {
         );
         assert!(matches!(s.apply(&MetaCommand::CreateTopic(spec("bad name", 1, 1))), Err(MetaError::Invalid { .. })));
         assert!(matches!(s.apply(&MetaCommand::CreateTopic(spec("z", 0, 1))), Err(MetaError::Invalid { .. })));
+        let object = TopicSpec { engine: Engine::Object, ..spec("o", 1, 1) };
+        assert!(matches!(s.apply(&MetaCommand::CreateTopic(object)), Err(MetaError::Invalid { reason }) if reason.contains("not available yet")));
     }
 
     #[test]

@@ -134,12 +134,12 @@ impl StoreNode {
         let dir = format!("shards/{topic}/{partition}");
         let log: Arc<dyn LogEngine> = match engine {
             Engine::Memory => Arc::new(MemoryEngine::new(MemoryConfig::default())),
-            Engine::Segment | Engine::Object => Arc::new(
+            Engine::Segment => Arc::new(
                 SegmentEngine::open(self.disk.clone(), &format!("{dir}/log"), SegmentConfig::default())
                     .await
                     .map_err(|e| e.to_string())?,
             ),
-            Engine::Rocksdb => return Err("the rocksdb engine is not built into this binary".into()),
+            Engine::Object | Engine::Rocksdb => return Err(format!("the {engine:?} engine is not available")),
         };
         let ctx = ShardContext {
             node: self.node,
