@@ -381,7 +381,9 @@ mod tests {
         assert!(matches!(s.apply(&MetaCommand::CreateTopic(spec("bad name", 1, 1))), Err(MetaError::Invalid { .. })));
         assert!(matches!(s.apply(&MetaCommand::CreateTopic(spec("z", 0, 1))), Err(MetaError::Invalid { .. })));
         let object = TopicSpec { engine: Engine::Object, ..spec("o", 1, 1) };
-        assert!(matches!(s.apply(&MetaCommand::CreateTopic(object)), Err(MetaError::Invalid { reason }) if reason.contains("not available yet")));
+        assert!(
+            matches!(s.apply(&MetaCommand::CreateTopic(object)), Err(MetaError::Invalid { reason }) if reason.contains("not available yet"))
+        );
     }
 
     #[test]
