@@ -27,7 +27,7 @@ use crate::history::Recorder;
 use crate::invariants::no_acked_record_lost::{self, AckedRecord, ReadBack};
 use crate::invariants::{replicas_agree, shards_led, Violation};
 use crate::meta_scenario::Outcome;
-use crate::nemesis::Nemesis;
+use crate::nemesis::safety_then_heal;
 use crate::settings::Settings;
 
 const TOPIC: &str = "data";
@@ -166,17 +166,8 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
             n.spawn(async move { p.run(safety_end).await })
         })
         .collect();
-    let mut nemesis = Nemesis::new();
-    nemesis.run(&mut cluster, &settings, safety_end).await;
-    for w in workers {
-        let _ = w.await;
-    }
-
-    nemesis.heal_all(&mut cluster);
-    let live_end = time::now() + Duration::from_millis(settings.liveness_ms);
-    if let Err(e) = nemesis.restore_membership(&cluster, live_end).await {
-        failures.push(format!("liveness: membership not restored: {e}"));
-    }
+    let (nemesis, live_end, failure) = safety_then_heal(&mut cluster, &settings, safety_end, workers).await;
+    failures.extend(failure);
     for partition in 0..PARTITIONS {
         let p = p0.clone();
         let ok = node0.spawn(async move {

@@ -19,7 +19,7 @@ use crate::invariants::state_machines_converge::NodeFinal;
 use crate::invariants::{
     committed_never_lost, linearizable, single_leader_per_term, state_machines_converge, Violation,
 };
-use crate::nemesis::Nemesis;
+use crate::nemesis::safety_then_heal;
 use crate::settings::Settings;
 use crate::workload::Client;
 
@@ -64,18 +64,10 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
         let (c, ops) = (c.clone(), settings.ops_per_client);
         workers.push(node.spawn(async move { c.run(ops, safety_end).await }));
     }
-    let mut nemesis = Nemesis::new();
-    nemesis.run(&mut cluster, &settings, safety_end).await;
-    for w in workers {
-        let _ = w.await;
-    }
+    let (nemesis, live_end, failure) = safety_then_heal(&mut cluster, &settings, safety_end, workers).await;
+    recorder.lock().failures.extend(failure);
 
     // Liveness phase.
-    nemesis.heal_all(&mut cluster);
-    let live_end = time::now() + Duration::from_millis(settings.liveness_ms);
-    if let Err(e) = nemesis.restore_membership(&cluster, live_end).await {
-        recorder.lock().failures.push(format!("liveness: membership not restored: {e}"));
-    }
     let mut finals = Vec::new();
     for (node, c) in &clients {
         let c = c.clone();

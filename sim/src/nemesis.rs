@@ -273,6 +273,27 @@ impl Nemesis {
     }
 }
 
+/// The safety phase and the start of the liveness phase, shared by every scenario: faults until
+/// `safety_end` while `workers` run, then everything healed and every node a voter again.
+/// Returns the nemesis (for its report), the liveness deadline, and a liveness failure if the
+/// membership could not be restored.
+pub async fn safety_then_heal(
+    cluster: &mut MetaCluster,
+    settings: &Settings,
+    safety_end: time::Instant,
+    workers: Vec<madsim::task::JoinHandle<()>>,
+) -> (Nemesis, time::Instant, Option<String>) {
+    let mut nemesis = Nemesis::new();
+    nemesis.run(cluster, settings, safety_end).await;
+    for w in workers {
+        let _ = w.await;
+    }
+    nemesis.heal_all(cluster);
+    let live_end = time::now() + Duration::from_millis(settings.liveness_ms);
+    let failure = nemesis.restore_membership(cluster, live_end).await.err();
+    (nemesis, live_end, failure.map(|e| format!("liveness: membership not restored: {e}")))
+}
+
 impl Default for Nemesis {
     fn default() -> Self {
         Self::new()
