@@ -173,6 +173,11 @@ impl LogStore {
         disk::write_atomic(self.disk.as_ref(), &path, &framed).await
     }
 
+    /// The index of the last entry in the log (as opened, or as appended since).
+    pub fn last_index(&self) -> Option<u64> {
+        lock(&self.entries).keys().next_back().copied().or(self.purged.map(|p| p.index))
+    }
+
     /// Rewrites the file without the purged head once it is large enough.
     async fn maybe_compact(&mut self) -> io::Result<()> {
         let first = lock(&self.entries).values().next().map(|s| s.offset).unwrap_or(self.end);

@@ -34,6 +34,8 @@ use self::state_machine::{ApplyHook, StateMachineStore};
 use self::types::{LogId, NodeId, Raft};
 use crate::rpc::RpcError;
 
+/// How long a read waits for the entries this node had before a restart to be applied.
+const READ_CATCH_UP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a forwarded request may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a forwarded membership change may take (a new voter must catch up first).
@@ -143,6 +145,11 @@ pub struct MetaNode {
     pub sm: StateMachineStore,
     pub peers: Peers,
     pub liveness: liveness::SharedLiveness,
+    /// The last log index this node had durably when it started. openraft may restore a
+    /// leader's role at startup from its committed vote, and then bases read indexes on the
+    /// leader's first entry of the term, which can be older than entries it committed before
+    /// the restart; reads therefore also wait until this index is applied.
+    pub startup_last_index: Option<u64>,
 }
 
 impl MetaNode {
@@ -166,10 +173,11 @@ impl MetaNode {
         };
         let raft_config = Arc::new(raft_config.validate().map_err(io::Error::other)?);
         let log = LogStore::open(disk.clone(), &format!("{dir}/raft"), config.store.clone()).await?;
+        let startup_last_index = log.last_index();
         let sm = StateMachineStore::open(disk, &format!("{dir}/sm"), hook).await?;
         let network = NetworkFactory { peers: peers.clone() };
         let raft = Raft::new(id, raft_config, network, log, sm.clone()).await.map_err(io::Error::other)?;
-        Ok(MetaNode { id, raft, sm, peers, liveness: Default::default() })
+        Ok(MetaNode { id, raft, sm, peers, liveness: Default::default(), startup_last_index })
     }
 
     /// Bootstraps a new cluster of `members` (id → RPC address). Harmless if this node or the
@@ -245,6 +253,12 @@ impl MetaNode {
                 return Err(MetaApiError::Unavailable(e.to_string()))
             }
             Err(RaftError::Fatal(e)) => return Err(MetaApiError::Unavailable(e.to_string())),
+        }
+        if let Some(index) = self.startup_last_index {
+            let wait = self.raft.wait(Some(READ_CATCH_UP_TIMEOUT));
+            if let Err(e) = wait.applied_index_at_least(Some(index), "read after restart").await {
+                return Err(MetaApiError::Unavailable(format!("not caught up since restart: {e}")));
+            }
         }
         Ok(self.sm.read(|a| match q {
             MetaQuery::Topic { name } => QueryResult::Topic(a.state.topics.get(&name).cloned()),
