@@ -65,11 +65,22 @@ impl MetaClient {
         }
     }
 
-    /// Tells the meta leader that `node` is alive (one attempt: the next beat retries).
+    /// Tells the meta leader that `node` is alive, trying the meta nodes in turn (from a random
+    /// one) until one delivers it: a dead meta node must not make live nodes look dead.
     pub async fn heartbeat(&self, node: u64) -> Result<(), MetaApiError> {
-        let r: Result<Result<(), MetaApiError>, _> =
-            self.peers.call_json(self.pick(), META_BEAT, &node, self.attempt_timeout).await;
-        r.unwrap_or_else(|e| Err(MetaApiError::Unavailable(e.to_string())))
+        let first = rand::rng().gen_range(0..self.addrs.len());
+        let mut last = MetaApiError::NoLeader;
+        for i in 0..self.addrs.len() {
+            let addr = &self.addrs[(first + i) % self.addrs.len()];
+            let r: Result<Result<(), MetaApiError>, _> =
+                self.peers.call_json(addr, META_BEAT, &node, self.attempt_timeout.min(Duration::from_secs(1))).await;
+            match r {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => last = e,
+                Err(e) => last = MetaApiError::Unavailable(e.to_string()),
+            }
+        }
+        Err(last)
     }
 
     /// Answers `q` linearizably.
