@@ -262,18 +262,7 @@ async fn read_everything(p: &Producer) -> ReadAll {
             }
             leaders.insert(shard, leader_log);
         }
-        let views = t
-            .shards
-            .iter()
-            .map(|s| shards_led::ShardView {
-                topic: t.name.clone(),
-                partition: s.partition,
-                replication_factor: t.replication_factor,
-                replicas: s.replicas.clone(),
-                leader: s.leader,
-                isr: s.isr.clone(),
-            })
-            .collect();
+        let views = crate::meta_scenario::topic_shard_views(std::iter::once(&t));
         if settled || time::now() >= deadline {
             return (leaders, replicas, views);
         }

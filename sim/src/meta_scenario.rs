@@ -144,9 +144,12 @@ async fn shards_settled(cluster: &MetaCluster, deadline: time::Instant) -> Vec<S
 }
 
 fn shard_views(state: &keel::meta::state::MetaState) -> Vec<ShardView> {
-    state
-        .topics
-        .values()
+    topic_shard_views(state.topics.values())
+}
+
+/// The shards of `topics` as the `shards_led` invariant sees them.
+pub fn topic_shard_views<'a>(topics: impl Iterator<Item = &'a keel::meta::state::TopicRecord>) -> Vec<ShardView> {
+    topics
         .flat_map(|t| {
             t.shards.iter().map(|s| ShardView {
                 topic: t.name.clone(),
