@@ -184,7 +184,6 @@ impl Config {
             schedule: crate::meta::schedule::ScheduleConfig {
                 node_timeout_ms: self.meta.node_timeout_ms,
                 replace_after_ms: self.meta.replace_after_ms,
-                unsafe_ignore_isr: false,
             },
             store: Default::default(),
         }

@@ -120,9 +120,6 @@ fn client_ip(i: usize) -> IpAddr {
 pub struct DataOptions {
     /// Shard replicas acknowledge appends before syncing them.
     pub unsafe_ack_before_sync: bool,
-    /// The scheduler elects shard leaders ignoring the ISR (on a topic that allows unclean
-    /// elections, so meta accepts them).
-    pub elect_out_of_sync: bool,
     /// Followers leave the ISR after lagging this long.
     pub shard_lag_ms_max: Option<u64>,
 }
@@ -152,8 +149,7 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     let (node0, p0) = &producers[0];
     let rf = settings.meta_nodes.min(3) as u32;
     let p = p0.clone();
-    let unclean = options.elect_out_of_sync;
-    let created = node0.spawn(async move { create_topic(&p, rf, unclean).await }).await.unwrap_or(false);
+    let created = node0.spawn(async move { create_topic(&p, rf).await }).await.unwrap_or(false);
     if !created {
         failures.push("liveness: the topic could not be created within 60 s".to_string());
     }
@@ -207,7 +203,7 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     Outcome { violations, digest, summary }
 }
 
-async fn create_topic(p: &Producer, rf: u32, unclean_leader_election: bool) -> bool {
+async fn create_topic(p: &Producer, rf: u32) -> bool {
     let spec = TopicSpec {
         name: TOPIC.into(),
         partitions: PARTITIONS,
@@ -215,7 +211,7 @@ async fn create_topic(p: &Producer, rf: u32, unclean_leader_election: bool) -> b
         engine: Engine::Segment,
         retention_ms: None,
         retention_bytes: None,
-        unclean_leader_election,
+        unclean_leader_election: false,
     };
     let deadline = time::now() + Duration::from_secs(60);
     while time::now() < deadline {

@@ -88,19 +88,7 @@ fn storage_unsafe_ack_before_sync_is_caught() {
     storage_bug_caught("storage_unsafe_ack_before_sync_is_caught", options, true);
 }
 
-/// The simulator must catch a scheduler that elects a leader from an out-of-sync replica.
-#[test]
-fn storage_out_of_sync_election_is_caught() {
-    // Short lag limits make out-of-sync replicas common under partitions.
-    let options = keel_sim::data_scenario::DataOptions {
-        elect_out_of_sync: true,
-        shard_lag_ms_max: Some(1_000),
-        ..Default::default()
-    };
-    storage_bug_caught("storage_out_of_sync_election_is_caught", options, false);
-}
-
-/// The control for the two tests above: the same settings without the bugs lose nothing.
+/// The control for the test above: the same settings without the bug lose nothing.
 #[test]
 fn storage_bug_hunt_settings_are_safe_without_the_bugs() {
     let results = run_seeds("storage_bug_hunt_settings_are_safe_without_the_bugs", &seeds(STORAGE_BUG_SEEDS), |seed| {

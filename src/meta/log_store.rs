@@ -41,8 +41,6 @@ pub struct StoreOptions {
     pub unsafe_ack_before_sync: bool,
     /// TEST ONLY: shard replicas report appends durable without syncing them.
     pub unsafe_shard_ack_before_sync: bool,
-    /// TEST ONLY: the scheduler elects shard leaders ignoring the ISR.
-    pub unsafe_elect_out_of_sync: bool,
     /// Shard followers leave the ISR after lagging this long (default: the replication
     /// default). Lets a simulation make out-of-sync replicas common.
     pub shard_lag_ms_max: Option<u64>,

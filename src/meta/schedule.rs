@@ -24,15 +24,11 @@ pub struct ScheduleConfig {
     pub node_timeout_ms: u64,
     /// A dead node's replicas move elsewhere after this long.
     pub replace_after_ms: u64,
-    /// TEST ONLY: elect a live replica outside the ISR when there is one (the simulation
-    /// shows it loses acknowledged records). Takes effect only on topics that allow unclean
-    /// elections.
-    pub unsafe_ignore_isr: bool,
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        ScheduleConfig { node_timeout_ms: 3_000, replace_after_ms: 60_000, unsafe_ignore_isr: false }
+        ScheduleConfig { node_timeout_ms: 3_000, replace_after_ms: 60_000 }
     }
 }
 
@@ -58,7 +54,7 @@ pub fn plan(
     let mut load = state.replica_load(&storage);
     for t in state.topics.values() {
         for shard in &t.shards {
-            let cmd = elect(&t.name, shard, t.unclean_leader_election, cfg.unsafe_ignore_isr, &alive)
+            let cmd = elect(&t.name, shard, t.unclean_leader_election, &alive)
                 .or_else(|| replace(&t.name, shard, &mut load, &|id| silent_ms(id) > cfg.replace_after_ms));
             out.extend(cmd);
         }
@@ -66,20 +62,11 @@ pub fn plan(
     out
 }
 
-fn elect(
-    topic: &str,
-    shard: &ShardRecord,
-    unclean: bool,
-    ignore_isr: bool,
-    alive: &dyn Fn(&NodeId) -> bool,
-) -> Option<MetaCommand> {
+fn elect(topic: &str, shard: &ShardRecord, unclean: bool, alive: &dyn Fn(&NodeId) -> bool) -> Option<MetaCommand> {
     if shard.leader.is_some_and(|l| alive(&l)) {
         return None;
     }
-    // The test-only bug prefers a replica the ISR left behind.
-    let out_of_sync = shard.replicas.iter().find(|r| !shard.isr.contains(r) && alive(r)).filter(|_| ignore_isr);
-    let in_sync =
-        out_of_sync.or_else(|| shard.replicas.iter().find(|r| (ignore_isr || shard.isr.contains(r)) && alive(r)));
+    let in_sync = shard.replicas.iter().find(|r| shard.isr.contains(r) && alive(r));
     let any = shard.replicas.iter().find(|r| alive(r)).filter(|_| unclean);
     let leader = in_sync.or(any).copied();
     if leader.is_none() && shard.leader.is_none() {
@@ -109,8 +96,7 @@ mod tests {
     use crate::meta::command::{MetaError, MetaOk, TopicSpec};
     use crate::meta::state::Engine;
 
-    const CFG: ScheduleConfig =
-        ScheduleConfig { node_timeout_ms: 1_000, replace_after_ms: 5_000, unsafe_ignore_isr: false };
+    const CFG: ScheduleConfig = ScheduleConfig { node_timeout_ms: 1_000, replace_after_ms: 5_000 };
 
     fn cluster(nodes: u64, rf: u32, unclean: bool) -> MetaState {
         let mut s = MetaState::default();
