@@ -199,13 +199,15 @@ impl LogStore {
     }
 }
 
-fn encode_checked(bytes: &[u8]) -> Vec<u8> {
+/// One checked record holding `bytes`: the layout of every small metadata file.
+pub(crate) fn encode_checked(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + 8);
     encode_record(bytes, &mut out);
     out
 }
 
-fn decode_checked<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+/// The JSON value in a file written by [`encode_checked`].
+pub(crate) fn decode_checked<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     let (records, _) = decode_records(bytes);
     let (_, payload) =
         records.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "corrupt metadata file"))?;

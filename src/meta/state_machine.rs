@@ -67,10 +67,7 @@ impl StateMachineStore {
         let mut applied = Applied::default();
         let mut snapshot = None;
         if let Some(bytes) = disk::read_all(disk.as_ref(), &path).await? {
-            let (records, _) = super::log_store::decode_records(&bytes);
-            let (_, payload) =
-                records.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "corrupt snapshot file"))?;
-            let s: StoredSnapshot = serde_json::from_slice(payload).map_err(io::Error::other)?;
+            let s: StoredSnapshot = super::log_store::decode_checked(&bytes)?;
             applied.state = serde_json::from_slice(&s.data).map_err(io::Error::other)?;
             applied.last_applied = s.meta.last_log_id;
             applied.membership = s.meta.last_membership.clone();
@@ -93,8 +90,7 @@ impl StateMachineStore {
 
     async fn persist(&self, s: &StoredSnapshot) -> io::Result<()> {
         let json = serde_json::to_vec(s).map_err(io::Error::other)?;
-        let mut framed = Vec::with_capacity(json.len() + 8);
-        super::log_store::encode_record(&json, &mut framed);
+        let framed = super::log_store::encode_checked(&json);
         disk::write_atomic(self.disk.as_ref(), &self.path, &framed).await
     }
 }
