@@ -149,7 +149,7 @@ mod real {
     /// The largest batch of 100-byte records that encodes to at most 64 KiB.
     fn batch() -> Vec<Record> {
         let value = Bytes::from(vec![0xa5u8; RECORD_BYTES]);
-        let one = Record { timestamp_ms: 1_700_000_000_000, key: None, value };
+        let one = Record::new(1_700_000_000_000, None, value);
         let mut records = vec![one; WRITE_BYTES / RECORD_BYTES];
         while format::encoded_len(&records) > WRITE_BYTES {
             records.pop();

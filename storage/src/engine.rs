@@ -12,6 +12,28 @@ use std::io;
 
 use bytes::Bytes;
 
+/// Who wrote a record and its number, for deduplication: an idempotent producer numbers its
+/// records per shard, `sequence` 0, 1, 2, … within one `producer_epoch`. Engines store it per
+/// batch (a run of records of one producer and epoch with consecutive sequences).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProducerSeq {
+    /// The producer's id, allocated by meta; never 0 (0 means "no producer" on disk).
+    pub producer_id: u64,
+    /// Raised by the producer to restart its sequences; older epochs are fenced.
+    pub producer_epoch: u16,
+    /// The record's number within the producer's epoch on this shard.
+    pub sequence: u32,
+}
+
+impl ProducerSeq {
+    /// Whether `next` directly follows `self` in one producer's numbering.
+    pub fn is_followed_by(&self, next: &ProducerSeq) -> bool {
+        self.producer_id == next.producer_id
+            && self.producer_epoch == next.producer_epoch
+            && self.sequence.checked_add(1) == Some(next.sequence)
+    }
+}
+
 /// A record to append: the engine assigns its offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -21,6 +43,15 @@ pub struct Record {
     pub key: Option<Bytes>,
     /// The payload.
     pub value: Bytes,
+    /// The idempotent producer and sequence number, if any.
+    pub producer: Option<ProducerSeq>,
+}
+
+impl Record {
+    /// A record without a producer.
+    pub fn new(timestamp_ms: u64, key: Option<Bytes>, value: Bytes) -> Self {
+        Record { timestamp_ms, key, value, producer: None }
+    }
 }
 
 /// A record read back, with its offset.
@@ -30,12 +61,18 @@ pub struct StoredRecord {
     pub timestamp_ms: u64,
     pub key: Option<Bytes>,
     pub value: Bytes,
+    pub producer: Option<ProducerSeq>,
 }
 
 impl StoredRecord {
     /// The record without its offset.
     pub fn to_record(&self) -> Record {
-        Record { timestamp_ms: self.timestamp_ms, key: self.key.clone(), value: self.value.clone() }
+        Record {
+            timestamp_ms: self.timestamp_ms,
+            key: self.key.clone(),
+            value: self.value.clone(),
+            producer: self.producer,
+        }
     }
 }
 
@@ -89,7 +126,8 @@ impl From<io::Error> for LogError {
 #[async_trait::async_trait]
 pub trait LogEngine: Send + Sync + 'static {
     /// Appends a batch (non-empty); assigns dense offsets `end_offset..`; returns
-    /// `(base_offset, last_offset)`. Written but not necessarily durable.
+    /// `(base_offset, last_offset)`. Written but not necessarily durable. Records of different
+    /// producers (or none) may be mixed: the engine keeps each record's producer and sequence.
     async fn append(&self, records: Vec<Record>) -> Result<(u64, u64), LogError>;
     /// Makes every append so far durable; returns the durable end (one past the last durable
     /// offset).

@@ -14,7 +14,7 @@ pub mod replication;
 pub mod segment;
 pub mod suite;
 
-pub use engine::{LogEngine, LogError, Record, StoredRecord};
+pub use engine::{LogEngine, LogError, ProducerSeq, Record, StoredRecord};
 pub use group_commit::GroupCommit;
 pub use memory::{MemoryConfig, MemoryEngine};
 pub use segment::{RecoveryReport, SegmentConfig, SegmentEngine};

@@ -173,7 +173,13 @@ impl LogEngine for MemoryEngine {
         let stored = records
             .into_iter()
             .zip(base..)
-            .map(|(r, offset)| StoredRecord { offset, timestamp_ms: r.timestamp_ms, key: r.key, value: r.value })
+            .map(|(r, offset)| StoredRecord {
+                offset,
+                timestamp_ms: r.timestamp_ms,
+                key: r.key,
+                value: r.value,
+                producer: r.producer,
+            })
             .collect();
         let batch = Batch::new(stored);
         if self.should_roll(st.active(), &batch) {

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::engine::{LogEngine, LogError, Record, StoredRecord};
+use crate::engine::{LogEngine, LogError, ProducerSeq, Record, StoredRecord};
 
 /// What a case asks of a fresh engine; a harness maps it onto its engine's config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,7 @@ pub async fn run_all<H: Harness>(h: &mut H) {
     offset_for_time_finds_the_first_record_at_or_after(h).await;
     empty_log_edge_cases(h).await;
     oversized_batches_are_refused(h).await;
+    producer_sequences_survive_mixed_appends_and_truncation(h).await;
 }
 
 /// A deterministic batch of `n` records for `seed`: values of 0 to 199 bytes, every third
@@ -55,7 +56,7 @@ pub fn batch(seed: u64, n: usize, ts_ms: u64) -> Vec<Record> {
             let len = ((seed * 31 + i * 17) % 200) as usize;
             let value: Vec<u8> = (0..len).map(|j| (seed as usize + i as usize + j) as u8).collect();
             let key = (!(seed + i).is_multiple_of(3)).then(|| Bytes::from(format!("k{seed}-{i}")));
-            Record { timestamp_ms: ts_ms + i % 3, key, value: Bytes::from(value) }
+            Record::new(ts_ms + i % 3, key, Bytes::from(value))
         })
         .collect()
 }
@@ -298,9 +299,39 @@ pub async fn oversized_batches_are_refused<H: Harness>(h: &mut H) {
     let e = h.fresh(Limits { batch_bytes_max: 1_000, ..Limits::default() }).await;
     let mut model = Vec::new();
     append_checked(&e, &mut model, batch(700, 2, 0)).await;
-    let big = vec![Record { timestamp_ms: 0, key: None, value: Bytes::from(vec![7u8; 1_000]) }];
+    let big = vec![Record::new(0, None, Bytes::from(vec![7u8; 1_000]))];
     let r = e.append(big).await;
     assert!(matches!(r, Err(LogError::TooLarge { max: 1_000, .. })), "{r:?}");
     append_checked(&e, &mut model, batch(701, 2, 0)).await;
+    check_matches(&e, &model, 0).await;
+}
+
+/// Records carry their producer and sequence through appends that mix producers, reads from
+/// inside a run, and truncation into the middle of a run.
+pub async fn producer_sequences_survive_mixed_appends_and_truncation<H: Harness>(h: &mut H) {
+    let e = h.fresh(Limits { segment_bytes_max: 1024, ..Limits::default() }).await;
+    let tag = |id: u64, sequence: u32| Some(ProducerSeq { producer_id: id, producer_epoch: 1, sequence });
+    let mut model = Vec::new();
+    for i in 0..12u64 {
+        let mut records = batch(300 + i, 6, 5_000);
+        for (j, r) in records.iter_mut().enumerate() {
+            // Two producers interleaved in runs, with a plain record now and then.
+            let j = j as u64;
+            r.producer = match (i + j) % 5 {
+                0 => None,
+                1 | 2 => tag(7, (i * 6 + j) as u32),
+                _ => tag(8, (i * 6 + j) as u32),
+            };
+        }
+        append_checked(&e, &mut model, records).await;
+    }
+    check_matches(&e, &model, 0).await;
+    check_matches(&e, &model, 33).await;
+    e.truncate(40).await.expect("truncate");
+    model.truncate(40);
+    check_matches(&e, &model, 0).await;
+    let mut more = batch(400, 3, 5_000);
+    more.iter_mut().enumerate().for_each(|(j, r)| r.producer = tag(7, 100 + j as u32));
+    append_checked(&e, &mut model, more).await;
     check_matches(&e, &model, 0).await;
 }

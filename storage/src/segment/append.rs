@@ -27,8 +27,15 @@ impl SegmentEngine {
         self.check_open()?;
         let base = self.state().end();
         let mut buf = Vec::with_capacity(bytes);
-        let header = format::encode(base, &records, &mut buf);
-        let roll = self.state().active().should_roll(&header, self.config.segment_bytes_max, self.config.segment_ms);
+        // One batch per producer run; all of them go out in one write.
+        let headers = format::encode_runs(base, &records, &mut buf);
+        let max_ts = headers.iter().map(|h| h.max_timestamp_ms).max().unwrap_or(0);
+        let roll = self.state().active().should_roll(
+            buf.len() as u64,
+            max_ts,
+            self.config.segment_bytes_max,
+            self.config.segment_ms,
+        );
         if roll {
             self.roll().await?;
         }
@@ -40,15 +47,21 @@ impl SegmentEngine {
             self.undo_write(file.as_ref(), pos).await;
             return Err(LogError::Io(e));
         }
-        self.publish(header, Bytes::from(buf));
-        Ok((header.base_offset, header.end_offset() - 1))
+        self.publish(&headers, Bytes::from(buf));
+        let last = headers.last().expect("at least one batch");
+        Ok((base, last.end_offset() - 1))
     }
 
-    /// Makes a written batch visible: bookkeeping, index point, cache.
-    fn publish(&self, header: BatchHeader, data: Bytes) {
+    /// Makes written batches (back to back in `data`) visible: bookkeeping, index points,
+    /// cache.
+    fn publish(&self, headers: &[BatchHeader], data: Bytes) {
         let mut st = self.state();
-        st.active_mut().note_batch(&header, self.config.index_interval_bytes);
-        st.cache.push(CachedBatch { header, data });
+        let mut at = 0;
+        for header in headers {
+            st.active_mut().note_batch(header, self.config.index_interval_bytes);
+            st.cache.push(CachedBatch { header: *header, data: data.slice(at..at + header.size()) });
+            at += header.size();
+        }
     }
 
     /// Cuts the bytes of a failed write; if even that fails, the file is in an unknown state.

@@ -96,6 +96,7 @@ mod tests {
             batch_bytes: bytes as u32,
             base_timestamp_ms: 0,
             max_timestamp_ms: 0,
+            producer: None,
         };
         CachedBatch { header, data: Bytes::from(vec![0; bytes]) }
     }

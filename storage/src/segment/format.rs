@@ -1,6 +1,6 @@
 //! The record batch: the unit the segment engine writes, checksums, caches and reads.
 //!
-//! A batch is a fixed 38-byte header followed by its records (`docs/segment-format.md` has
+//! A batch is a fixed 52-byte header followed by its records (`docs/segment-format.md` has
 //! the full layout). All integers are big-endian; record fields are varints ([`super::varint`]).
 //! The CRC sits right after the magic and version bytes so that it covers every later byte:
 //! the header fields (offsets, count, length, timestamps) as well as the records. Decoding
@@ -9,20 +9,23 @@
 use bytes::Bytes;
 
 use super::varint;
-use crate::engine::{Record, StoredRecord};
+use crate::engine::{ProducerSeq, Record, StoredRecord};
 
 // Batch header, big-endian:
 //
 // offset  size  field
 // 0       1     magic              0x4B ('K')
-// 1       1     version            1
+// 1       1     version            2
 // 2       4     crc                CRC-32C (Castagnoli) of bytes [6, batch_bytes)
 // 6       8     base_offset        offset of the first record
 // 14      4     record_count       number of records, >= 1
 // 18      4     batch_bytes        length of the whole batch, this header included
 // 22      8     base_timestamp_ms  smallest record timestamp in the batch
 // 30      8     max_timestamp_ms   largest record timestamp in the batch
-// 38      ...   records
+// 38      8     producer_id        idempotent producer, 0 for none
+// 46      2     producer_epoch     0 when producer_id is 0
+// 48      4     base_sequence      sequence of the first record (record i: base + i); 0 for none
+// 52      ...   records
 //
 // Record (varints: LEB128; "zigzag" maps -1 to 1):
 //   offset_delta     varint      offset - base_offset (= the record's index in the batch)
@@ -39,15 +42,18 @@ const RECORD_COUNT_AT: usize = 14;
 const BATCH_BYTES_AT: usize = 18;
 const BASE_TIMESTAMP_AT: usize = 22;
 const MAX_TIMESTAMP_AT: usize = 30;
+const PRODUCER_ID_AT: usize = 38;
+const PRODUCER_EPOCH_AT: usize = 46;
+const BASE_SEQUENCE_AT: usize = 48;
 /// Bytes of a batch header.
-pub const HEADER_BYTES: usize = 38;
+pub const HEADER_BYTES: usize = 52;
 /// The CRC covers the batch from here to its end.
 pub const CRC_FROM: usize = BASE_OFFSET_AT;
 
 /// The first byte of every batch.
 pub const MAGIC: u8 = 0x4B;
 /// The layout version this code writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// The largest batch the format admits, in bytes: a sanity bound for a length read from disk
 /// (`SegmentConfig::batch_bytes_max`, at most this, bounds what is written).
 pub const BATCH_BYTES_LIMIT: usize = 64 * 1024 * 1024;
@@ -63,6 +69,8 @@ pub struct BatchHeader {
     pub batch_bytes: u32,
     pub base_timestamp_ms: u64,
     pub max_timestamp_ms: u64,
+    /// The producer and sequence of the first record; record `i` has `sequence + i`.
+    pub producer: Option<ProducerSeq>,
 }
 
 impl BatchHeader {
@@ -85,6 +93,35 @@ fn be_u64(buf: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(buf[at..at + 8].try_into().expect("8-byte slice"))
 }
 
+fn be_u16(buf: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes(buf[at..at + 2].try_into().expect("2-byte slice"))
+}
+
+/// Splits `records` into runs that can each be one batch: maximal stretches of records
+/// without a producer, or of one producer and epoch with consecutive sequences. Returns the
+/// runs' lengths, in order.
+pub fn runs(records: &[Record]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let joins = i > 0
+            && match (&records[i - 1].producer, &r.producer) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.is_followed_by(b),
+                _ => false,
+            };
+        match out.last_mut() {
+            Some(n) if joins => *n += 1,
+            _ => out.push(1),
+        }
+    }
+    out
+}
+
+/// Whether `records` form one run (see [`runs`]).
+fn is_run(records: &[Record]) -> bool {
+    runs(records).len() <= 1
+}
+
 /// The encoded length of one record given the batch's base timestamp.
 fn record_len(index: usize, r: &Record, base_timestamp_ms: u64) -> usize {
     let key = match &r.key {
@@ -104,17 +141,40 @@ fn timestamp_bounds(records: &[Record]) -> (u64, u64) {
     (min, max)
 }
 
-/// The encoded length of a batch of `records`, in bytes.
+/// The encoded length of `records`, in bytes: one batch per run (see [`runs`]).
 pub fn encoded_len(records: &[Record]) -> usize {
-    let (min_ts, _) = timestamp_bounds(records);
-    HEADER_BYTES + records.iter().enumerate().map(|(i, r)| record_len(i, r, min_ts)).sum::<usize>()
+    let mut total = 0;
+    let mut at = 0;
+    for n in runs(records) {
+        let run = &records[at..at + n];
+        let (min_ts, _) = timestamp_bounds(run);
+        total += HEADER_BYTES + run.iter().enumerate().map(|(i, r)| record_len(i, r, min_ts)).sum::<usize>();
+        at += n;
+    }
+    total
 }
 
-/// Encodes `records` as a batch starting at `base_offset`, appending to `out`.
-/// The caller has checked the size against [`BATCH_BYTES_LIMIT`] (or a smaller limit).
+/// Encodes `records` as one batch per run (see [`runs`]), the first starting at
+/// `base_offset`, appending to `out`. Returns the batches' headers, in order.
+pub fn encode_runs(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> Vec<BatchHeader> {
+    let mut headers = Vec::new();
+    let (mut at, mut base) = (0, base_offset);
+    for n in runs(records) {
+        headers.push(encode(base, &records[at..at + n], out));
+        at += n;
+        base += n as u64;
+    }
+    headers
+}
+
+/// Encodes `records`, which must form one run (see [`runs`]), as a batch starting at
+/// `base_offset`, appending to `out`. The caller has checked the size against
+/// [`BATCH_BYTES_LIMIT`] (or a smaller limit).
 pub fn encode(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> BatchHeader {
     assert!(!records.is_empty(), "a batch holds at least one record");
+    assert!(is_run(records), "a batch holds one producer's consecutive sequences");
     let (base_ts, max_ts) = timestamp_bounds(records);
+    let producer = records[0].producer;
     let start = out.len();
     out.reserve(encoded_len(records));
     out.extend_from_slice(&[MAGIC, VERSION, 0, 0, 0, 0]);
@@ -123,6 +183,11 @@ pub fn encode(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> BatchH
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&base_ts.to_be_bytes());
     out.extend_from_slice(&max_ts.to_be_bytes());
+    let p = producer.unwrap_or(ProducerSeq { producer_id: 0, producer_epoch: 0, sequence: 0 });
+    assert!(producer.is_none() || p.producer_id != 0, "producer id 0 means no producer");
+    out.extend_from_slice(&p.producer_id.to_be_bytes());
+    out.extend_from_slice(&p.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&p.sequence.to_be_bytes());
     for (i, r) in records.iter().enumerate() {
         varint::put_u64(out, i as u64);
         varint::put_u64(out, r.timestamp_ms - base_ts);
@@ -149,6 +214,7 @@ pub fn encode(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> BatchH
         batch_bytes: batch_bytes as u32,
         base_timestamp_ms: base_ts,
         max_timestamp_ms: max_ts,
+        producer,
     }
 }
 
@@ -168,6 +234,14 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, String> {
         batch_bytes: be_u32(buf, BATCH_BYTES_AT),
         base_timestamp_ms: be_u64(buf, BASE_TIMESTAMP_AT),
         max_timestamp_ms: be_u64(buf, MAX_TIMESTAMP_AT),
+        producer: None,
+    };
+    let (producer_id, producer_epoch, sequence) =
+        (be_u64(buf, PRODUCER_ID_AT), be_u16(buf, PRODUCER_EPOCH_AT), be_u32(buf, BASE_SEQUENCE_AT));
+    let h = match producer_id {
+        0 if producer_epoch != 0 || sequence != 0 => return Err("impossible batch: sequence without a producer".into()),
+        0 => h,
+        _ => BatchHeader { producer: Some(ProducerSeq { producer_id, producer_epoch, sequence }), ..h },
     };
     let records_min = (h.record_count as usize).saturating_mul(RECORD_BYTES_MIN);
     if h.record_count == 0 || h.size() < HEADER_BYTES.saturating_add(records_min) || h.size() > BATCH_BYTES_LIMIT {
@@ -175,6 +249,9 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, String> {
     }
     if h.max_timestamp_ms < h.base_timestamp_ms || h.base_offset.checked_add(u64::from(h.record_count)).is_none() {
         return Err("impossible batch: timestamps or offsets out of order".to_string());
+    }
+    if h.producer.is_some_and(|p| p.sequence.checked_add(h.record_count - 1).is_none()) {
+        return Err("impossible batch: sequences overflow".to_string());
     }
     Ok(h)
 }
@@ -205,7 +282,8 @@ pub fn decode(batch: &Bytes, h: &BatchHeader, from: u64, out: &mut Vec<StoredRec
         max_ts = max_ts.max(ts);
         let offset = h.base_offset + i;
         if offset >= from {
-            out.push(StoredRecord { offset, timestamp_ms: ts, key, value });
+            let producer = h.producer.map(|p| ProducerSeq { sequence: p.sequence + i as u32, ..p });
+            out.push(StoredRecord { offset, timestamp_ms: ts, key, value, producer });
         }
     }
     if pos != batch.len() {
@@ -259,6 +337,7 @@ mod tests {
                 timestamp_ms: 1_000 + (i as u64 * 7) % 5,
                 key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))),
                 value: Bytes::from(vec![i as u8; i * 3]),
+                producer: None,
             })
             .collect()
     }
@@ -288,7 +367,7 @@ mod tests {
 
     #[test]
     fn an_empty_key_is_not_a_missing_key() {
-        let recs = vec![Record { timestamp_ms: 0, key: Some(Bytes::new()), value: Bytes::new() }];
+        let recs = vec![Record::new(0, Some(Bytes::new()), Bytes::new())];
         let (buf, h) = encoded(0, &recs);
         let mut out = Vec::new();
         decode(&Bytes::from(buf), &h, 0, &mut out).unwrap();
@@ -298,11 +377,48 @@ mod tests {
     #[test]
     fn extreme_timestamps_roundtrip() {
         let recs: Vec<Record> =
-            [u64::MAX, 0].iter().map(|&t| Record { timestamp_ms: t, key: None, value: Bytes::new() }).collect();
+            [u64::MAX, 0].iter().map(|&t| Record::new(t, None, Bytes::new())).collect();
         let (buf, h) = encoded(0, &recs);
         let mut out = Vec::new();
         decode(&Bytes::from(buf), &h, 0, &mut out).unwrap();
         assert_eq!(out.iter().map(|r| r.timestamp_ms).collect::<Vec<_>>(), [u64::MAX, 0]);
+    }
+
+    fn tagged(id: u64, epoch: u16, seqs: &[u32]) -> Vec<Record> {
+        let seq = |s| ProducerSeq { producer_id: id, producer_epoch: epoch, sequence: s };
+        seqs.iter().map(|&s| Record { producer: Some(seq(s)), ..Record::new(7, None, Bytes::from("v")) }).collect()
+    }
+
+    #[test]
+    fn producer_runs_become_batches_and_roundtrip() {
+        let mut recs = records(2);
+        recs.extend(tagged(9, 1, &[4, 5, 6]));
+        recs.extend(tagged(9, 1, &[8])); // a gap starts a new batch
+        recs.extend(tagged(9, 2, &[9])); // so does a new epoch
+        recs.extend(tagged(3, 2, &[10]));
+        assert_eq!(runs(&recs), vec![2, 3, 1, 1, 1]);
+        let mut buf = Vec::new();
+        let headers = encode_runs(100, &recs, &mut buf);
+        assert_eq!(buf.len(), encoded_len(&recs));
+        assert_eq!(headers.iter().map(|h| h.base_offset).collect::<Vec<_>>(), [100, 102, 105, 106, 107]);
+        let (mut out, mut pos) = (Vec::new(), 0);
+        for h in &headers {
+            let bytes = Bytes::copy_from_slice(&buf[pos..pos + h.size()]);
+            assert_eq!(parse_header(&bytes).unwrap(), *h);
+            verify(&bytes, h).unwrap();
+            decode(&bytes, h, 0, &mut out).unwrap();
+            pos += h.size();
+        }
+        assert_eq!(out.iter().map(StoredRecord::to_record).collect::<Vec<_>>(), recs);
+    }
+
+    #[test]
+    fn a_sequence_without_a_producer_is_refused() {
+        let (mut buf, _) = encoded(0, &records(1));
+        buf[BASE_SEQUENCE_AT + 3] = 1;
+        let crc = crc32c::crc32c(&buf[CRC_FROM..]);
+        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(parse_header(&buf).unwrap_err().contains("without a producer"));
     }
 
     proptest! {

@@ -93,11 +93,12 @@ impl Segment {
         Seek { pos: 0, base_offset: self.base, max_ts_before: None }
     }
 
-    /// Whether batch `h` must go to a new segment: this one is not empty and would pass its
-    /// size limit, or its records would span more than `segment_ms`.
-    pub fn should_roll(&self, h: &BatchHeader, segment_bytes_max: u64, segment_ms: u64) -> bool {
-        let too_big = self.bytes + h.size() as u64 > segment_bytes_max;
-        let too_old = self.first_batch_ts.is_some_and(|t| h.max_timestamp_ms.saturating_sub(t) > segment_ms);
+    /// Whether an append of `bytes` whose newest record is `max_ts` must go to a new segment:
+    /// this one is not empty and would pass its size limit, or its records would span more
+    /// than `segment_ms`.
+    pub fn should_roll(&self, bytes: u64, max_ts: u64, segment_bytes_max: u64, segment_ms: u64) -> bool {
+        let too_big = self.bytes + bytes > segment_bytes_max;
+        let too_old = self.first_batch_ts.is_some_and(|t| max_ts.saturating_sub(t) > segment_ms);
         !self.is_empty() && (too_big || too_old)
     }
 }

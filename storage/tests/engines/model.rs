@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use keel_rt::disk::SimDisk;
 use keel_storage::suite::{append_checked, check_matches, Limits};
-use keel_storage::{LogEngine, Record, SegmentConfig, SegmentEngine};
+use keel_storage::{LogEngine, ProducerSeq, Record, SegmentConfig, SegmentEngine};
 use proptest::prelude::*;
 
 use crate::harness::{open_sim, segment_config};
@@ -52,6 +52,12 @@ fn records(spec: &[(u16, bool, u64)], salt: usize) -> Vec<Record> {
             timestamp_ms: ts,
             key: key.then(|| Bytes::from(format!("key-{salt}-{i}"))),
             value: Bytes::from(vec![(salt + i) as u8; len as usize]),
+            // Mixed producers, so appends split into several batches.
+            producer: (i % 4 != 0).then(|| ProducerSeq {
+                producer_id: 1 + (salt % 3) as u64,
+                producer_epoch: 0,
+                sequence: i as u32,
+            }),
         })
         .collect()
 }

@@ -49,6 +49,11 @@ macro_rules! suite_tests {
             async fn oversized_batches_are_refused() {
                 suite::oversized_batches_are_refused(&mut $harness).await;
             }
+
+            #[tokio::test]
+            async fn producer_sequences_survive_mixed_appends_and_truncation() {
+                suite::producer_sequences_survive_mixed_appends_and_truncation(&mut $harness).await;
+            }
         }
     };
 }
