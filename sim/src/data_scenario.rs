@@ -1,7 +1,8 @@
 //! The storage scenario: a topic replicated on every node (segment engine on `SimDisk`),
 //! producers appending through the shard leaders with acks=all under the same nemesis as the
 //! meta scenario, then a liveness phase, then reading every replica back. Checked: no
-//! acknowledged record lost, dense offsets, no read at or above the HW, replicas agree below
+//! acknowledged record lost, dense offsets, no read at or above the HW, no record written
+//! twice by the idempotent producers (who retry across leader changes), replicas agree below
 //! it, and every shard led and fully placed.
 
 use std::collections::BTreeMap;
@@ -11,13 +12,14 @@ use std::time::Duration;
 
 use ::rand::Rng;
 use bytes::Bytes;
+use keel::client::{ClientConfig, DataClient};
 use keel::meta::client::MetaClient;
 use keel::meta::command::{MetaCommand, MetaQuery, QueryResult, TopicSpec};
 use keel::meta::log_store::StoreOptions;
 use keel::meta::network::Peers;
 use keel::meta::state::{Engine, TopicRecord};
-use keel::store::wire::{ProduceRequest, ProduceResponse, ReadRequest, ReadResponse, WireRecord};
-use keel::store::{PRODUCE, READ};
+use keel::store::wire::{ReadRequest, ReadResponse};
+use keel::store::READ;
 use keel_rt::{rand, time, trace};
 use madsim::runtime::Handle;
 use prost::Message;
@@ -25,7 +27,7 @@ use prost::Message;
 use crate::cluster::MetaCluster;
 use crate::history::Recorder;
 use crate::invariants::no_acked_record_lost::{self, AckedRecord, ReadBack};
-use crate::invariants::{replicas_agree, shards_led, Violation};
+use crate::invariants::{no_duplicates, replicas_agree, shards_led, Violation};
 use crate::meta_scenario::Outcome;
 use crate::nemesis::safety_then_heal;
 use crate::settings::Settings;
@@ -38,6 +40,9 @@ struct Producer {
     id: u64,
     meta: MetaClient,
     peers: Peers,
+    data: DataClient,
+    /// The idempotent producer, once meta allocated its id.
+    idempotent: tokio::sync::OnceCell<keel::client::Producer>,
     acked: Arc<Mutex<Vec<AckedRecord>>>,
 }
 
@@ -54,26 +59,19 @@ impl Producer {
         Some((t, nodes))
     }
 
-    /// Appends one record to `partition` through its leader; records it if acknowledged.
+    /// Appends one record to `partition` with the idempotent producer (routed to the leader,
+    /// retried across leader changes); records it if acknowledged.
     async fn produce(&self, partition: u32, value: String) -> bool {
-        let Some((t, nodes)) = self.topic().await else { return false };
-        let Some(addr) = t.shards[partition as usize].leader.and_then(|l| nodes.get(&l).cloned()) else { return false };
-        let record =
-            WireRecord { offset: 0, timestamp_ms: time::wall_ms(), key: None, value: Bytes::from(value.clone()) };
-        let req = ProduceRequest { topic: TOPIC.into(), partition, records: vec![record] };
-        let r = self.peers.client(&addr).call(PRODUCE, req.encode_to_vec().into(), Duration::from_secs(5)).await;
-        match r.ok().and_then(|b| ProduceResponse::decode(b).ok()) {
-            Some(resp) if resp.error.is_empty() => {
-                trace::record("produce.ack", resp.base_offset);
+        let Ok(producer) = self.idempotent.get_or_try_init(|| self.data.producer()).await else { return false };
+        let records = vec![(None, Bytes::from(value.clone()))];
+        match producer.send(TOPIC, partition, records).await {
+            Ok((base, _)) => {
+                trace::record("produce.ack", base);
                 let shard = format!("{TOPIC}/{partition}");
-                self.acked.lock().unwrap_or_else(|e| e.into_inner()).push(AckedRecord {
-                    shard,
-                    offset: resp.base_offset,
-                    value,
-                });
+                self.acked.lock().unwrap_or_else(|e| e.into_inner()).push(AckedRecord { shard, offset: base, value });
                 true
             }
-            _ => false,
+            Err(_) => false,
         }
     }
 
@@ -92,7 +90,7 @@ impl Producer {
         let mut out = ReadBack::default();
         let mut offset = 0;
         loop {
-            let req = ReadRequest { topic: TOPIC.into(), partition, offset, bytes_max: 1 << 20 };
+            let req = ReadRequest { topic: TOPIC.into(), partition, offset, bytes_max: 1 << 20, wait_ms: 0 };
             let b =
                 self.peers.client(addr).call(READ, req.encode_to_vec().into(), Duration::from_secs(5)).await.ok()?;
             let resp = ReadResponse::decode(b).ok()?;
@@ -136,10 +134,14 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     let producers: Vec<_> = (0..settings.clients)
         .map(|i| {
             let node = handle.create_node().name(format!("producer-{i}")).ip(client_ip(i)).build();
+            let meta = MetaClient::new(cluster.addrs(), Peers::default());
+            let config = ClientConfig { delivery_timeout_ms: 8_000, call_timeout_ms: 3_000, ..ClientConfig::default() };
             let p = Producer {
                 id: i as u64 + 1,
-                meta: MetaClient::new(cluster.addrs(), Peers::default()),
+                data: DataClient::new(meta.clone(), Peers::default()).with_config(config),
+                meta,
                 peers: Peers::default(),
+                idempotent: tokio::sync::OnceCell::new(),
                 acked: acked.clone(),
             };
             (node, Arc::new(p))
@@ -185,6 +187,7 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     let all: std::collections::BTreeSet<u64> = cluster.nodes.iter().map(|n| n.id).collect();
     let mut violations: Vec<Violation> = [
         no_acked_record_lost::check(&acked, &leaders),
+        no_duplicates::check(&leaders),
         replicas_agree::check(&replicas),
         shards_led::check(&shards, &all),
     ]

@@ -33,11 +33,23 @@ pub struct AdminState {
     pub meta: Option<MetaNode>,
     pub meta_client: MetaClient,
     pub metrics: Arc<metrics::Metrics>,
+    /// The data-plane client behind `/api/topics/{t}/partitions/{p}/records`.
+    pub data: crate::client::DataClient,
+    /// Its idempotent producer, allocated on first use.
+    pub producer: tokio::sync::OnceCell<crate::client::Producer>,
 }
 
 impl AdminState {
     pub fn new(node_id: NodeId, meta: Option<MetaNode>, meta_client: MetaClient) -> Self {
-        AdminState { node_id, meta, meta_client, metrics: Arc::new(metrics::Metrics::default()) }
+        let data = crate::client::DataClient::new(meta_client.clone(), meta_client.peers().clone());
+        AdminState {
+            node_id,
+            meta,
+            meta_client,
+            metrics: Arc::new(metrics::Metrics::default()),
+            data,
+            producer: tokio::sync::OnceCell::new(),
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub enum MetaCommand {
     ElectLeader { topic: String, partition: u32, expected_epoch: u64, leader: Option<NodeId> },
     /// Moves the replica on `old` (a lost node, not the leader) to `new`.
     ReplaceReplica { topic: String, partition: u32, expected_epoch: u64, old: NodeId, new: NodeId },
+    /// Hands out a new idempotent producer id, unique in the cluster's history.
+    AllocateProducerId,
 }
 
 /// The settings of a new topic.
@@ -54,6 +56,8 @@ pub enum MetaOk {
     Deleted,
     /// The shard as it is after the command.
     Shard(ShardRecord),
+    /// A new producer id.
+    ProducerId(u64),
 }
 
 /// Why a command was refused. Refusals are part of the replicated history: every node

@@ -94,6 +94,9 @@ pub struct TopicRecord {
 pub struct MetaState {
     pub nodes: BTreeMap<NodeId, NodeRecord>,
     pub topics: BTreeMap<String, TopicRecord>,
+    /// The last idempotent producer id handed out (ids start at 1; 0 means "none").
+    #[serde(default)]
+    pub last_producer_id: u64,
 }
 
 impl MetaState {
@@ -115,6 +118,10 @@ impl MetaState {
                 None => Err(MetaError::Invalid { reason: format!("unknown node {id}") }),
             },
             MetaCommand::CreateTopic(spec) => self.create_topic(spec),
+            MetaCommand::AllocateProducerId => {
+                self.last_producer_id += 1;
+                Ok(MetaOk::ProducerId(self.last_producer_id))
+            }
             MetaCommand::DeleteTopic { name } => match self.topics.remove(name) {
                 Some(_) => Ok(MetaOk::Deleted),
                 None => Err(MetaError::TopicNotFound { name: name.clone() }),

@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use keel_rt::disk::{self, Disk};
 use keel_rt::{task, time};
-use keel_storage::replication::{Command, EpochCache, Event, FetchReply, NodeId, ReplicaConfig, Role, ShardReplica};
+use keel_storage::replication::producers::runs_of;
+use keel_storage::replication::{
+    Command, EpochCache, Event, FetchReply, NodeId, ProduceError, ProducerBatch, ProducerTable, ReplicaConfig, Role,
+    ShardReplica,
+};
 use keel_storage::{LogEngine, Record};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
@@ -28,7 +32,13 @@ const LONG_POLL: Duration = Duration::from_millis(300);
 /// How long a follower waits for the leader's answer.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub type ProduceReply = oneshot::Sender<Result<(u64, u64), String>>;
+/// The most recent records a restarted replica scans to rebuild its idempotent producers:
+/// producers silent for longer lose deduplication of their (old) retries.
+const PRODUCER_SCAN_RECORDS_MAX: u64 = 1_000_000;
+/// Bytes per read while scanning.
+const SCAN_BYTES: usize = 1024 * 1024;
+
+pub type ProduceReply = oneshot::Sender<Result<(u64, u64), ProduceError>>;
 
 /// What the driver task receives.
 pub enum Input {
@@ -36,8 +46,9 @@ pub enum Input {
     Event(Event),
     /// A follower's fetch (this replica leads).
     ReplicaFetch { req: ReplicaFetchRequest, reply: oneshot::Sender<ReplicaFetchResponse> },
-    /// A producer's records (this replica leads).
-    Produce { records: Vec<Record>, reply: ProduceReply },
+    /// A producer's records (this replica leads), non-empty; an idempotent producer's carry
+    /// their sequences, summed up in `producer`.
+    Produce { records: Vec<Record>, producer: Option<ProducerBatch>, reply: ProduceReply },
     /// The answer to this replica's own fetch.
     Fetched { epoch: u64, fetch_offset: u64, result: Result<ReplicaFetchResponse, String> },
     /// Where the current leader listens.
@@ -97,7 +108,8 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
         }
         None => EpochCache::new(),
     };
-    let replica = ShardReplica::new(ctx.node, ctx.replica_config.clone(), engine.end_offset(), epochs);
+    let mut replica = ShardReplica::new(ctx.node, ctx.replica_config.clone(), engine.end_offset(), epochs);
+    replica.producers = scan_producers(engine.as_ref()).await;
     let (tx, rx) = mpsc::channel(1024);
     let (hw_tx, hw_rx) = watch::channel(0);
     let handle = ShardHandle { tx: tx.clone(), hw: hw_rx, engine: engine.clone() };
@@ -117,6 +129,28 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
     };
     task::spawn(driver.run(rx));
     Ok(handle)
+}
+
+/// Rebuilds the producer table from the log's most recent records.
+/// A damaged stretch ends the scan (reads of it fail anyway): producers written after it lose
+/// deduplication of their retries, which is logged.
+async fn scan_producers(engine: &dyn LogEngine) -> ProducerTable {
+    let end = engine.end_offset();
+    let mut at = engine.start_offset().max(end.saturating_sub(PRODUCER_SCAN_RECORDS_MAX));
+    let mut records = Vec::new();
+    while at < end {
+        let got = match engine.read(at, SCAN_BYTES).await {
+            Ok(got) => got,
+            Err(e) => {
+                tracing::warn!(offset = at, error = %e, "producer scan stopped early");
+                break;
+            }
+        };
+        let Some(last) = got.last() else { break };
+        at = last.offset + 1;
+        records.extend(got.into_iter().filter(|r| r.producer.is_some()));
+    }
+    ProducerTable::from_log(&records)
 }
 
 impl Driver {
@@ -153,15 +187,12 @@ impl Driver {
                 self.leader_addr = a;
                 None
             }
-            Input::Produce { records, reply } => {
-                if records.is_empty() {
-                    let _ = reply.send(Err("no records".into()));
-                    return None;
-                }
+            Input::Produce { records, producer, reply } => {
+                assert!(!records.is_empty(), "the service refuses empty produce requests");
                 let req = self.next_req;
                 self.next_req += 1;
                 self.produces.insert(req, (records, reply));
-                Some(Event::Produce { req })
+                Some(Event::Produce { req, producer })
             }
             Input::ReplicaFetch { req, reply } => {
                 self.waiters.insert(req.from, reply);
@@ -178,12 +209,17 @@ impl Driver {
         let refused = |reply| Event::FetchRefused { epoch, fetch_offset, reply };
         match resp.kind {
             fetch_kind::RECORDS => {
-                self.fetched = resp.records.iter().map(WireRecord::to_record).collect();
+                let Some(records) = resp.records.iter().map(WireRecord::to_record).collect::<Option<Vec<_>>>() else {
+                    tracing::warn!(topic = %self.ctx.topic, "leader sent a record with impossible producer fields");
+                    return Event::FetchFailed { epoch };
+                };
+                self.fetched = records;
                 Event::FetchedRecords {
                     epoch,
                     from_offset: fetch_offset,
                     count: self.fetched.len() as u64,
                     epoch_starts: resp.epoch_starts.iter().map(|e| (e.epoch, e.start)).collect(),
+                    producers: runs_of(&self.fetched, fetch_offset),
                     leader_hw: resp.hw,
                 }
             }
@@ -239,7 +275,7 @@ impl Driver {
             }
             Command::Reject { req, error } => {
                 if let Some((_, reply)) = self.produces.remove(&req) {
-                    let _ = reply.send(Err(format!("{error:?}")));
+                    let _ = reply.send(Err(error));
                 }
                 None
             }

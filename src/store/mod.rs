@@ -21,17 +21,23 @@ use prost::Message;
 use tokio::sync::oneshot;
 
 use self::driver::{Input, ShardContext, ShardHandle};
-use self::wire::{ProduceRequest, ProduceResponse, ReadRequest, ReadResponse, ReplicaFetchRequest, WireRecord};
+use self::wire::{
+    code, offset_spec, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse, ReadRequest,
+    ReadResponse, ReplicaFetchRequest, WireRecord,
+};
 use crate::meta::client::MetaClient;
 use crate::meta::command::{MetaQuery, QueryResult};
 use crate::meta::network::Peers;
 use crate::meta::state::{Engine, ShardRecord};
 use crate::meta::types::NodeId;
 use crate::rpc::RemoteError;
+use keel_storage::replication::{ProduceError, ProducerBatch};
+use keel_storage::ProducerSeq;
 
 pub const PRODUCE: &str = "shard.produce";
 pub const REPLICA_FETCH: &str = "shard.replica_fetch";
 pub const READ: &str = "shard.read";
+pub const LIST_OFFSETS: &str = "shard.list_offsets";
 
 /// How often the node reconciles its replicas with meta.
 const ASSIGN_EVERY: Duration = Duration::from_millis(500);
@@ -39,6 +45,10 @@ const ASSIGN_EVERY: Duration = Duration::from_millis(500);
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most bytes one read returns.
 const READ_BYTES_MAX: u32 = 4 * 1024 * 1024;
+/// The longest a read may wait for new records.
+const READ_WAIT_MS_MAX: u32 = 30_000;
+/// The most records one produce request may hold.
+const PRODUCE_RECORDS_MAX: usize = 100_000;
 
 type ShardKey = (String, u32);
 
@@ -190,25 +200,35 @@ impl StoreNode {
                 self.replica_fetch(ReplicaFetchRequest::decode(body).map_err(RemoteError::bad_request)?).await
             }
             READ => self.read(ReadRequest::decode(body).map_err(RemoteError::bad_request)?).await,
+            LIST_OFFSETS => {
+                self.list_offsets(ListOffsetsRequest::decode(body).map_err(RemoteError::bad_request)?).await
+            }
             other => Err(RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {other:?}"))),
         }
     }
 
     async fn produce(&self, req: ProduceRequest) -> Result<Bytes, RemoteError> {
-        let Some(h) = self.handle(&req.topic, req.partition) else {
-            return Ok(ProduceResponse { error: "no replica of this shard here".into(), ..Default::default() }
-                .encode_to_vec()
-                .into());
-        };
-        let (reply, rx) = oneshot::channel();
-        let records = req.records.iter().map(WireRecord::to_record).collect();
-        h.tx.send(Input::Produce { records, reply }).await.map_err(remote)?;
-        let resp = match time::timeout(PRODUCE_TIMEOUT, rx).await {
-            Ok(Ok(Ok((base, last)))) => ProduceResponse { error: String::new(), base_offset: base, last_offset: last },
-            Ok(Ok(Err(e))) => ProduceResponse { error: e, ..Default::default() },
-            Ok(Err(_)) | Err(_) => {
-                ProduceResponse { error: "not acknowledged in time (outcome unknown)".into(), ..Default::default() }
-            }
+        let fail = |code, error: String| ProduceResponse { error, code, ..Default::default() };
+        let resp = match produce_input(&req) {
+            Err(e) => fail(code::INVALID, e),
+            Ok((records, producer)) => match self.handle(&req.topic, req.partition) {
+                None => fail(code::NOT_LEADER, "no replica of this shard here".into()),
+                Some(h) => {
+                    let (reply, rx) = oneshot::channel();
+                    h.tx.send(Input::Produce { records, producer, reply }).await.map_err(remote)?;
+                    match time::timeout(PRODUCE_TIMEOUT, rx).await {
+                        Ok(Ok(Ok((base, last)))) => ProduceResponse {
+                            error: String::new(),
+                            base_offset: base,
+                            last_offset: last,
+                            code: code::OK,
+                        },
+                        Ok(Ok(Err(e))) => fail(produce_code(&e), format!("{e:?}")),
+                        Ok(Err(_)) => fail(code::STORAGE, "the shard replica stopped (outcome unknown)".into()),
+                        Err(_) => fail(code::TIMEOUT, "not acknowledged in time (outcome unknown)".into()),
+                    }
+                }
+            },
         };
         Ok(resp.encode_to_vec().into())
     }
@@ -223,27 +243,101 @@ impl StoreNode {
 
     async fn read(&self, req: ReadRequest) -> Result<Bytes, RemoteError> {
         let Some(h) = self.handle(&req.topic, req.partition) else {
-            return Ok(ReadResponse { error: "no replica of this shard here".into(), ..Default::default() }
-                .encode_to_vec()
-                .into());
+            let resp = ReadResponse {
+                error: "no replica of this shard here".into(),
+                code: code::NOT_LEADER,
+                ..Default::default()
+            };
+            return Ok(resp.encode_to_vec().into());
         };
-        let hw = *h.hw.borrow();
+        let mut hw_rx = h.hw.clone();
+        if req.wait_ms > 0 && *hw_rx.borrow() <= req.offset {
+            // Long poll: wait until something is committed at the offset asked for.
+            let wait = Duration::from_millis(u64::from(req.wait_ms.min(READ_WAIT_MS_MAX)));
+            let _ = time::timeout(wait, hw_rx.wait_for(|hw| *hw > req.offset)).await;
+        }
+        let hw = *hw_rx.borrow();
         let start = h.engine.start_offset();
         let bytes_max = req.bytes_max.clamp(1, READ_BYTES_MAX) as usize;
         let records = if req.offset < hw {
-            h.engine.read(req.offset.max(start), bytes_max).await.map_err(remote)?
+            match h.engine.read(req.offset.max(start), bytes_max).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let resp = ReadResponse { error: e.to_string(), code: code::STORAGE, ..Default::default() };
+                    return Ok(resp.encode_to_vec().into());
+                }
+            }
         } else {
             vec![]
         };
         // Consumers never see records at or above the high watermark.
         let records = records.iter().filter(|r| r.offset < hw).map(WireRecord::from_stored).collect();
-        Ok(ReadResponse { error: String::new(), records, high_watermark: hw, start_offset: start }
-            .encode_to_vec()
-            .into())
+        let resp =
+            ReadResponse { error: String::new(), records, high_watermark: hw, start_offset: start, code: code::OK };
+        Ok(resp.encode_to_vec().into())
+    }
+
+    async fn list_offsets(&self, req: ListOffsetsRequest) -> Result<Bytes, RemoteError> {
+        let fail = |code, error: String| ListOffsetsResponse { error, code, offset: 0 };
+        let resp = match self.handle(&req.topic, req.partition) {
+            None => fail(code::NOT_LEADER, "no replica of this shard here".into()),
+            Some(h) => {
+                let hw = *h.hw.borrow();
+                match req.spec {
+                    offset_spec::EARLIEST => {
+                        ListOffsetsResponse { offset: h.engine.start_offset().min(hw), ..fail(code::OK, String::new()) }
+                    }
+                    offset_spec::LATEST => ListOffsetsResponse { offset: hw, ..fail(code::OK, String::new()) },
+                    offset_spec::TIMESTAMP => match h.engine.offset_for_time(req.timestamp_ms).await {
+                        Ok(o) => ListOffsetsResponse { offset: o.min(hw), ..fail(code::OK, String::new()) },
+                        Err(e) => fail(code::STORAGE, e.to_string()),
+                    },
+                    other => fail(code::INVALID, format!("unknown offset spec {other}")),
+                }
+            }
+        };
+        Ok(resp.encode_to_vec().into())
     }
 
     /// Spawns the reconciliation loop.
     pub fn spawn(&self) -> task::JoinHandle<()> {
         task::spawn(self.clone().assign_loop())
+    }
+}
+
+/// The records of a produce request, numbered if the producer is idempotent.
+fn produce_input(req: &ProduceRequest) -> Result<(Vec<keel_storage::Record>, Option<ProducerBatch>), String> {
+    if req.records.is_empty() || req.records.len() > PRODUCE_RECORDS_MAX {
+        return Err(format!("a produce request holds 1 to {PRODUCE_RECORDS_MAX} records"));
+    }
+    let mut records: Vec<keel_storage::Record> =
+        req.records.iter().map(|r| keel_storage::Record::new(r.timestamp_ms, r.key.clone(), r.value.clone())).collect();
+    if req.producer_id == 0 {
+        return Ok((records, None));
+    }
+    let producer_epoch = u16::try_from(req.producer_epoch).map_err(|_| "producer epoch above 65535".to_string())?;
+    let batch = ProducerBatch {
+        producer_id: req.producer_id,
+        producer_epoch,
+        first_sequence: req.first_sequence,
+        count: records.len() as u32,
+    };
+    if batch.last_sequence().is_none() {
+        return Err("producer sequence numbers overflow".into());
+    }
+    for (i, r) in records.iter_mut().enumerate() {
+        r.producer =
+            Some(ProducerSeq { producer_id: req.producer_id, producer_epoch, sequence: req.first_sequence + i as u32 });
+    }
+    Ok((records, Some(batch)))
+}
+
+fn produce_code(e: &ProduceError) -> u32 {
+    match e {
+        ProduceError::NotLeader { .. } => code::NOT_LEADER,
+        ProduceError::NotEnoughReplicas { .. } => code::NOT_ENOUGH_REPLICAS,
+        ProduceError::InFlight => code::IN_FLIGHT,
+        ProduceError::OutOfOrderSequence { .. } => code::OUT_OF_ORDER_SEQUENCE,
+        ProduceError::ProducerFenced { .. } => code::PRODUCER_FENCED,
     }
 }

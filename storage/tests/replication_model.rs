@@ -183,7 +183,7 @@ impl World {
         let node = self.nodes.get_mut(&leader).expect("node");
         if node.up {
             node.producing.insert(req, 1_000_000 + req);
-            self.deliver(leader, Event::Produce { req });
+            self.deliver(leader, Event::Produce { req, producer: None });
         }
     }
 
@@ -258,7 +258,8 @@ impl World {
                     }
                 }
                 let count = records.len() as u64;
-                let event = Event::FetchedRecords { epoch, from_offset, count, epoch_starts, leader_hw: hw };
+                let producers = vec![];
+                let event = Event::FetchedRecords { epoch, from_offset, count, epoch_starts, producers, leader_hw: hw };
                 self.net.push(Msg::Reply { to, event, records });
                 None
             }

@@ -12,6 +12,9 @@
 //!   applied the same prefix and reached the same state.
 //! * [`linearizable`] — client-visible histories are linearizable (Herlihy & Wing),
 //!   checked by a Wing & Gong style search with memoisation.
+//! * [`no_acked_record_lost`], [`no_duplicates`], [`replicas_agree`], [`shards_led`] — the
+//!   storage scenario's: acknowledged records stay at their offsets, idempotent producers'
+//!   records appear once, replicas agree below the high watermark, every shard is led.
 //!
 //! All output is deterministic: maps that influence reports are `BTreeMap`s and
 //! violations are reported in a fixed order, so the same seed yields the same message.
@@ -19,6 +22,7 @@
 pub mod committed_never_lost;
 pub mod linearizable;
 pub mod no_acked_record_lost;
+pub mod no_duplicates;
 pub mod replicas_agree;
 pub mod shards_led;
 pub mod single_leader_per_term;

@@ -4,6 +4,7 @@
 //! Events that do not match the current step (an answer to a fetch of an older epoch, a sync
 //! ordered while this replica still led) update what they can and do not advance the loop.
 
+use super::producers::ProducerBatch;
 use super::replica::{Command, FetchReply, FollowerState, NodeId, Role, ShardReplica, Stage};
 
 impl ShardReplica {
@@ -64,6 +65,7 @@ impl ShardReplica {
         from_offset: u64,
         count: u64,
         epoch_starts: Vec<(u64, u64)>,
+        producers: Vec<(ProducerBatch, u64)>,
         leader_hw: u64,
         out: &mut Vec<Command>,
     ) {
@@ -85,6 +87,9 @@ impl ShardReplica {
         }
         if self.epochs != before {
             out.push(Command::SaveEpochs { entries: self.epochs.entries().to_vec() });
+        }
+        for (b, base) in &producers {
+            self.producers.observe(b, *base);
         }
         self.set_stage(Stage::Appending);
         out.push(Command::Append { req: None, epoch: self.epoch });

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::producers::{ProducerBatch, ProducerCheck};
 use super::replica::{Command, FetchReply, LeaderState, NodeId, ProduceError, Role, ShardReplica};
 
 impl ShardReplica {
@@ -36,8 +37,8 @@ impl ShardReplica {
         self.advance_hw(out);
     }
 
-    pub(super) fn produce(&mut self, req: u64, out: &mut Vec<Command>) {
-        let Role::Leader(l) = &self.role else {
+    pub(super) fn produce(&mut self, req: u64, producer: Option<ProducerBatch>, out: &mut Vec<Command>) {
+        let Role::Leader(l) = &mut self.role else {
             out.push(Command::Reject { req, error: ProduceError::NotLeader { epoch: self.epoch } });
             return;
         };
@@ -46,6 +47,30 @@ impl ShardReplica {
             out.push(Command::Reject { req, error });
             return;
         }
+        if let Some(b) = producer {
+            let error = match self.producers.check(&b) {
+                ProducerCheck::Append => None,
+                // Already in the log: acknowledged with its offsets once committed, never
+                // appended again.
+                ProducerCheck::Duplicate { base, last } if last < self.hw => {
+                    out.push(Command::Ack { req, base, last });
+                    return;
+                }
+                ProducerCheck::Duplicate { base, last } => {
+                    l.waiting.insert((last, req), base);
+                    return;
+                }
+                ProducerCheck::InFlight => Some(ProduceError::InFlight),
+                ProducerCheck::OutOfOrder { expected } => Some(ProduceError::OutOfOrderSequence { expected }),
+                ProducerCheck::Fenced { current } => Some(ProduceError::ProducerFenced { current }),
+            };
+            if let Some(error) = error {
+                out.push(Command::Reject { req, error });
+                return;
+            }
+            self.producers.begin(&b);
+            self.producing.insert(req, b);
+        }
         out.push(Command::Append { req: Some(req), epoch: self.epoch });
     }
 
@@ -53,9 +78,12 @@ impl ShardReplica {
         assert_eq!(base, self.log_end, "appends are dense");
         assert!(last >= base, "an append holds at least one record");
         self.log_end = last + 1;
+        if let Some(b) = req.and_then(|r| self.producing.remove(&r)) {
+            self.producers.appended(&b, base, last);
+        }
         match (&mut self.role, req) {
             (Role::Leader(l), Some(req)) => {
-                l.waiting.insert(last, (req, base));
+                l.waiting.insert((last, req), base);
                 out.push(Command::Sync);
             }
             (Role::Follower(_), None) => self.follower_appended(out),
@@ -93,9 +121,9 @@ impl ShardReplica {
         }
         self.hw = candidate;
         out.push(Command::HighWatermark { hw: self.hw });
-        let done: Vec<u64> = l.waiting.range(..self.hw).map(|(last, _)| *last).collect();
-        for last in done {
-            let (req, base) = l.waiting.remove(&last).expect("listed above");
+        let done: Vec<(u64, u64)> = l.waiting.range(..(self.hw, 0)).map(|(k, _)| *k).collect();
+        for (last, req) in done {
+            let base = l.waiting.remove(&(last, req)).expect("listed above");
             out.push(Command::Ack { req, base, last });
         }
     }

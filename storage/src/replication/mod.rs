@@ -15,6 +15,10 @@
 //! — except that a replica being added counts at once (so the HW computed is never over a set
 //! smaller than the one meta may elect from).
 //!
+//! Idempotent producers number their records; the leader deduplicates retried requests
+//! against a [`ProducerTable`] every replica keeps from its log, so a retry that reaches a new
+//! leader is answered with the offsets its records already have.
+//!
 //! The driver (the storage node) executes the commands in order: appending and syncing through
 //! the log engine, sending fetches, serving reads, and talking to meta; it reports the results
 //! back as events.
@@ -22,11 +26,13 @@
 mod epochs;
 mod follower;
 mod leader;
+pub mod producers;
 mod replica;
 #[cfg(test)]
 mod tests;
 
 pub use epochs::EpochCache;
+pub use producers::{ProducerBatch, ProducerCheck, ProducerTable};
 pub use replica::{
     Command, Event, FetchReply, FollowerState, LeaderState, NodeId, ProduceError, ReplicaConfig, Role, ShardReplica,
     Stage,

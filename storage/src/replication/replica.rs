@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::producers::{ProducerBatch, ProducerTable};
 use super::EpochCache;
 
 /// A node's id.
@@ -32,6 +33,19 @@ pub enum ProduceError {
     NotLeader { epoch: u64 },
     /// The ISR is smaller than `min_insync`; nothing was appended.
     NotEnoughReplicas { isr: usize, min: usize },
+    /// The same producer request is being appended now; retry it a little later.
+    InFlight,
+    /// The producer's sequence does not follow what the shard holds (`expected` is next).
+    OutOfOrderSequence { expected: u32 },
+    /// The producer's epoch is older than `current`: another instance took over.
+    ProducerFenced { current: u16 },
+}
+
+impl ProduceError {
+    /// Whether the same request may succeed if sent again (to the current leader).
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, ProduceError::NotLeader { .. } | ProduceError::NotEnoughReplicas { .. } | ProduceError::InFlight)
+    }
 }
 
 /// What the leader answers a follower's fetch with.
@@ -52,8 +66,9 @@ pub enum Event {
     BecomeLeader { epoch: u64, isr: Vec<NodeId>, now_ms: u64 },
     /// Meta made this node a follower of `leader` in `epoch`.
     BecomeFollower { epoch: u64, leader: NodeId },
-    /// (Leader) A producer asks to append request `req`'s records with acks=all.
-    Produce { req: u64 },
+    /// (Leader) A producer asks to append request `req`'s records with acks=all; an
+    /// idempotent producer's request carries its numbers, checked for duplicates.
+    Produce { req: u64, producer: Option<ProducerBatch> },
     /// The driver appended records: request `req`'s (leader) or fetched ones (follower, `None`).
     Appended { req: Option<u64>, base: u64, last: u64 },
     /// The driver synced the log: everything below `durable_end` is durable.
@@ -64,8 +79,16 @@ pub enum Event {
     /// `last_fetched_epoch` (`None` for an empty log); it is in `epoch`.
     FetchRequest { from: NodeId, epoch: u64, fetch_offset: u64, last_fetched_epoch: Option<u64>, now_ms: u64 },
     /// (Follower) The leader sent records from `from_offset` (the driver holds them): `count`
-    /// records whose batches began new epochs at `epoch_starts`, and the leader's HW.
-    FetchedRecords { epoch: u64, from_offset: u64, count: u64, epoch_starts: Vec<(u64, u64)>, leader_hw: u64 },
+    /// records whose batches began new epochs at `epoch_starts`, the producer runs among
+    /// them with their offsets, and the leader's HW.
+    FetchedRecords {
+        epoch: u64,
+        from_offset: u64,
+        count: u64,
+        epoch_starts: Vec<(u64, u64)>,
+        producers: Vec<(ProducerBatch, u64)>,
+        leader_hw: u64,
+    },
     /// (Follower) The leader refused the fetch this replica sent in `epoch` from `fetch_offset`.
     FetchRefused { epoch: u64, fetch_offset: u64, reply: FetchReply },
     /// (Follower) The fetch failed in transport; try again.
@@ -116,8 +139,9 @@ pub struct LeaderState {
     pub progress: BTreeMap<NodeId, u64>,
     /// Per follower: when it last asked for the leader's log end.
     pub caught_up_ms: BTreeMap<NodeId, u64>,
-    /// Produce requests appended and waiting for the HW, by last offset.
-    pub waiting: BTreeMap<u64, (u64, u64)>,
+    /// Produce requests appended and waiting for the HW, by (last offset, request): the base
+    /// offset. A retried request may wait on the same records as the original.
+    pub waiting: BTreeMap<(u64, u64), u64>,
 }
 
 /// Where the follower's fetch loop is: one step at a time, so that at most one fetch is ever
@@ -164,6 +188,10 @@ pub struct ShardReplica {
     /// Everything below this is committed (and readable).
     pub hw: u64,
     pub epochs: EpochCache,
+    /// Idempotent producers seen in this log (set by the driver after recovery).
+    pub producers: ProducerTable,
+    /// Producer requests whose `Append` is under way, by request.
+    pub producing: BTreeMap<u64, ProducerBatch>,
 }
 
 impl ShardReplica {
@@ -173,7 +201,18 @@ impl ShardReplica {
         // Epochs that started past the recovered log (their records were lost) are forgotten.
         epochs.truncate_from(log_end + 1);
         let epoch = epochs.latest().unwrap_or(0);
-        ShardReplica { id, config, epoch, role: Role::Idle, log_end, durable_end: log_end, hw: 0, epochs }
+        ShardReplica {
+            id,
+            config,
+            epoch,
+            role: Role::Idle,
+            log_end,
+            durable_end: log_end,
+            hw: 0,
+            epochs,
+            producers: ProducerTable::default(),
+            producing: BTreeMap::new(),
+        }
     }
 
     /// Handles one event; returns the commands to run, in order.
@@ -182,15 +221,15 @@ impl ShardReplica {
         match event {
             Event::BecomeLeader { epoch, isr, now_ms } => self.become_leader(epoch, isr, now_ms, &mut out),
             Event::BecomeFollower { epoch, leader } => self.become_follower(epoch, leader, &mut out),
-            Event::Produce { req } => self.produce(req, &mut out),
+            Event::Produce { req, producer } => self.produce(req, producer, &mut out),
             Event::Appended { req, base, last } => self.appended(req, base, last, &mut out),
             Event::Synced { durable_end } => self.synced(durable_end, &mut out),
             Event::Truncated { end } => self.truncated(end, &mut out),
             Event::FetchRequest { from, epoch, fetch_offset, last_fetched_epoch, now_ms } => {
                 self.serve_fetch(from, epoch, fetch_offset, last_fetched_epoch, now_ms, &mut out)
             }
-            Event::FetchedRecords { epoch, from_offset, count, epoch_starts, leader_hw } => {
-                self.fetched(epoch, from_offset, count, epoch_starts, leader_hw, &mut out)
+            Event::FetchedRecords { epoch, from_offset, count, epoch_starts, producers, leader_hw } => {
+                self.fetched(epoch, from_offset, count, epoch_starts, producers, leader_hw, &mut out)
             }
             Event::FetchRefused { epoch, fetch_offset, reply } => {
                 self.fetch_refused(epoch, fetch_offset, reply, &mut out)
@@ -205,9 +244,10 @@ impl ShardReplica {
     /// Leaves the current role: waiting produces are refused.
     pub(super) fn step_down(&mut self, out: &mut Vec<Command>) {
         if let Role::Leader(l) = std::mem::replace(&mut self.role, Role::Idle) {
-            for (_, (req, _)) in l.waiting {
+            for (_, req) in l.waiting.into_keys() {
                 out.push(Command::Reject { req, error: ProduceError::NotLeader { epoch: self.epoch } });
             }
+            self.producers.drop_in_flight();
         }
     }
 
@@ -236,6 +276,7 @@ impl ShardReplica {
         self.log_end = end;
         self.durable_end = self.durable_end.min(end);
         self.epochs.truncate_from(end);
+        self.producers.truncate(end);
         if matches!(self.role, Role::Leader(_)) {
             // A truncation ordered while following landed after this replica took the lead:
             // its epoch now starts at the new end.

@@ -27,7 +27,10 @@ fn serve(to: NodeId, from_offset: u64, hw: u64) -> Command {
 #[test]
 fn the_leader_acks_after_its_own_sync_and_every_in_sync_follower() {
     let mut r = leader(2);
-    assert_eq!(r.handle(Event::Produce { req: 7 }), vec![Command::Append { req: Some(7), epoch: EPOCH }]);
+    assert_eq!(
+        r.handle(Event::Produce { req: 7, producer: None }),
+        vec![Command::Append { req: Some(7), epoch: EPOCH }]
+    );
     assert_eq!(r.handle(Event::Appended { req: Some(7), base: 0, last: 9 }), vec![Command::Sync]);
     assert_eq!(r.handle(Event::Synced { durable_end: 10 }), vec![], "followers have nothing yet");
     assert_eq!(r.handle(fetch(2, 10, 5)), vec![serve(2, 10, 0)], "follower 3 still lacks it");
@@ -40,7 +43,7 @@ fn the_leader_acks_after_its_own_sync_and_every_in_sync_follower() {
 #[test]
 fn followers_confirming_before_the_leader_syncs_do_not_ack() {
     let mut r = leader(2);
-    r.handle(Event::Produce { req: 1 });
+    r.handle(Event::Produce { req: 1, producer: None });
     r.handle(Event::Appended { req: Some(1), base: 0, last: 0 });
     r.handle(fetch(2, 1, 1));
     assert_eq!(r.handle(fetch(3, 1, 1)), vec![serve(3, 1, 0)], "the leader has not synced");
@@ -55,12 +58,12 @@ fn produce_is_refused_without_enough_in_sync_replicas() {
     let mut r = ShardReplica::new(1, config(2), 0, EpochCache::new());
     r.handle(Event::BecomeLeader { epoch: EPOCH, isr: vec![1], now_ms: 0 });
     assert_eq!(
-        r.handle(Event::Produce { req: 3 }),
+        r.handle(Event::Produce { req: 3, producer: None }),
         vec![Command::Reject { req: 3, error: ProduceError::NotEnoughReplicas { isr: 1, min: 2 } }]
     );
     let mut f = ShardReplica::new(2, config(1), 0, EpochCache::new());
     assert_eq!(
-        f.handle(Event::Produce { req: 4 }),
+        f.handle(Event::Produce { req: 4, producer: None }),
         vec![Command::Reject { req: 4, error: ProduceError::NotLeader { epoch: 0 } }]
     );
 }
@@ -68,7 +71,7 @@ fn produce_is_refused_without_enough_in_sync_replicas() {
 #[test]
 fn a_lagging_follower_leaves_the_isr_only_once_meta_commits_it() {
     let mut r = leader(2);
-    r.handle(Event::Produce { req: 1 });
+    r.handle(Event::Produce { req: 1, producer: None });
     r.handle(Event::Appended { req: Some(1), base: 0, last: 4 });
     r.handle(Event::Synced { durable_end: 5 });
     r.handle(fetch(2, 5, 500));
@@ -90,7 +93,7 @@ fn a_lagging_follower_leaves_the_isr_only_once_meta_commits_it() {
 fn a_caught_up_replica_rejoins_the_isr_and_counts_at_once() {
     let mut r = ShardReplica::new(1, config(2), 0, EpochCache::new());
     r.handle(Event::BecomeLeader { epoch: EPOCH, isr: vec![1, 2], now_ms: 0 });
-    r.handle(Event::Produce { req: 1 });
+    r.handle(Event::Produce { req: 1, producer: None });
     r.handle(Event::Appended { req: Some(1), base: 0, last: 2 });
     r.handle(Event::Synced { durable_end: 3 });
     assert_eq!(r.handle(fetch(3, 1, 10)), vec![serve(3, 1, 0)], "behind: not proposed");
@@ -151,6 +154,7 @@ fn a_follower_appends_syncs_and_follows_the_leaders_hw_up_to_its_durable_end() {
         from_offset: 0,
         count: 5,
         epoch_starts: vec![(1, 0)],
+        producers: vec![],
         leader_hw: 8,
     });
     assert_eq!(out, vec![Command::SaveEpochs { entries: vec![(1, 0)] }, Command::Append { req: None, epoch: 1 }]);
@@ -162,8 +166,14 @@ fn a_follower_appends_syncs_and_follows_the_leaders_hw_up_to_its_durable_end() {
             Command::Fetch { leader: 1, epoch: 1, fetch_offset: 5, last_fetched_epoch: Some(1) }
         ]
     );
-    let out =
-        f.handle(Event::FetchedRecords { epoch: 0, from_offset: 5, count: 3, epoch_starts: vec![], leader_hw: 9 });
+    let out = f.handle(Event::FetchedRecords {
+        epoch: 0,
+        from_offset: 5,
+        count: 3,
+        epoch_starts: vec![],
+        producers: vec![],
+        leader_hw: 9,
+    });
     assert_eq!(out, vec![], "answers to fetches of other epochs are dropped");
 }
 
@@ -179,7 +189,7 @@ fn stale_epochs_are_fenced_and_deposed_leaders_refuse_their_waiters() {
         vec![],
         "an older epoch is ignored"
     );
-    r.handle(Event::Produce { req: 9 });
+    r.handle(Event::Produce { req: 9, producer: None });
     r.handle(Event::Appended { req: Some(9), base: 0, last: 0 });
     let out = r.handle(Event::BecomeFollower { epoch: 4, leader: 2 });
     assert_eq!(out[0], Command::Reject { req: 9, error: ProduceError::NotLeader { epoch: 3 } });
@@ -209,4 +219,64 @@ fn the_hw_never_goes_down_and_a_new_leader_waits_for_its_followers() {
     let out =
         r.handle(Event::FetchRequest { from: 2, epoch: 2, fetch_offset: 10, last_fetched_epoch: Some(1), now_ms: 2 });
     assert_eq!(out[0], Command::HighWatermark { hw: 10 }, "records of epoch 1 commit once the ISR has them");
+}
+
+fn idem(first_sequence: u32, count: u32) -> Option<ProducerBatch> {
+    Some(ProducerBatch { producer_id: 42, producer_epoch: 0, first_sequence, count })
+}
+
+#[test]
+fn a_retried_request_is_acknowledged_with_the_original_offsets_and_never_appended_twice() {
+    let mut r = ShardReplica::new(1, config(1), 0, EpochCache::new());
+    r.handle(Event::BecomeLeader { epoch: EPOCH, isr: vec![1], now_ms: 0 });
+    let p = idem(0, 3);
+    assert_eq!(r.handle(Event::Produce { req: 1, producer: p }), vec![Command::Append { req: Some(1), epoch: EPOCH }]);
+    assert_eq!(
+        r.handle(Event::Produce { req: 2, producer: p }),
+        vec![Command::Reject { req: 2, error: ProduceError::InFlight }],
+        "the same request while it is being appended"
+    );
+    r.handle(Event::Appended { req: Some(1), base: 0, last: 2 });
+    assert_eq!(r.handle(Event::Produce { req: 3, producer: p }), vec![], "waits for the original's commit");
+    assert_eq!(
+        r.handle(Event::Synced { durable_end: 3 }),
+        vec![
+            Command::HighWatermark { hw: 3 },
+            Command::Ack { req: 1, base: 0, last: 2 },
+            Command::Ack { req: 3, base: 0, last: 2 },
+        ]
+    );
+    assert_eq!(r.handle(Event::Produce { req: 4, producer: p }), vec![Command::Ack { req: 4, base: 0, last: 2 }]);
+    assert_eq!(
+        r.handle(Event::Produce { req: 5, producer: idem(5, 1) }),
+        vec![Command::Reject { req: 5, error: ProduceError::OutOfOrderSequence { expected: 3 } }]
+    );
+}
+
+#[test]
+fn a_new_leader_deduplicates_what_it_fetched_from_the_old_one() {
+    let mut f = ShardReplica::new(2, config(1), 0, EpochCache::new());
+    f.handle(Event::BecomeFollower { epoch: 1, leader: 1 });
+    let producers = vec![(idem(0, 2).unwrap(), 0), (idem(2, 1).unwrap(), 2)];
+    f.handle(Event::FetchedRecords {
+        epoch: 1,
+        from_offset: 0,
+        count: 3,
+        epoch_starts: vec![(1, 0)],
+        producers,
+        leader_hw: 0,
+    });
+    f.handle(Event::Appended { req: None, base: 0, last: 2 });
+    f.handle(Event::Synced { durable_end: 3 });
+    f.handle(Event::BecomeLeader { epoch: 2, isr: vec![2], now_ms: 0 });
+    assert_eq!(f.hw, 3, "a sole in-sync leader commits its log at once");
+    // The producer never learnt that its second request (sequence 2) was written.
+    assert_eq!(
+        f.handle(Event::Produce { req: 1, producer: idem(2, 1) }),
+        vec![Command::Ack { req: 1, base: 2, last: 2 }]
+    );
+    assert_eq!(
+        f.handle(Event::Produce { req: 2, producer: idem(3, 2) }),
+        vec![Command::Append { req: Some(2), epoch: 2 }]
+    );
 }

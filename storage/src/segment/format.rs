@@ -376,8 +376,7 @@ mod tests {
 
     #[test]
     fn extreme_timestamps_roundtrip() {
-        let recs: Vec<Record> =
-            [u64::MAX, 0].iter().map(|&t| Record::new(t, None, Bytes::new())).collect();
+        let recs: Vec<Record> = [u64::MAX, 0].iter().map(|&t| Record::new(t, None, Bytes::new())).collect();
         let (buf, h) = encoded(0, &recs);
         let mut out = Vec::new();
         decode(&Bytes::from(buf), &h, 0, &mut out).unwrap();

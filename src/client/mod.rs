@@ -1,0 +1,239 @@
+//! The internal data client: produce, fetch (long poll) and list offsets on shards, each call
+//! routed to the shard's current leader and retried across leader changes until a deadline.
+//!
+//! Brokers (the Kafka and MQTT front-ends) build on it; the admin API and the simulation use
+//! it now. Retrying a produce is safe only for an idempotent [`Producer`]: the shard leader
+//! deduplicates its numbered requests, so a retry after a lost answer or a leader change is
+//! answered with the offsets the records already have. [`DataClient::produce`] without a
+//! producer is at least once: it retries refusals (a leader deposed while the records waited
+//! for its followers refuses them, yet they may be committed by the next leader) but not a
+//! call whose answer was lost.
+
+mod producer;
+mod retry;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use self::producer::Producer;
+use self::retry::Step;
+use crate::meta::client::MetaClient;
+use crate::meta::command::{MetaQuery, QueryResult};
+use crate::meta::network::Peers;
+use crate::store::wire::{
+    code, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse, ReadRequest, ReadResponse,
+    WireRecord,
+};
+use crate::store::{LIST_OFFSETS, PRODUCE, READ};
+
+/// Timeouts and retry pacing.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// How long one call may take (a long-polling read adds its wait).
+    pub call_timeout_ms: u64,
+    /// How long an operation is retried before it fails (for a produce: "outcome unknown").
+    pub delivery_timeout_ms: u64,
+    /// First and largest pause between retries (doubling).
+    pub retry_backoff_ms_min: u64,
+    pub retry_backoff_ms_max: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            call_timeout_ms: 10_000,
+            delivery_timeout_ms: 30_000,
+            retry_backoff_ms_min: 50,
+            retry_backoff_ms_max: 1_000,
+        }
+    }
+}
+
+/// Why an operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientError {
+    /// The shard refused it for good (`code` is one of [`code`]).
+    Refused { code: u32, message: String },
+    /// The topic or partition does not exist.
+    NotFound(String),
+    /// Retried until the delivery timeout without an answer: for a produce the records may or
+    /// may not have been appended.
+    GaveUp(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Refused { code, message } => write!(f, "refused (code {code}): {message}"),
+            ClientError::NotFound(m) => write!(f, "not found: {m}"),
+            ClientError::GaveUp(m) => write!(f, "gave up after retrying (outcome unknown): {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Records read from a shard.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fetched {
+    pub records: Vec<WireRecord>,
+    pub high_watermark: u64,
+    pub start_offset: u64,
+}
+
+type ShardKey = (String, u32);
+
+/// A client of the data plane. Cheap to clone; clones share the leader cache.
+#[derive(Clone)]
+pub struct DataClient {
+    meta: MetaClient,
+    peers: Peers,
+    leaders: Arc<Mutex<BTreeMap<ShardKey, String>>>,
+    pub config: ClientConfig,
+}
+
+impl DataClient {
+    pub fn new(meta: MetaClient, peers: Peers) -> Self {
+        DataClient { meta, peers, leaders: Arc::default(), config: ClientConfig::default() }
+    }
+
+    pub fn with_config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// A new idempotent producer (its id allocated by meta).
+    pub async fn producer(&self) -> Result<Producer, ClientError> {
+        Producer::allocate(self.clone()).await
+    }
+
+    /// Appends `records` with acks=all. With `producer` (id, epoch, first sequence) the call
+    /// is idempotent and retried through any failure; without, see the module docs.
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: Vec<WireRecord>,
+        producer: Option<(u64, u16, u32)>,
+    ) -> Result<(u64, u64), ClientError> {
+        let (producer_id, producer_epoch, first_sequence) = producer.unwrap_or((0, 0, 0));
+        let req = ProduceRequest {
+            topic: topic.to_string(),
+            partition,
+            records,
+            producer_id,
+            producer_epoch: u32::from(producer_epoch),
+            first_sequence,
+        };
+        let body = Bytes::from(prost::Message::encode_to_vec(&req));
+        let idempotent = producer.is_some();
+        self.retry(topic, partition, |addr| {
+            let body = body.clone();
+            async move {
+                match self.call::<ProduceResponse>(&addr, PRODUCE, body, 0).await {
+                    Err(e) if idempotent => Step::Retry { refresh: true, why: e },
+                    Err(e) => Step::Fail(ClientError::GaveUp(e)),
+                    Ok(r) if r.code == code::OK => Step::Done((r.base_offset, r.last_offset)),
+                    Ok(r) => retry::on_code(r.code, r.error, idempotent),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Committed records from `offset`; with none yet, waits up to `wait_ms` for some.
+    pub async fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        bytes_max: u32,
+        wait_ms: u32,
+    ) -> Result<Fetched, ClientError> {
+        let req = ReadRequest { topic: topic.to_string(), partition, offset, bytes_max, wait_ms };
+        let body = Bytes::from(prost::Message::encode_to_vec(&req));
+        self.retry(topic, partition, |addr| {
+            let body = body.clone();
+            async move {
+                match self.call::<ReadResponse>(&addr, READ, body, u64::from(wait_ms)).await {
+                    Err(e) => Step::Retry { refresh: true, why: e },
+                    Ok(r) if r.code == code::OK => Step::Done(Fetched {
+                        records: r.records,
+                        high_watermark: r.high_watermark,
+                        start_offset: r.start_offset,
+                    }),
+                    Ok(r) => retry::on_code(r.code, r.error, true),
+                }
+            }
+        })
+        .await
+    }
+
+    /// An offset of the shard: earliest, latest (the HW) or by time (see `offset_spec`).
+    pub async fn list_offsets(
+        &self,
+        topic: &str,
+        partition: u32,
+        spec: u32,
+        timestamp_ms: u64,
+    ) -> Result<u64, ClientError> {
+        let req = ListOffsetsRequest { topic: topic.to_string(), partition, spec, timestamp_ms };
+        let body = Bytes::from(prost::Message::encode_to_vec(&req));
+        self.retry(topic, partition, |addr| {
+            let body = body.clone();
+            async move {
+                match self.call::<ListOffsetsResponse>(&addr, LIST_OFFSETS, body, 0).await {
+                    Err(e) => Step::Retry { refresh: true, why: e },
+                    Ok(r) if r.code == code::OK => Step::Done(r.offset),
+                    Ok(r) => retry::on_code(r.code, r.error, true),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn call<R: prost::Message + Default>(
+        &self,
+        addr: &str,
+        method: &str,
+        body: Bytes,
+        extra_ms: u64,
+    ) -> Result<R, String> {
+        let timeout = Duration::from_millis(self.config.call_timeout_ms + extra_ms);
+        let b = self.peers.client(addr).call(method, body, timeout).await.map_err(|e| e.to_string())?;
+        R::decode(b).map_err(|e| e.to_string())
+    }
+
+    /// The leader's address, from the cache or from meta.
+    async fn leader(&self, topic: &str, partition: u32) -> Result<Option<String>, ClientError> {
+        let key = (topic.to_string(), partition);
+        if let Some(a) = self.leaders.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(Some(a.clone()));
+        }
+        let t = match self.meta.query(&MetaQuery::Topic { name: topic.to_string() }).await {
+            Ok(QueryResult::Topic(Some(t))) => t,
+            Ok(QueryResult::Topic(None)) => return Err(ClientError::NotFound(format!("topic {topic:?}"))),
+            _ => return Ok(None),
+        };
+        let shard = t.shards.get(partition as usize).ok_or_else(|| {
+            ClientError::NotFound(format!("partition {partition} of {topic:?} ({} partitions)", t.shards.len()))
+        })?;
+        let Some(leader) = shard.leader else { return Ok(None) };
+        let addr = match self.meta.query(&MetaQuery::Nodes).await {
+            Ok(QueryResult::Nodes(nodes)) => nodes.into_iter().find(|n| n.id == leader).map(|n| n.addr),
+            _ => None,
+        };
+        if let Some(a) = &addr {
+            self.leaders.lock().unwrap_or_else(|e| e.into_inner()).insert(key, a.clone());
+        }
+        Ok(addr)
+    }
+
+    fn forget_leader(&self, topic: &str, partition: u32) {
+        self.leaders.lock().unwrap_or_else(|e| e.into_inner()).remove(&(topic.to_string(), partition));
+    }
+}

@@ -1,0 +1,316 @@
+//! [`ProducerTable`]: what a shard replica knows of its idempotent producers, to deduplicate
+//! retried produce requests.
+//!
+//! A producer numbers its records per shard (`sequence` 0, 1, 2, … within a `producer_epoch`)
+//! and sends one request at a time; a request whose outcome it did not learn (a timeout, a
+//! leader change) is retried with the same numbers. The leader checks each request against
+//! the table: the next numbers are appended; numbers it holds already are answered with the
+//! offsets they were written at (once committed), never appended twice.
+//!
+//! Every replica keeps the table up to date from its own log — leaders from what they append,
+//! followers from what they fetch, a restarted replica by scanning its log — so a new leader
+//! deduplicates retries of requests its predecessor appended. Truncation removes the entries
+//! of the records it removes. Per producer only the last [`BATCHES_KEPT`] requests are kept:
+//! a producer with one request in flight retries only its latest.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::engine::{ProducerSeq, StoredRecord};
+
+/// Requests remembered per producer.
+pub const BATCHES_KEPT: usize = 5;
+
+/// The producer fields of one produce request: `count` records numbered from `first`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerBatch {
+    pub producer_id: u64,
+    pub producer_epoch: u16,
+    pub first_sequence: u32,
+    pub count: u32,
+}
+
+impl ProducerBatch {
+    /// The last record's sequence (`None` if the numbers overflow).
+    pub fn last_sequence(&self) -> Option<u32> {
+        self.count.checked_sub(1).and_then(|c| self.first_sequence.checked_add(c))
+    }
+}
+
+/// What the table says of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProducerCheck {
+    /// New numbers: append them.
+    Append,
+    /// Already written at `base..=last`.
+    Duplicate { base: u64, last: u64 },
+    /// The same request is being appended right now: the producer retries later.
+    InFlight,
+    /// A gap or a partial overlap: the producer lost track (it retries only after a timeout
+    /// and never skips numbers). `expected` is the next sequence the shard expects.
+    OutOfOrder { expected: u32 },
+    /// The producer's epoch is older than one already seen.
+    Fenced { current: u16 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    first: u32,
+    last: u32,
+    /// Where it was written; `None` while the leader appends it.
+    offsets: Option<(u64, u64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Producer {
+    epoch: u16,
+    entries: VecDeque<Entry>,
+}
+
+/// Producers and their latest requests, per shard replica.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProducerTable {
+    producers: BTreeMap<u64, Producer>,
+}
+
+impl ProducerTable {
+    /// Rebuilds the table from a log read in order (records without a producer are skipped).
+    pub fn from_log<'a>(records: impl IntoIterator<Item = &'a StoredRecord>) -> Self {
+        let mut t = ProducerTable::default();
+        for r in records {
+            if let Some(p) = r.producer {
+                t.observe_record(p, r.offset);
+            }
+        }
+        t
+    }
+
+    /// Checks a request against what is known (a producer never seen starts anywhere: its
+    /// history may have been dropped by retention or never reached this replica).
+    pub fn check(&self, b: &ProducerBatch) -> ProducerCheck {
+        let Some(last) = b.last_sequence() else { return ProducerCheck::OutOfOrder { expected: 0 } };
+        let Some(p) = self.producers.get(&b.producer_id) else { return ProducerCheck::Append };
+        if b.producer_epoch < p.epoch {
+            return ProducerCheck::Fenced { current: p.epoch };
+        }
+        if b.producer_epoch > p.epoch {
+            return ProducerCheck::Append;
+        }
+        // Within a known run, sequences map one to one onto consecutive offsets: a retry of a
+        // request that was merged with its neighbours (as the log shows them) is found too.
+        if let Some(e) = p.entries.iter().find(|e| e.first <= b.first_sequence && last <= e.last) {
+            return match e.offsets {
+                Some((base, _)) => ProducerCheck::Duplicate {
+                    base: base + u64::from(b.first_sequence - e.first),
+                    last: base + u64::from(last - e.first),
+                },
+                None => ProducerCheck::InFlight,
+            };
+        }
+        match p.entries.back() {
+            Some(e) if e.last.checked_add(1) != Some(b.first_sequence) => {
+                ProducerCheck::OutOfOrder { expected: e.last.wrapping_add(1) }
+            }
+            _ => ProducerCheck::Append,
+        }
+    }
+
+    /// (Leader) The request passed [`check`](Self::check) as `Append` and is being appended.
+    pub fn begin(&mut self, b: &ProducerBatch) {
+        let last = b.last_sequence().expect("checked before");
+        self.push(b.producer_id, b.producer_epoch, Entry { first: b.first_sequence, last, offsets: None });
+    }
+
+    /// (Leader) The request begun earlier landed at `base..=last`.
+    pub fn appended(&mut self, b: &ProducerBatch, base: u64, last: u64) {
+        let found = self.producers.get_mut(&b.producer_id).and_then(|p| {
+            (p.epoch == b.producer_epoch).then_some(())?;
+            p.entries.iter_mut().find(|e| e.first == b.first_sequence && e.offsets.is_none())
+        });
+        match found {
+            Some(e) => e.offsets = Some((base, last)),
+            // The entry was dropped (the replica changed role meanwhile): the records stand.
+            None => self.observe(b, base),
+        }
+    }
+
+    /// Records `b` written at `base..` by someone else (a follower appending fetched records).
+    pub fn observe(&mut self, b: &ProducerBatch, base: u64) {
+        let Some(last) = b.last_sequence() else { return };
+        let offsets = Some((base, base + u64::from(b.count) - 1));
+        self.push(b.producer_id, b.producer_epoch, Entry { first: b.first_sequence, last, offsets });
+    }
+
+    fn observe_record(&mut self, p: ProducerSeq, offset: u64) {
+        let extends = self.producers.get_mut(&p.producer_id).and_then(|q| {
+            let e = q.entries.back_mut().filter(|_| q.epoch == p.producer_epoch)?;
+            let (base, last) = e.offsets?;
+            (e.last.checked_add(1) == Some(p.sequence) && last + 1 == offset).then_some(())?;
+            e.last = p.sequence;
+            e.offsets = Some((base, offset));
+            Some(())
+        });
+        if extends.is_none() {
+            let entry = Entry { first: p.sequence, last: p.sequence, offsets: Some((offset, offset)) };
+            self.push(p.producer_id, p.producer_epoch, entry);
+        }
+    }
+
+    fn push(&mut self, id: u64, epoch: u16, entry: Entry) {
+        let p = self.producers.entry(id).or_insert(Producer { epoch, entries: VecDeque::new() });
+        if epoch != p.epoch {
+            *p = Producer { epoch, entries: VecDeque::new() };
+        }
+        p.entries.push_back(entry);
+        while p.entries.len() > BATCHES_KEPT {
+            p.entries.pop_front();
+        }
+    }
+
+    /// Forgets requests being appended (the replica stops leading; their appends, if they
+    /// land, are recorded by [`appended`](Self::appended)).
+    pub fn drop_in_flight(&mut self) {
+        for p in self.producers.values_mut() {
+            p.entries.retain(|e| e.offsets.is_some());
+        }
+        self.producers.retain(|_, p| !p.entries.is_empty());
+    }
+
+    /// Forgets what was written at or above `end` (a truncation).
+    pub fn truncate(&mut self, end: u64) {
+        for p in self.producers.values_mut() {
+            p.entries.retain(|e| e.offsets.is_some_and(|(base, _)| base < end));
+            if let Some(e) = p.entries.back_mut() {
+                let (base, last) = e.offsets.expect("kept above");
+                if last >= end {
+                    // A run cut in the middle: keep its first part.
+                    e.last = e.first + (end - 1 - base) as u32;
+                    e.offsets = Some((base, end - 1));
+                }
+            }
+        }
+        self.producers.retain(|_, p| !p.entries.is_empty());
+    }
+
+    /// The producer ids known (for diagnostics and tests).
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+}
+
+/// The producer runs of `records` (as appended in order from `base`): each with its offset.
+pub fn runs_of(records: &[crate::engine::Record], base: u64) -> Vec<(ProducerBatch, u64)> {
+    let mut out: Vec<(ProducerBatch, u64)> = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let Some(p) = r.producer else { continue };
+        let offset = base + i as u64;
+        if let Some((b, start)) = out.last_mut() {
+            let follows = b.producer_id == p.producer_id
+                && b.producer_epoch == p.producer_epoch
+                && b.last_sequence().and_then(|l| l.checked_add(1)) == Some(p.sequence)
+                && *start + u64::from(b.count) == offset;
+            if follows {
+                b.count += 1;
+                continue;
+            }
+        }
+        let b = ProducerBatch {
+            producer_id: p.producer_id,
+            producer_epoch: p.producer_epoch,
+            first_sequence: p.sequence,
+            count: 1,
+        };
+        out.push((b, offset));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(id: u64, epoch: u16, first: u32, count: u32) -> ProducerBatch {
+        ProducerBatch { producer_id: id, producer_epoch: epoch, first_sequence: first, count }
+    }
+
+    #[test]
+    fn retries_of_appended_requests_are_duplicates_with_their_offsets() {
+        let mut t = ProducerTable::default();
+        let b = batch(1, 0, 0, 3);
+        assert_eq!(t.check(&b), ProducerCheck::Append);
+        t.begin(&b);
+        assert_eq!(t.check(&b), ProducerCheck::InFlight);
+        t.appended(&b, 10, 12);
+        assert_eq!(t.check(&b), ProducerCheck::Duplicate { base: 10, last: 12 });
+        assert_eq!(t.check(&batch(1, 0, 3, 1)), ProducerCheck::Append);
+        assert_eq!(t.check(&batch(1, 0, 4, 1)), ProducerCheck::OutOfOrder { expected: 3 });
+        assert_eq!(t.check(&batch(1, 0, 1, 2)), ProducerCheck::Duplicate { base: 11, last: 12 }, "a part");
+        assert_eq!(t.check(&batch(1, 0, 2, 2)), ProducerCheck::OutOfOrder { expected: 3 }, "partial overlap");
+        assert_eq!(t.check(&batch(2, 0, 7, 1)), ProducerCheck::Append, "unknown producers start anywhere");
+    }
+
+    #[test]
+    fn epochs_fence_older_and_reset_for_newer() {
+        let mut t = ProducerTable::default();
+        let b = batch(1, 3, 0, 1);
+        t.begin(&b);
+        t.appended(&b, 0, 0);
+        assert_eq!(t.check(&batch(1, 2, 1, 1)), ProducerCheck::Fenced { current: 3 });
+        let newer = batch(1, 4, 0, 1);
+        assert_eq!(t.check(&newer), ProducerCheck::Append);
+        t.begin(&newer);
+        t.appended(&newer, 1, 1);
+        assert_eq!(t.check(&b), ProducerCheck::Fenced { current: 4 });
+    }
+
+    #[test]
+    fn the_log_rebuilds_the_table_a_follower_observes() {
+        let rec = |offset, sequence| StoredRecord {
+            offset,
+            timestamp_ms: 0,
+            key: None,
+            value: bytes::Bytes::new(),
+            producer: Some(ProducerSeq { producer_id: 5, producer_epoch: 0, sequence }),
+        };
+        let log = [rec(0, 0), rec(1, 1), rec(2, 2), rec(3, 3)];
+        let rebuilt = ProducerTable::from_log(&log);
+        // Requests cannot be told apart in the log (adjacent runs merge): a retry of any part
+        // of a run is found with its own offsets.
+        assert_eq!(rebuilt.check(&batch(5, 0, 0, 4)), ProducerCheck::Duplicate { base: 0, last: 3 });
+        assert_eq!(rebuilt.check(&batch(5, 0, 2, 2)), ProducerCheck::Duplicate { base: 2, last: 3 });
+        assert_eq!(rebuilt.check(&batch(5, 0, 4, 1)), ProducerCheck::Append);
+        assert_eq!(rebuilt.check(&batch(5, 0, 3, 2)), ProducerCheck::OutOfOrder { expected: 4 }, "overlap");
+        let mut observed = ProducerTable::default();
+        observed.observe(&batch(5, 0, 0, 4), 0);
+        assert_eq!(observed.check(&batch(5, 0, 0, 4)), ProducerCheck::Duplicate { base: 0, last: 3 });
+    }
+
+    #[test]
+    fn truncation_forgets_what_it_removes() {
+        let mut t = ProducerTable::default();
+        t.observe(&batch(1, 0, 0, 2), 0);
+        t.observe(&batch(1, 0, 2, 4), 2);
+        t.observe(&batch(2, 0, 0, 1), 6);
+        t.truncate(4);
+        assert_eq!(t.check(&batch(1, 0, 2, 2)), ProducerCheck::Duplicate { base: 2, last: 3 }, "cut run kept");
+        assert_eq!(t.check(&batch(1, 0, 4, 2)), ProducerCheck::Append, "the retry of the cut part");
+        assert_eq!(t.check(&batch(2, 0, 0, 1)), ProducerCheck::Append, "removed entirely");
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn runs_follow_producers_and_sequences() {
+        let rec = |id, sequence| crate::engine::Record {
+            producer: (id > 0).then_some(ProducerSeq { producer_id: id, producer_epoch: 0, sequence }),
+            ..crate::engine::Record::new(0, None, bytes::Bytes::new())
+        };
+        let recs = [rec(1, 0), rec(1, 1), rec(0, 0), rec(1, 2), rec(2, 0), rec(2, 1)];
+        assert_eq!(
+            runs_of(&recs, 100),
+            vec![(batch(1, 0, 0, 2), 100), (batch(1, 0, 2, 1), 103), (batch(2, 0, 0, 2), 104)]
+        );
+    }
+}
