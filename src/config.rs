@@ -184,6 +184,7 @@ impl Config {
             schedule: crate::meta::schedule::ScheduleConfig {
                 node_timeout_ms: self.meta.node_timeout_ms,
                 replace_after_ms: self.meta.replace_after_ms,
+                unsafe_elect_out_of_sync: false,
             },
             store: Default::default(),
         }

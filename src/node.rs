@@ -68,6 +68,7 @@ impl Node {
         let shard_lag_ms_max = store.shard_lag_ms_max;
         let meta = if config.roles.contains(&Role::Meta) {
             let mut mc = config.meta_config();
+            mc.schedule.unsafe_elect_out_of_sync = store.unsafe_elect_out_of_sync;
             mc.store = store;
             let node = MetaNode::start(config.node_id, disk.clone(), "meta", peers.clone(), &mc, apply_hook).await?;
             tasks.push(task::spawn(node.clone().schedule_loop(mc.schedule.clone())));

@@ -120,13 +120,19 @@ pub struct DataOptions {
     pub unsafe_ack_before_sync: bool,
     /// Followers leave the ISR after lagging this long.
     pub shard_lag_ms_max: Option<u64>,
+    /// The meta scheduler elects out-of-sync replicas.
+    pub unsafe_elect_out_of_sync: bool,
 }
 
 /// Runs the scenario to its end and checks it.
 pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     let recorder = Recorder::default();
-    let store =
-        StoreOptions { unsafe_shard_ack_before_sync: options.unsafe_ack_before_sync, ..StoreOptions::default() };
+    let store = StoreOptions {
+        unsafe_shard_ack_before_sync: options.unsafe_ack_before_sync,
+        shard_lag_ms_max: options.shard_lag_ms_max,
+        unsafe_elect_out_of_sync: options.unsafe_elect_out_of_sync,
+        ..StoreOptions::default()
+    };
     let mut cluster = MetaCluster::start(&settings, store, &recorder);
     cluster.operator.spawn(cluster.supervise_processes());
     let acked = Arc::new(Mutex::new(Vec::new()));

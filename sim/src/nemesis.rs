@@ -20,6 +20,7 @@ use madsim::task::NodeId as SimNodeId;
 
 use crate::cluster::MetaCluster;
 use crate::settings::Settings;
+use keel::meta::command::{MetaQuery, QueryResult};
 use keel::meta::MemberChange;
 
 enum Fault {
@@ -54,6 +55,7 @@ enum Action {
     Disk,
     Membership,
     PowerOutage,
+    LagThenKill,
 }
 
 impl Nemesis {
@@ -72,6 +74,8 @@ impl Nemesis {
             if let Some(a) = actions.choose(&mut rand::rng()).copied() {
                 if matches!(a, Action::Kill) && rand::rng().gen_bool(0.5) {
                     self.kill_mid_write(cluster).await;
+                } else if matches!(a, Action::LagThenKill) {
+                    self.lag_then_kill(cluster).await;
                 } else {
                     self.inject(a, cluster);
                 }
@@ -150,6 +154,7 @@ impl Nemesis {
                 self.change_membership(cluster);
                 return;
             }
+            Action::LagThenKill => return, // sequenced: see `lag_then_kill`
             Action::PowerOutage => {
                 for i in 0..n {
                     if cluster.nodes[i].alive {
@@ -188,6 +193,36 @@ impl Nemesis {
         self.count("kill-mid-write");
         let heal_at = time::now() + Duration::from_millis(rand::rng().gen_range(500..=6_000));
         self.active.push((heal_at, Fault::Down(i)));
+    }
+
+    /// A shard follower falls behind (isolated long enough to leave the ISR), comes back, and
+    /// its leader dies at that moment: only an in-sync replica may take over, or the records
+    /// acknowledged meanwhile are lost.
+    async fn lag_then_kill(&mut self, cluster: &mut MetaCluster) {
+        let Some((leader, follower)) = pick_shard(cluster).await else { return };
+        let index = |id: u64| cluster.nodes.iter().position(|n| n.id == id);
+        let (Some(li), Some(fi)) = (index(leader), index(follower)) else { return };
+        if !cluster.nodes[li].alive || !cluster.nodes[fi].alive {
+            return;
+        }
+        let net = NetSim::current();
+        let f = cluster.nodes[fi].sim_id();
+        let others: Vec<SimNodeId> = cluster.nodes.iter().map(|n| n.sim_id()).filter(|o| *o != f).collect();
+        for o in &others {
+            net.clog_link(f, *o);
+            net.clog_link(*o, f);
+        }
+        self.count("lag-then-kill");
+        time::sleep(Duration::from_millis(rand::rng().gen_range(1_500..=3_000))).await;
+        for o in &others {
+            net.unclog_link(f, *o);
+            net.unclog_link(*o, f);
+        }
+        if cluster.nodes[li].alive {
+            cluster.kill(li);
+            let heal_at = time::now() + Duration::from_millis(rand::rng().gen_range(4_000..=8_000));
+            self.active.push((heal_at, Fault::Down(li)));
+        }
     }
 
     /// Removes a random follower from the voters when all nodes vote, or adds back a missing
@@ -354,9 +389,30 @@ fn enabled_actions(s: &Settings) -> Vec<Action> {
         (f.disk_faults, Action::Disk),
         (f.membership, Action::Membership),
         (f.power_outages, Action::PowerOutage),
+        (f.lag_then_kill, Action::LagThenKill),
     ]
     .into_iter()
     .filter(|(on, _)| *on)
     .map(|(_, a)| a)
     .collect()
+}
+
+/// A led shard and one of its in-sync followers, as the meta leader sees them.
+async fn pick_shard(cluster: &MetaCluster) -> Option<(u64, u64)> {
+    let meta = cluster.leader()?;
+    let topics = match time::timeout(Duration::from_secs(1), meta.query_local(MetaQuery::Topics)).await {
+        Ok(Ok(QueryResult::Topics(t))) => t,
+        _ => return None,
+    };
+    let mut r = rand::rng();
+    let shard = topics
+        .iter()
+        .flat_map(|t| &t.shards)
+        .filter(|s| s.leader.is_some())
+        .collect::<Vec<_>>()
+        .choose(&mut r)
+        .copied()?;
+    let leader = shard.leader?;
+    let followers: Vec<u64> = shard.isr.iter().copied().filter(|n| *n != leader).collect();
+    Some((leader, *followers.choose(&mut r)?))
 }

@@ -219,6 +219,7 @@ fn leak(name: String) -> &'static str {
         linearizable::INVARIANT,
         shards_led::INVARIANT,
         no_acked_record_lost::INVARIANT,
+        no_duplicates::INVARIANT,
         replicas_agree::INVARIANT,
         "liveness",
         "expected_results",

@@ -20,6 +20,9 @@ pub struct FaultMix {
     pub membership: bool,
     /// Power loss of every node at once (a site-wide outage).
     pub power_outages: bool,
+    /// A shard follower isolated until it leaves the ISR, then its leader killed as it
+    /// returns (storage scenario only).
+    pub lag_then_kill: bool,
 }
 
 /// One run's settings.
@@ -55,6 +58,7 @@ impl Settings {
             fault_points: coin(0.5),
             membership: coin(0.4),
             power_outages: coin(0.2),
+            lag_then_kill: false,
         };
         Settings {
             seed,
@@ -70,11 +74,19 @@ impl Settings {
         }
     }
 
-    /// Settings for a run that must expose an unsafe shard replica: steady produce traffic,
-    /// partitions, power loss of single nodes and of the whole site.
+    /// Settings for a run that must expose an unsafe shard replica or scheduler: steady
+    /// produce traffic, partitions, power loss of single nodes and of the whole site, lagging
+    /// followers whose leader dies.
     pub fn storage_bug_hunt(seed: u64, power_outages: bool) -> Self {
         let mut s = Settings::from_seed(seed);
-        s.faults = FaultMix { kills: true, partitions: true, one_way: true, power_outages, ..FaultMix::default() };
+        s.faults = FaultMix {
+            kills: true,
+            partitions: true,
+            one_way: true,
+            power_outages,
+            lag_then_kill: true,
+            ..FaultMix::default()
+        };
         s.fault_gap_ms = if power_outages { (300, 1_500) } else { (800, 2_500) };
         s.safety_ms = 30_000;
         s
@@ -105,6 +117,7 @@ impl std::fmt::Display for Settings {
             (fm.fault_points, "fault-points"),
             (fm.membership, "membership"),
             (fm.power_outages, "power-outages"),
+            (fm.lag_then_kill, "lag-then-kill"),
         ]
         .iter()
         .filter(|(b, _)| *b)

@@ -88,7 +88,18 @@ fn storage_unsafe_ack_before_sync_is_caught() {
     storage_bug_caught("storage_unsafe_ack_before_sync_is_caught", options, true);
 }
 
-/// The control for the test above: the same settings without the bug lose nothing.
+/// The simulator must catch a scheduler that elects an out-of-sync shard replica.
+#[test]
+fn storage_unsafe_elect_out_of_sync_is_caught() {
+    let options = keel_sim::data_scenario::DataOptions {
+        unsafe_elect_out_of_sync: true,
+        shard_lag_ms_max: Some(1_000),
+        ..Default::default()
+    };
+    storage_bug_caught("storage_unsafe_elect_out_of_sync_is_caught", options, false);
+}
+
+/// The control for the tests above: the same settings without the bugs lose nothing.
 #[test]
 fn storage_bug_hunt_settings_are_safe_without_the_bugs() {
     let results = run_seeds("storage_bug_hunt_settings_are_safe_without_the_bugs", &seeds(STORAGE_BUG_SEEDS), |seed| {

@@ -24,7 +24,16 @@ pub enum MetaCommand {
     /// `epoch` and while its ISR is still `from`.
     AlterIsr { topic: String, partition: u32, epoch: u64, from: Vec<NodeId>, isr: Vec<NodeId> },
     /// A new leader (`None`: offline) and epoch for a shard whose epoch is `expected_epoch`.
-    ElectLeader { topic: String, partition: u32, expected_epoch: u64, leader: Option<NodeId> },
+    /// The leader must be in the ISR unless the topic allows unclean elections or `unclean`
+    /// forces one (an operator's explicit choice to accept losing acknowledged records).
+    ElectLeader {
+        topic: String,
+        partition: u32,
+        expected_epoch: u64,
+        leader: Option<NodeId>,
+        #[serde(default)]
+        unclean: bool,
+    },
     /// Moves the replica on `old` (a lost node, not the leader) to `new`.
     ReplaceReplica { topic: String, partition: u32, expected_epoch: u64, old: NodeId, new: NodeId },
     /// Hands out a new idempotent producer id, unique in the cluster's history.

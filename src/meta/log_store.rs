@@ -44,6 +44,8 @@ pub struct StoreOptions {
     /// Shard followers leave the ISR after lagging this long (default: the replication
     /// default). Lets a simulation make out-of-sync replicas common.
     pub shard_lag_ms_max: Option<u64>,
+    /// TEST ONLY: the scheduler elects out-of-sync shard replicas (see `ScheduleConfig`).
+    pub unsafe_elect_out_of_sync: bool,
 }
 
 /// One entry in memory, with where its record starts in the file.

@@ -24,11 +24,14 @@ pub struct ScheduleConfig {
     pub node_timeout_ms: u64,
     /// A dead node's replicas move elsewhere after this long.
     pub replace_after_ms: u64,
+    /// TEST ONLY: elect a live out-of-sync replica before any in-sync one, forcing an unclean
+    /// election (a planted bug the simulation must catch: it loses acknowledged records).
+    pub unsafe_elect_out_of_sync: bool,
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        ScheduleConfig { node_timeout_ms: 3_000, replace_after_ms: 60_000 }
+        ScheduleConfig { node_timeout_ms: 3_000, replace_after_ms: 60_000, unsafe_elect_out_of_sync: false }
     }
 }
 
@@ -54,7 +57,7 @@ pub fn plan(
     let mut load = state.replica_load(&storage);
     for t in state.topics.values() {
         for shard in &t.shards {
-            let cmd = elect(&t.name, shard, t.unclean_leader_election, &alive)
+            let cmd = elect(&t.name, shard, t.unclean_leader_election, cfg.unsafe_elect_out_of_sync, &alive)
                 .or_else(|| replace(&t.name, shard, &mut load, &|id| silent_ms(id) > cfg.replace_after_ms));
             out.extend(cmd);
         }
@@ -62,18 +65,30 @@ pub fn plan(
     out
 }
 
-fn elect(topic: &str, shard: &ShardRecord, unclean: bool, alive: &dyn Fn(&NodeId) -> bool) -> Option<MetaCommand> {
+fn elect(
+    topic: &str,
+    shard: &ShardRecord,
+    unclean: bool,
+    unsafe_out_of_sync: bool,
+    alive: &dyn Fn(&NodeId) -> bool,
+) -> Option<MetaCommand> {
     if shard.leader.is_some_and(|l| alive(&l)) {
         return None;
     }
     let in_sync = shard.replicas.iter().find(|r| shard.isr.contains(r) && alive(r));
     let any = shard.replicas.iter().find(|r| alive(r)).filter(|_| unclean);
-    let leader = in_sync.or(any).copied();
+    let mut leader = in_sync.or(any).copied();
+    let mut forced = false;
+    if unsafe_out_of_sync {
+        if let Some(r) = shard.replicas.iter().find(|r| !shard.isr.contains(r) && alive(r)) {
+            (leader, forced) = (Some(*r), true);
+        }
+    }
     if leader.is_none() && shard.leader.is_none() {
         return None; // already offline
     }
     let (topic, partition, expected_epoch) = (topic.to_string(), shard.partition, shard.epoch);
-    Some(MetaCommand::ElectLeader { topic, partition, expected_epoch, leader })
+    Some(MetaCommand::ElectLeader { topic, partition, expected_epoch, leader, unclean: forced })
 }
 
 fn replace(
@@ -96,7 +111,8 @@ mod tests {
     use crate::meta::command::{MetaError, MetaOk, TopicSpec};
     use crate::meta::state::Engine;
 
-    const CFG: ScheduleConfig = ScheduleConfig { node_timeout_ms: 1_000, replace_after_ms: 5_000 };
+    const CFG: ScheduleConfig =
+        ScheduleConfig { node_timeout_ms: 1_000, replace_after_ms: 5_000, unsafe_elect_out_of_sync: false };
 
     fn cluster(nodes: u64, rf: u32, unclean: bool) -> MetaState {
         let mut s = MetaState::default();
@@ -147,7 +163,8 @@ mod tests {
                     topic: "t".into(),
                     partition: 0,
                     expected_epoch: 1,
-                    leader: Some(others[0])
+                    leader: Some(others[0]),
+                    unclean: false,
                 }
             ]
         );
@@ -155,8 +172,13 @@ mod tests {
         let shard = &s.topics["t"].shards[0];
         assert_eq!((shard.leader, shard.epoch), (Some(others[0]), 2));
         assert_eq!(plan(&s, &last, 2_000, &CFG), vec![], "a plan on the new state is settled");
-        let stale =
-            MetaCommand::ElectLeader { topic: "t".into(), partition: 0, expected_epoch: 1, leader: Some(others[1]) };
+        let stale = MetaCommand::ElectLeader {
+            topic: "t".into(),
+            partition: 0,
+            expected_epoch: 1,
+            leader: Some(others[1]),
+            unclean: false,
+        };
         assert!(matches!(s.apply(&stale), Err(crate::meta::command::MetaError::StaleEpoch { current: 2 })));
     }
 
@@ -173,7 +195,13 @@ mod tests {
             let want = if unclean { Some(other) } else { None };
             assert_eq!(
                 cmds[1],
-                MetaCommand::ElectLeader { topic: "t".into(), partition: 0, expected_epoch: 1, leader: want }
+                MetaCommand::ElectLeader {
+                    topic: "t".into(),
+                    partition: 0,
+                    expected_epoch: 1,
+                    leader: want,
+                    unclean: false
+                }
             );
             apply_all(&mut s, &cmds);
             assert_eq!(s.topics["t"].shards[0].leader, want);
@@ -181,6 +209,32 @@ mod tests {
                 assert_eq!(s.topics["t"].shards[0].isr, vec![other], "an unclean leader starts a new ISR");
             }
         }
+    }
+
+    #[test]
+    fn the_planted_bug_elects_an_out_of_sync_replica_over_an_in_sync_one() {
+        let mut s = cluster(3, 3, false);
+        let shard = s.topics["t"].shards[0].clone();
+        let leader = shard.leader.unwrap();
+        let lagging = *shard.replicas.iter().find(|r| **r != leader).unwrap();
+        let isr: Vec<u64> = shard.isr.iter().copied().filter(|r| *r != lagging).collect();
+        let alter = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, from: shard.isr.clone(), isr };
+        s.apply(&alter).unwrap();
+        let others: Vec<(u64, u64)> = shard.replicas.iter().filter(|r| **r != leader).map(|r| (*r, 2_000)).collect();
+        let last = seen(&[&[(leader, 0)][..], &others].concat());
+        let safe = plan(&s, &last, 2_000, &CFG);
+        assert!(
+            matches!(&safe[1], MetaCommand::ElectLeader { leader: Some(l), unclean: false, .. } if *l != lagging),
+            "{safe:?}"
+        );
+        let buggy = ScheduleConfig { unsafe_elect_out_of_sync: true, ..CFG };
+        let cmds = plan(&s, &last, 2_000, &buggy);
+        assert!(
+            matches!(&cmds[1], MetaCommand::ElectLeader { leader: Some(l), unclean: true, .. } if *l == lagging),
+            "{cmds:?}"
+        );
+        apply_all(&mut s, &cmds);
+        assert_eq!(s.topics["t"].shards[0].leader, Some(lagging), "the forced election is applied");
     }
 
     #[test]

@@ -129,8 +129,8 @@ impl MetaState {
             MetaCommand::AlterIsr { topic, partition, epoch, from, isr } => {
                 self.alter_isr(topic, *partition, *epoch, from, isr)
             }
-            MetaCommand::ElectLeader { topic, partition, expected_epoch, leader } => {
-                self.elect_leader(topic, *partition, *expected_epoch, *leader)
+            MetaCommand::ElectLeader { topic, partition, expected_epoch, leader, unclean } => {
+                self.elect_leader(topic, *partition, *expected_epoch, *leader, *unclean)
             }
             MetaCommand::ReplaceReplica { topic, partition, expected_epoch, old, new } => {
                 self.replace_replica(topic, *partition, *expected_epoch, *old, *new)
@@ -218,9 +218,17 @@ impl MetaState {
 
     /// A new leader (or none: offline) with a new epoch, chosen from the ISR unless the topic
     /// allows unclean elections.
-    fn elect_leader(&mut self, topic: &str, partition: u32, expected: u64, leader: Option<NodeId>) -> MetaResult {
+    fn elect_leader(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        expected: u64,
+        leader: Option<NodeId>,
+        forced: bool,
+    ) -> MetaResult {
         let dead: Vec<NodeId> = self.nodes.values().filter(|n| !n.alive).map(|n| n.id).collect();
         let (shard, unclean) = self.shard_mut(topic, partition)?;
+        let unclean = unclean || forced;
         if shard.epoch != expected {
             return Err(MetaError::StaleEpoch { current: shard.epoch });
         }

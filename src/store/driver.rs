@@ -405,6 +405,7 @@ impl Driver {
             partition: self.ctx.partition,
             expected_epoch: epoch,
             leader: Some(self.ctx.node),
+            unclean: false,
         };
         let meta = self.ctx.meta.clone();
         task::spawn(async move {
@@ -413,7 +414,8 @@ impl Driver {
                 // another replica.
                 Ok(ok) if matches!(ok.result, Err(MetaError::Invalid { .. })) => {
                     let MetaCommand::ElectLeader { topic, partition, expected_epoch, .. } = cmd else { return };
-                    let down = MetaCommand::ElectLeader { topic, partition, expected_epoch, leader: None };
+                    let down =
+                        MetaCommand::ElectLeader { topic, partition, expected_epoch, leader: None, unclean: false };
                     let _ = meta.write(&down).await;
                 }
                 Ok(_) => {}
