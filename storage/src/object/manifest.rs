@@ -93,7 +93,8 @@ impl Manifest {
             return Err(format!("manifest crc mismatch: stored {stored:#010x}, computed {crc:#010x}"));
         }
         let count = u32::from_be_bytes(buf[17..21].try_into().expect("4 bytes")) as usize;
-        if (buf.len() - HEADER_BYTES) / ENTRY_BYTES != count || !(buf.len() - HEADER_BYTES).is_multiple_of(ENTRY_BYTES) {
+        let body = buf.len() - HEADER_BYTES;
+        if body / ENTRY_BYTES != count || !body.is_multiple_of(ENTRY_BYTES) {
             return Err(format!("manifest of {} bytes cannot hold {count} entries", buf.len()));
         }
         let u64_at = |at: usize| u64::from_be_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
