@@ -152,4 +152,8 @@ pub trait LogEngine: Send + Sync + 'static {
     /// The first offset whose `timestamp_ms >= ts_ms` (for time-based lookups), or
     /// `end_offset` if none.
     async fn offset_for_time(&self, ts_ms: u64) -> Result<u64, LogError>;
+    /// Tells the engine that offsets below `offset` are committed (replicated to a quorum):
+    /// the replication layer calls it with the high watermark. Engines that move data
+    /// elsewhere (the object tier) move only committed records; the others ignore it.
+    fn set_committed_end(&self, _offset: u64) {}
 }

@@ -4,12 +4,14 @@
 //! read by offset, truncated when a replica diverges, trimmed by retention. [`LogEngine`] is
 //! that contract; [`MemoryEngine`] keeps a log in memory (tests, caches) and
 //! [`SegmentEngine`] on disk in Keel's own segment format (`docs/segment-format.md`),
-//! through the disk seam so that the simulation can crash it. [`GroupCommit`] lets concurrent
+//! through the disk seam so that the simulation can crash it; [`ObjectEngine`] is a segment
+//! log whose sealed segments are tiered to object storage. [`GroupCommit`] lets concurrent
 //! writers share syncs, and [`suite`] is the one test suite every engine passes.
 
 pub mod engine;
 pub mod group_commit;
 pub mod memory;
+pub mod object;
 pub mod replication;
 pub mod segment;
 pub mod suite;
@@ -17,4 +19,5 @@ pub mod suite;
 pub use engine::{LogEngine, LogError, ProducerSeq, Record, StoredRecord};
 pub use group_commit::GroupCommit;
 pub use memory::{MemoryConfig, MemoryEngine};
+pub use object::{ObjectConfig, ObjectEngine};
 pub use segment::{RecoveryReport, SegmentConfig, SegmentEngine};

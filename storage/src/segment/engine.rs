@@ -189,7 +189,7 @@ impl LogEngine for SegmentEngine {
     }
 
     async fn read(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError> {
-        self.read_impl(from, bytes_max).await
+        self.read_impl(from, bytes_max, false).await
     }
 
     async fn truncate(&self, end: u64) -> Result<(), LogError> {

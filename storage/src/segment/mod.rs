@@ -10,7 +10,8 @@
 //! Files, one concept each: [`format`] (batches), [`varint`], [`index`] (sparse indexes),
 //! [`names`] (file names), [`config`], `log_segment` (one segment's bookkeeping), `cache`
 //! (the tail cache), `scan` and `view` (checked sequential reading), `engine` (state, locks,
-//! sync), `append`, `read`, `truncate`, `retention`, `recovery` (open).
+//! sync), `append`, `read`, `truncate`, `retention`, `recovery` (open), `tiering` (what the object tier
+//! needs: segment listing, raw sealed bytes, restarting the log at an offset).
 
 mod append;
 mod cache;
@@ -24,9 +25,12 @@ mod read;
 mod recovery;
 mod retention;
 mod scan;
+mod tiering;
 mod truncate;
 pub mod varint;
 mod view;
 
 pub use config::SegmentConfig;
 pub use engine::{RecoveryReport, SegmentEngine};
+pub(crate) use read::Budget;
+pub use tiering::SegmentInfo;

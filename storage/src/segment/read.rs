@@ -16,8 +16,8 @@ const READ_CHUNK_BYTES_MIN: usize = 64 * 1024;
 /// Largest read from disk, in bytes: huge budgets are served in several reads.
 const READ_CHUNK_BYTES_MAX: usize = 8 * 1024 * 1024;
 
-/// How much of a read's byte budget is spent.
-struct Budget {
+/// How much of a read's byte budget is spent (shared with the object tier's read-through).
+pub(crate) struct Budget {
     bytes_max: usize,
     used: usize,
     started: bool,
@@ -25,12 +25,18 @@ struct Budget {
 }
 
 impl Budget {
-    fn new(bytes_max: usize) -> Self {
+    pub(crate) fn new(bytes_max: usize) -> Self {
         Budget { bytes_max, used: 0, started: false, full: false }
     }
 
+    /// A budget that does not admit a first batch past `bytes_max`: for a read that continues
+    /// one that already returned records.
+    pub(crate) fn strict(bytes_max: usize) -> Self {
+        Budget { bytes_max, used: 0, started: true, full: false }
+    }
+
     /// Whether a batch of `size` bytes fits (the first always does).
-    fn admit(&mut self, size: usize) -> bool {
+    pub(crate) fn admit(&mut self, size: usize) -> bool {
         if self.started && self.used.saturating_add(size) > self.bytes_max {
             self.full = true;
             return false;
@@ -38,6 +44,16 @@ impl Budget {
         self.started = true;
         self.used = self.used.saturating_add(size);
         true
+    }
+
+    /// Whether a batch was refused: the read is over.
+    pub(crate) fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// Bytes left.
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes_max.saturating_sub(self.used)
     }
 }
 
@@ -51,7 +67,19 @@ fn decode_cached(batches: &[CachedBatch], from: u64) -> Result<Vec<StoredRecord>
 }
 
 impl SegmentEngine {
-    pub(super) async fn read_impl(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError> {
+    /// Like [`crate::LogEngine::read`], but without the promise of a first batch: only whole
+    /// batches within `bytes_max` (possibly none). For a caller that continues a read which
+    /// already returned records from elsewhere (the object tier's read-through).
+    pub async fn read_within(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        self.read_impl(from, bytes_max, true).await
+    }
+
+    pub(super) async fn read_impl(
+        &self,
+        from: u64,
+        bytes_max: usize,
+        strict: bool,
+    ) -> Result<Vec<StoredRecord>, LogError> {
         let cached = {
             let st = self.state();
             if from < st.start() || from > st.end() {
@@ -60,9 +88,12 @@ impl SegmentEngine {
             st.cache.covers(from).then(|| st.cache.collect(from, bytes_max))
         };
         if let Some(batches) = cached {
+            if strict && batches.first().is_some_and(|b| b.data.len() > bytes_max) {
+                return Ok(Vec::new());
+            }
             return decode_cached(&batches, from);
         }
-        let mut budget = Budget::new(bytes_max);
+        let mut budget = if strict { Budget::strict(bytes_max) } else { Budget::new(bytes_max) };
         let mut out = Vec::new();
         let mut offset = from;
         while !budget.full {
@@ -156,5 +187,7 @@ mod tests {
         assert!(!b.admit(1) && b.full);
         let mut b = Budget::new(100);
         assert!(b.admit(60) && b.admit(40) && !b.admit(1));
+        let mut b = Budget::strict(100);
+        assert!(!b.admit(150), "a strict budget admits no first batch past it");
     }
 }

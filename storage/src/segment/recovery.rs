@@ -146,7 +146,12 @@ async fn open_sealed(
 }
 
 /// Scans a whole sealed segment; any bad batch is corruption.
-async fn rebuild(file: Arc<dyn DiskFile>, base: u64, bytes: u64, config: &SegmentConfig) -> Result<Segment, LogError> {
+pub(super) async fn rebuild(
+    file: Arc<dyn DiskFile>,
+    base: u64,
+    bytes: u64,
+    config: &SegmentConfig,
+) -> Result<Segment, LogError> {
     let mut seg = Segment::new(base, file.clone());
     let mut cursor = BatchCursor::new(file.as_ref(), 0, bytes, SCAN_CHUNK_BYTES);
     loop {

@@ -16,12 +16,32 @@ impl SegmentEngine {
         let _w = self.writer.lock().await;
         let _s = self.syncer.lock().await;
         self.check_open()?;
+        let n = self.expired_prefix(&self.state(), now_ms);
+        self.drop_first(n).await
+    }
+
+    /// Drops the sealed segments that end at or before `below`, oldest first (never the active
+    /// one), exactly as retention does; returns the new start offset. The object tier uses it
+    /// to evict local copies of uploaded segments and to apply its own, log-wide retention.
+    pub async fn drop_sealed_prefix(&self, below: u64) -> Result<u64, LogError> {
+        let _w = self.writer.lock().await;
+        let _s = self.syncer.lock().await;
+        self.check_open()?;
+        let n = {
+            let st = self.state();
+            st.segments[..st.segments.len() - 1].iter().take_while(|s| s.end <= below).count()
+        };
+        self.drop_first(n).await
+    }
+
+    /// Drops the first `n` (sealed) segments; called with both locks held.
+    async fn drop_first(&self, n: usize) -> Result<u64, LogError> {
         let dropped: Vec<u64> = {
             let mut st = self.state();
-            let n = self.expired_prefix(&st, now_ms);
             if n == 0 {
                 return Ok(st.start());
             }
+            assert!(n < st.segments.len(), "the active segment is never dropped");
             let bases = st.segments.drain(..n).map(|s| s.base).collect();
             let start = st.start();
             st.cache.drop_below(start);

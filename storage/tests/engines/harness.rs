@@ -5,7 +5,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use keel_rt::disk::SimDisk;
 use keel_storage::suite::{Harness, Limits};
-use keel_storage::{LogError, MemoryConfig, MemoryEngine, SegmentConfig, SegmentEngine};
+use keel_storage::{
+    LogEngine, LogError, MemoryConfig, MemoryEngine, ObjectConfig, ObjectEngine, Record, SegmentConfig, SegmentEngine,
+    StoredRecord,
+};
+use object_store::memory::InMemory;
+use object_store::ObjectStore;
 
 /// The directory of the engine on its disk.
 pub const DIR: &str = "log";
@@ -122,5 +127,103 @@ mod real {
             let dir = format!("case-{}", self.cases);
             SegmentEngine::open(Arc::new(self.disk.clone()), &dir, segment_config(l, 4096)).await.expect("open")
         }
+    }
+}
+
+/// An object engine config for `limits`: the segment limits, a local budget and a tiny
+/// fetch cache (so that read-through really fetches).
+pub fn object_config(limits: Limits, local_bytes_max: u64) -> ObjectConfig {
+    ObjectConfig {
+        segment: segment_config(limits, 2048),
+        local_bytes_max,
+        fetch_cache_bytes_max: 4096,
+        ..ObjectConfig::default()
+    }
+}
+
+/// Opens an object engine in [`DIR`] of `disk` over `store` under the prefix `t/0`.
+pub async fn open_object(
+    disk: &SimDisk,
+    store: Arc<dyn ObjectStore>,
+    config: ObjectConfig,
+) -> Result<ObjectEngine, LogError> {
+    ObjectEngine::open(Arc::new(disk.clone()), DIR, store, "t/0", config).await
+}
+
+/// Object engines on a simulated disk over an in-memory store. With `aggressive`, every
+/// engine is an [`Aggressive`] one: everything sealed is tiered and evicted at once.
+pub struct ObjectHarness {
+    pub seed: u64,
+    pub aggressive: bool,
+}
+
+#[async_trait]
+impl Harness for ObjectHarness {
+    type Engine = Aggressive;
+
+    async fn fresh(&mut self, l: Limits) -> Aggressive {
+        self.seed += 1;
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let local_bytes_max = if self.aggressive { 1 } else { 1 << 30 };
+        let engine =
+            open_object(&SimDisk::new(self.seed), store, object_config(l, local_bytes_max)).await.expect("open");
+        Aggressive { engine, enabled: self.aggressive }
+    }
+}
+
+/// An object engine that, when enabled, commits everything and runs a tiering round after
+/// every append, seal and truncation, so that the suite's reads, truncations, retention and
+/// time lookups cross into the remote part.
+pub struct Aggressive {
+    pub engine: ObjectEngine,
+    pub enabled: bool,
+}
+
+impl Aggressive {
+    async fn tier(&self) {
+        if self.enabled {
+            self.engine.set_committed_end(self.engine.end_offset());
+            self.engine.tier(u64::MAX).await.expect("tier");
+        }
+    }
+}
+
+#[async_trait]
+impl LogEngine for Aggressive {
+    async fn append(&self, records: Vec<Record>) -> Result<(u64, u64), LogError> {
+        let r = self.engine.append(records).await?;
+        self.tier().await;
+        Ok(r)
+    }
+    async fn sync(&self) -> Result<u64, LogError> {
+        self.engine.sync().await
+    }
+    async fn read(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        self.engine.read(from, bytes_max).await
+    }
+    async fn truncate(&self, end: u64) -> Result<(), LogError> {
+        self.engine.truncate(end).await?;
+        self.tier().await;
+        Ok(())
+    }
+    async fn seal(&self) -> Result<(), LogError> {
+        self.engine.seal().await?;
+        self.tier().await;
+        Ok(())
+    }
+    async fn apply_retention(&self, now_ms: u64) -> Result<u64, LogError> {
+        self.engine.apply_retention(now_ms).await
+    }
+    fn start_offset(&self) -> u64 {
+        self.engine.start_offset()
+    }
+    fn end_offset(&self) -> u64 {
+        self.engine.end_offset()
+    }
+    fn durable_end(&self) -> u64 {
+        self.engine.durable_end()
+    }
+    async fn offset_for_time(&self, ts_ms: u64) -> Result<u64, LogError> {
+        self.engine.offset_for_time(ts_ms).await
     }
 }

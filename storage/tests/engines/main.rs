@@ -6,4 +6,5 @@ mod crash;
 mod group_commit;
 mod harness;
 mod model;
+mod object;
 mod suite_runs;

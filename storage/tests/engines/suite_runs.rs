@@ -1,9 +1,10 @@
 //! The shared suite ([`keel_storage::suite`]) on every engine: memory, segments on the
-//! simulated disk (with and without the tail cache), segments on real files.
+//! simulated disk (with and without the tail cache), segments on real files, and the object
+//! engine twice: with nothing committed (all local) and tiering everything after each write.
 
 use keel_storage::suite;
 
-use crate::harness::{MemoryHarness, SimHarness};
+use crate::harness::{MemoryHarness, ObjectHarness, SimHarness};
 
 macro_rules! suite_tests {
     ($module:ident, $harness:expr) => {
@@ -61,6 +62,8 @@ macro_rules! suite_tests {
 suite_tests!(memory, MemoryHarness);
 suite_tests!(segment_sim_uncached, SimHarness { seed: 100, cache_bytes_max: 0 });
 suite_tests!(segment_sim_cached, SimHarness { seed: 200, cache_bytes_max: 1 << 20 });
+suite_tests!(object_untiered, ObjectHarness { seed: 400, aggressive: false });
+suite_tests!(object_aggressive, ObjectHarness { seed: 500, aggressive: true });
 #[cfg(not(madsim))]
 suite_tests!(segment_real, crate::harness::RealHarness::new());
 
