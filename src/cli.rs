@@ -165,6 +165,19 @@ fn load_config(args: &ServerArgs) -> Result<Config, String> {
     Ok(config)
 }
 
+/// The object tier: objects as files under `<data_dir>/objects` (created if missing).
+async fn object_tier(
+    config: &keel::config::Config,
+    disk: &keel_rt::disk::RealDisk,
+) -> Result<keel::node::ObjectTier, String> {
+    use keel_rt::disk::Disk;
+    disk.create_dir_all("objects").await.map_err(|e| format!("object dir: {e}"))?;
+    let root = std::path::Path::new(&config.data_dir).join("objects");
+    let store =
+        keel_storage::object::local_store(&root).map_err(|e| format!("object store at {}: {e}", root.display()))?;
+    Ok(keel::node::ObjectTier { store, config: keel_storage::ObjectConfig::default() })
+}
+
 async fn server(args: ServerArgs) -> Result<(), String> {
     let config = load_config(&args)?;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log.level.clone());
@@ -175,7 +188,14 @@ async fn server(args: ServerArgs) -> Result<(), String> {
         .init();
     let disk =
         keel_rt::disk::RealDisk::new(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir))?;
-    let parts = keel::node::NodeParts { config, disk: Arc::new(disk), apply_hook: None, store: Default::default() };
+    let object_tier = object_tier(&config, &disk).await?;
+    let parts = keel::node::NodeParts {
+        config,
+        disk: Arc::new(disk),
+        apply_hook: None,
+        store: Default::default(),
+        object_tier: Some(object_tier),
+    };
     let node = keel::node::Node::start(parts).await.map_err(|e| format!("cannot start: {e}"))?;
     let fatal = tokio::select! {
         _ = shutdown_signal() => None,

@@ -27,6 +27,16 @@ pub struct NodeParts {
     pub apply_hook: Option<ApplyHook>,
     /// Simulation only: unsafe store switches.
     pub store: StoreOptions,
+    /// Where `object` topics tier their sealed segments, and the engine's limits; `None`:
+    /// `object` topics cannot be served here.
+    pub object_tier: Option<ObjectTier>,
+}
+
+/// The object store behind the `object` engine and its limits.
+#[derive(Clone)]
+pub struct ObjectTier {
+    pub store: Arc<dyn keel_storage::object_store::ObjectStore>,
+    pub config: keel_storage::ObjectConfig,
 }
 
 /// A running node.
@@ -57,7 +67,7 @@ impl RpcService for NodeService {
 impl Node {
     /// Binds the listeners and starts every configured role.
     pub async fn start(parts: NodeParts) -> io::Result<Node> {
-        let NodeParts { config, disk, apply_hook, store } = parts;
+        let NodeParts { config, disk, apply_hook, store, object_tier } = parts;
         config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let peers = Peers::default();
         let meta_peers = config.meta_peers().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -85,6 +95,7 @@ impl Node {
         let store = config.roles.contains(&Role::Storage).then(|| {
             let mut s = StoreNode::new(config.node_id, disk.clone(), peers.clone(), meta_client.clone());
             s.unsafe_ack_before_sync = unsafe_shard_sync;
+            s.object_tier = object_tier;
             if let Some(lag) = shard_lag_ms_max {
                 s.replica_config.lag_ms_max = lag;
             }

@@ -6,6 +6,10 @@
 //! process exit loses nothing the OS had). A node killed by the nemesis is a power loss: its
 //! disk keeps only what it had synced ([`SimDisk::crash`]) when it restarts.
 
+use keel::node::ObjectTier;
+use keel_storage::object::FaultyStore;
+use keel_storage::object_store::memory::InMemory;
+use keel_storage::ObjectConfig;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -58,6 +62,9 @@ pub struct MetaCluster {
     pub exits: Exits,
     /// A host for operator actions (membership changes) and the process supervisor.
     pub operator: NodeHandle,
+    /// The object store every node tiers `object` topics to (a bucket outside the nodes: it
+    /// survives their crashes), with injectable faults.
+    pub objects: FaultyStore,
 }
 
 /// The address of meta node `id`.
@@ -74,6 +81,8 @@ impl MetaCluster {
         let ids: Vec<u64> = (1..=settings.meta_nodes as u64).collect();
         let peers: BTreeMap<String, String> =
             ids.iter().map(|id| (id.to_string(), format!("{}:{RPC_PORT}", meta_ip(*id)))).collect();
+        let objects = FaultyStore::from_runtime(Arc::new(InMemory::new()));
+        let object_tier = ObjectTier { store: Arc::new(objects.clone()), config: sim_object_config() };
         let mut nodes = Vec::new();
         for &id in &ids {
             let mut config = Config { node_id: id, roles: vec![Role::Meta, Role::Storage], ..Config::default() };
@@ -88,6 +97,7 @@ impl MetaCluster {
                 config,
                 disk: disk.clone(),
                 store: store.clone(),
+                object_tier: object_tier.clone(),
                 recorder: recorder.clone(),
                 registry: registry.clone(),
                 exits: exits.clone(),
@@ -108,7 +118,7 @@ impl MetaCluster {
             });
         }
         let operator = handle.create_node().name("operator").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1))).build();
-        MetaCluster { nodes, registry, exits, operator }
+        MetaCluster { nodes, registry, exits, operator, objects }
     }
 
     /// The running node that leads in the highest term, if any.
@@ -171,9 +181,19 @@ struct NodeCtx {
     config: Config,
     disk: SimDisk,
     store: StoreOptions,
+    object_tier: ObjectTier,
     recorder: Recorder,
     registry: Registry,
     exits: Exits,
+}
+
+/// Small segments and a small local budget, so that a short run really seals, uploads,
+/// evicts and reads back through the object store.
+fn sim_object_config() -> ObjectConfig {
+    let mut c = ObjectConfig { local_bytes_max: 1024, ..ObjectConfig::default() };
+    c.segment.segment_bytes_max = 512;
+    c.segment.index_interval_bytes = 256;
+    c
 }
 
 /// The node's process: runs until Raft stops on a fatal error, then exits.
@@ -192,6 +212,7 @@ async fn supervise(ctx: NodeCtx) {
             disk: Arc::new(ctx.disk.clone()),
             apply_hook: Some(hook),
             store: ctx.store.clone(),
+            object_tier: Some(ctx.object_tier.clone()),
         };
         match Node::start(parts).await {
             Ok(node) => {

@@ -157,7 +157,9 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     let (node0, p0) = &producers[0];
     let rf = settings.meta_nodes.min(3) as u32;
     let p = p0.clone();
-    let created = node0.spawn(async move { create_topic(&p, rf).await }).await.unwrap_or(false);
+    // Half the seeds tier the topic to the (faulty) object store.
+    let engine = if settings.seed % 2 == 0 { Engine::Object } else { Engine::Segment };
+    let created = node0.spawn(async move { create_topic(&p, rf, engine).await }).await.unwrap_or(false);
     if !created {
         failures.push("liveness: the topic could not be created within 60 s".to_string());
     }
@@ -175,8 +177,12 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     for partition in 0..PARTITIONS {
         let p = p0.clone();
         let ok = node0.spawn(async move {
-            while time::now() < live_end {
-                if p.produce(partition, format!("final-{partition}")).await {
+            // Each attempt writes a new value: a given-up attempt may still have landed.
+            for attempt in 0.. {
+                if time::now() >= live_end {
+                    break;
+                }
+                if p.produce(partition, format!("final-{partition}-{attempt}")).await {
                     return true;
                 }
                 time::sleep(Duration::from_millis(200)).await;
@@ -202,7 +208,8 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     .collect();
     violations.extend(failures.into_iter().map(|f| Violation::new("liveness", f)));
     let summary = format!(
-        "{settings}\n  acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
+        "{settings}\n  engine={engine:?} objects={:?} acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
+        cluster.objects.stats(),
         acked.len(),
         leaders.iter().map(|(s, l)| (s.clone(), l.records.len())).collect::<Vec<_>>(),
         nemesis.injected,
@@ -212,12 +219,12 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     Outcome { violations, digest, summary }
 }
 
-async fn create_topic(p: &Producer, rf: u32) -> bool {
+async fn create_topic(p: &Producer, rf: u32, engine: Engine) -> bool {
     let spec = TopicSpec {
         name: TOPIC.into(),
         partitions: PARTITIONS,
         replication_factor: rf,
-        engine: Engine::Segment,
+        engine,
         retention_ms: None,
         retention_bytes: None,
         unclean_leader_election: false,

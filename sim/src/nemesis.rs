@@ -5,7 +5,9 @@
 //! Faults: partitions (symmetric), one-way link loss, clogged nodes, packet loss (madsim's TCP
 //! turns it into retransmission delay), latency, power loss with restart (unsynced disk data
 //! lost, last write possibly torn), pauses, wall-clock offsets, jumps and drift, disk faults on
-//! a minority (failed syncs and reads, stalls, a full disk) and fault points.
+//! a minority (failed syncs and reads, stalls, a full disk), object store faults (failed or
+//! slow puts, gets, deletes and lists; puts that land while the caller sees an error) and
+//! fault points.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use ::rand::seq::SliceRandom;
 use ::rand::Rng;
 use keel_rt::disk::DiskFaults;
 use keel_rt::{fault, rand, time};
+use keel_storage::object::StoreFaults;
 use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use madsim::task::NodeId as SimNodeId;
@@ -31,6 +34,7 @@ enum Fault {
     Down(usize),
     Paused(usize),
     Disk(usize),
+    Objects,
 }
 
 /// The fault injector of one run.
@@ -170,9 +174,15 @@ impl Nemesis {
                 if faulty >= (n - 1) / 2 {
                     return;
                 }
-                let i = r.gen_range(0..n);
-                cluster.nodes[i].disk.set_faults(random_disk_faults(&mut r));
-                ("disk", Fault::Disk(i))
+                if r.gen_bool(0.3) {
+                    // The object store misbehaves instead (it is shared by every node).
+                    cluster.objects.set_faults(random_store_faults(&mut r));
+                    ("objects", Fault::Objects)
+                } else {
+                    let i = r.gen_range(0..n);
+                    cluster.nodes[i].disk.set_faults(random_disk_faults(&mut r));
+                    ("disk", Fault::Disk(i))
+                }
             }
         };
         self.count(kind);
@@ -287,6 +297,7 @@ impl Nemesis {
             heal(f, cluster);
         }
         fault::set_enabled(false);
+        cluster.objects.set_faults(StoreFaults::default());
         let net = NetSim::current();
         net.update_config(|c| *c = madsim::net::Config::default());
         for i in 0..cluster.nodes.len() {
@@ -354,6 +365,7 @@ fn heal(f: Fault, cluster: &mut MetaCluster) {
             }
         }
         Fault::Disk(i) => cluster.nodes[i].disk.set_faults(DiskFaults::ssd()),
+        Fault::Objects => cluster.objects.set_faults(StoreFaults::default()),
     }
 }
 
@@ -361,6 +373,18 @@ fn two(r: &mut impl Rng, n: usize) -> (usize, usize) {
     let a = r.gen_range(0..n);
     let b = (a + r.gen_range(1..n)) % n;
     (a, b)
+}
+
+fn random_store_faults(r: &mut impl Rng) -> StoreFaults {
+    StoreFaults {
+        put_fail_rate: r.gen_range(0.0..0.5),
+        put_lost_ack_rate: r.gen_range(0.0..0.3),
+        get_fail_rate: r.gen_range(0.0..0.3),
+        delete_fail_rate: r.gen_range(0.0..0.5),
+        list_fail_rate: r.gen_range(0.0..0.3),
+        fail_puts_ending_with: None,
+        latency_ms_max: r.gen_range(0..200),
+    }
 }
 
 fn random_disk_faults(r: &mut impl Rng) -> DiskFaults {

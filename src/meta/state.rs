@@ -317,8 +317,7 @@ fn place(load: &mut BTreeMap<NodeId, usize>, rf: usize) -> Vec<NodeId> {
 fn validate(spec: &TopicSpec) -> Result<(), MetaError> {
     let invalid = |reason: String| Err(MetaError::Invalid { reason });
     match spec.engine {
-        Engine::Memory | Engine::Segment => {}
-        Engine::Object => return invalid("the object engine (tiering to object storage) is not available yet".into()),
+        Engine::Memory | Engine::Segment | Engine::Object => {}
         Engine::Rocksdb => return invalid("the rocksdb engine is not built into this binary".into()),
     }
     if spec.name.is_empty() || spec.name.len() > TOPIC_NAME_BYTES_MAX {
@@ -395,9 +394,9 @@ mod tests {
         );
         assert!(matches!(s.apply(&MetaCommand::CreateTopic(spec("bad name", 1, 1))), Err(MetaError::Invalid { .. })));
         assert!(matches!(s.apply(&MetaCommand::CreateTopic(spec("z", 0, 1))), Err(MetaError::Invalid { .. })));
-        let object = TopicSpec { engine: Engine::Object, ..spec("o", 1, 1) };
+        let rocks = TopicSpec { engine: Engine::Rocksdb, ..spec("o", 1, 1) };
         assert!(
-            matches!(s.apply(&MetaCommand::CreateTopic(object)), Err(MetaError::Invalid { reason }) if reason.contains("not available yet"))
+            matches!(s.apply(&MetaCommand::CreateTopic(rocks)), Err(MetaError::Invalid { reason }) if reason.contains("not built"))
         );
     }
 

@@ -310,6 +310,8 @@ impl Driver {
             }
             Command::HighWatermark { hw } => {
                 self.hw.send_replace(hw);
+                // Only committed records may be tiered (object engine).
+                self.engine.set_committed_end(hw);
                 None
             }
         })

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use keel_rt::disk::Disk;
 use keel_rt::{task, time};
 use keel_storage::replication::Event;
-use keel_storage::{LogEngine, MemoryConfig, MemoryEngine, SegmentConfig, SegmentEngine};
+use keel_storage::{LogEngine, MemoryConfig, MemoryEngine, ObjectEngine, SegmentConfig, SegmentEngine};
 use prost::Message;
 use tokio::sync::oneshot;
 
@@ -39,6 +39,9 @@ pub const REPLICA_FETCH: &str = "shard.replica_fetch";
 pub const READ: &str = "shard.read";
 pub const LIST_OFFSETS: &str = "shard.list_offsets";
 
+/// How often an object engine runs a tiering round (upload, clean up, evict).
+const TIER_EVERY: Duration = Duration::from_secs(1);
+
 /// How often the node reconciles its replicas with meta.
 const ASSIGN_EVERY: Duration = Duration::from_millis(500);
 /// How long a produce may wait for acknowledgement.
@@ -56,6 +59,17 @@ struct Replica {
     handle: ShardHandle,
     /// The (epoch, leader) last told to the driver.
     told: Option<(u64, Option<NodeId>)>,
+    /// The object engine's tiering loop, stopped with the replica.
+    _tiering: Option<AbortOnDrop>,
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A node's storage role.
@@ -70,6 +84,8 @@ pub struct StoreNode {
     pub unsafe_ack_before_sync: bool,
     /// Replication limits of every shard replica here.
     pub replica_config: keel_storage::replication::ReplicaConfig,
+    /// Where `object` topics tier to; without it they are refused here.
+    pub object_tier: Option<crate::node::ObjectTier>,
 }
 
 fn remote(e: impl std::fmt::Display) -> RemoteError {
@@ -86,6 +102,7 @@ impl StoreNode {
             shards: Arc::default(),
             unsafe_ack_before_sync: false,
             replica_config: Default::default(),
+            object_tier: None,
         }
     }
 
@@ -142,6 +159,7 @@ impl StoreNode {
             None => {}
         }
         let dir = format!("shards/{topic}/{partition}");
+        let mut tiering = None;
         let log: Arc<dyn LogEngine> = match engine {
             Engine::Memory => Arc::new(MemoryEngine::new(MemoryConfig::default())),
             Engine::Segment => Arc::new(
@@ -149,7 +167,21 @@ impl StoreNode {
                     .await
                     .map_err(|e| e.to_string())?,
             ),
-            Engine::Object | Engine::Rocksdb => return Err(format!("the {engine:?} engine is not available")),
+            Engine::Object => {
+                let tier = self.object_tier.clone().ok_or("no object store configured on this node")?;
+                // One prefix per replica: each replica tiers its own log (they may differ
+                // above the HW, and each truncates on its own). A single copy uploaded by the
+                // leader would save space; it needs remote metadata shared through meta.
+                let prefix = format!("{topic}/{partition}/replica-{}", self.node);
+                let log =
+                    ObjectEngine::open(self.disk.clone(), &format!("{dir}/log"), tier.store, &prefix, tier.config)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                let log = Arc::new(log);
+                tiering = Some(AbortOnDrop(task::spawn(tier_loop(log.clone()))));
+                log
+            }
+            Engine::Rocksdb => return Err(format!("the {engine:?} engine is not available")),
         };
         let ctx = ShardContext {
             node: self.node,
@@ -164,7 +196,7 @@ impl StoreNode {
         };
         let handle = driver::start(ctx, log).await.map_err(|e| e.to_string())?;
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        shards.insert((topic.to_string(), partition), Replica { handle, told: None });
+        shards.insert((topic.to_string(), partition), Replica { handle, told: None, _tiering: tiering });
         Ok(())
     }
 
@@ -339,5 +371,18 @@ fn produce_code(e: &ProduceError) -> u32 {
         ProduceError::InFlight => code::IN_FLIGHT,
         ProduceError::OutOfOrderSequence { .. } => code::OUT_OF_ORDER_SEQUENCE,
         ProduceError::ProducerFenced { .. } => code::PRODUCER_FENCED,
+    }
+}
+
+/// Tiers an object engine's committed, sealed segments, one round every `TIER_EVERY`, until
+/// the replica is dropped (which aborts this task).
+async fn tier_loop(engine: Arc<ObjectEngine>) {
+    loop {
+        time::sleep(TIER_EVERY).await;
+        match engine.tier(time::wall_ms()).await {
+            Ok(r) if r.uploaded + r.evicted > 0 => tracing::debug!(?r, "tiering round"),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "tiering round failed; retried next round"),
+        }
     }
 }

@@ -20,4 +20,6 @@ pub use engine::{LogEngine, LogError, ProducerSeq, Record, StoredRecord};
 pub use group_commit::GroupCommit;
 pub use memory::{MemoryConfig, MemoryEngine};
 pub use object::{ObjectConfig, ObjectEngine};
+/// The object store crate the object engine speaks, for callers that build stores.
+pub use object_store;
 pub use segment::{RecoveryReport, SegmentConfig, SegmentEngine};
