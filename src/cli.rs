@@ -86,6 +86,9 @@ enum TopicCommand {
         engine: String,
         #[arg(long)]
         retention_ms: Option<u64>,
+        /// In-sync replicas (leader included) a shard needs to accept writes.
+        #[arg(long, default_value_t = 1)]
+        min_insync_replicas: u32,
     },
     /// List topics.
     List,
@@ -240,8 +243,15 @@ fn print(v: &Value) {
 
 async fn topic(cmd: TopicCommand, admin: &str) -> Result<(), String> {
     match cmd {
-        TopicCommand::Create { name, partitions, replication_factor, engine, retention_ms } => {
-            let body = json!({ "name": name, "partitions": partitions, "replication_factor": replication_factor, "engine": engine, "retention_ms": retention_ms });
+        TopicCommand::Create { name, partitions, replication_factor, engine, retention_ms, min_insync_replicas } => {
+            let body = json!({
+                "name": name,
+                "partitions": partitions,
+                "replication_factor": replication_factor,
+                "engine": engine,
+                "retention_ms": retention_ms,
+                "min_insync_replicas": min_insync_replicas,
+            });
             print(&call(admin, "POST", "/api/topics", Some(body)).await?);
         }
         TopicCommand::List => {

@@ -158,8 +158,10 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     let rf = settings.meta_nodes.min(3) as u32;
     let p = p0.clone();
     // Half the seeds tier the topic to the (faulty) object store.
-    let engine = if settings.seed % 2 == 0 { Engine::Object } else { Engine::Segment };
-    let created = node0.spawn(async move { create_topic(&p, rf, engine).await }).await.unwrap_or(false);
+    let engine = if settings.seed.is_multiple_of(2) { Engine::Object } else { Engine::Segment };
+    // Every third seed refuses writes with fewer than two in-sync copies.
+    let min_insync = if settings.seed.is_multiple_of(3) { 2.min(rf) } else { 1 };
+    let created = node0.spawn(async move { create_topic(&p, rf, engine, min_insync).await }).await.unwrap_or(false);
     if !created {
         failures.push("liveness: the topic could not be created within 60 s".to_string());
     }
@@ -201,14 +203,14 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
         no_acked_record_lost::check(&acked, &leaders),
         no_duplicates::check(&leaders),
         replicas_agree::check(&replicas),
-        shards_led::check(&shards, &all),
+        shards_led::check_in_sync(&shards, &all),
     ]
     .into_iter()
     .filter_map(Result::err)
     .collect();
     violations.extend(failures.into_iter().map(|f| Violation::new("liveness", f)));
     let summary = format!(
-        "{settings}\n  engine={engine:?} objects={:?} acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
+        "{settings}\n  engine={engine:?} min_insync={min_insync} objects={:?} acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
         cluster.objects.stats(),
         acked.len(),
         leaders.iter().map(|(s, l)| (s.clone(), l.records.len())).collect::<Vec<_>>(),
@@ -219,7 +221,7 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     Outcome { violations, digest, summary }
 }
 
-async fn create_topic(p: &Producer, rf: u32, engine: Engine) -> bool {
+async fn create_topic(p: &Producer, rf: u32, engine: Engine, min_insync_replicas: u32) -> bool {
     let spec = TopicSpec {
         name: TOPIC.into(),
         partitions: PARTITIONS,
@@ -228,6 +230,7 @@ async fn create_topic(p: &Producer, rf: u32, engine: Engine) -> bool {
         retention_ms: None,
         retention_bytes: None,
         unclean_leader_election: false,
+        min_insync_replicas,
     };
     let deadline = time::now() + Duration::from_secs(60);
     while time::now() < deadline {
@@ -275,6 +278,7 @@ async fn read_everything(p: &Producer) -> ReadAll {
             leaders.insert(shard, leader_log);
         }
         let views = crate::meta_scenario::topic_shard_views(std::iter::once(&t));
+        settled &= views.iter().all(|v| v.isr.len() == v.replication_factor as usize);
         if settled || time::now() >= deadline {
             return (leaders, replicas, views);
         }

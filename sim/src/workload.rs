@@ -130,6 +130,7 @@ fn command(key: &str, op: &TopicOp, retention_ms: u64) -> MetaCommand {
             retention_ms: Some(retention_ms),
             retention_bytes: None,
             unclean_leader_election: false,
+            min_insync_replicas: 1,
         }),
         TopicOp::Delete => MetaCommand::DeleteTopic { name: key.to_string() },
         TopicOp::Cas { expected } => MetaCommand::UpdateTopic {

@@ -26,6 +26,8 @@ struct CreateTopic {
     retention_bytes: Option<u64>,
     #[serde(default)]
     unclean_leader_election: bool,
+    #[serde(default = "one")]
+    min_insync_replicas: u32,
 }
 
 fn one() -> u32 {
@@ -124,6 +126,7 @@ async fn create_topic(state: &AdminState, body: &[u8]) -> Response {
         retention_ms: req.retention_ms,
         retention_bytes: req.retention_bytes,
         unclean_leader_election: req.unclean_leader_election,
+        min_insync_replicas: req.min_insync_replicas,
     };
     write(state, MetaCommand::CreateTopic(spec)).await
 }

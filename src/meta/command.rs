@@ -52,6 +52,9 @@ pub struct TopicSpec {
     /// See [`TopicRecord::unclean_leader_election`].
     #[serde(default)]
     pub unclean_leader_election: bool,
+    /// See [`TopicRecord::min_insync_replicas`].
+    #[serde(default = "crate::meta::state::one")]
+    pub min_insync_replicas: u32,
 }
 
 /// A successful command's result.

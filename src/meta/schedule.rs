@@ -127,6 +127,7 @@ mod tests {
             retention_ms: None,
             retention_bytes: None,
             unclean_leader_election: unclean,
+            min_insync_replicas: 1,
         };
         s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
         s
@@ -263,6 +264,31 @@ mod tests {
         let after = &s.topics["t"].shards[0];
         assert!(after.replicas.contains(&spare) && !after.replicas.contains(&follower));
         assert!(!after.isr.contains(&spare), "the new replica joins the ISR once caught up");
+    }
+
+    /// Found by the simulation: the ISR starts in replica order (not sorted), and a leader's
+    /// proposal (sorted) never matched it, so a follower that had left could never rejoin.
+    #[test]
+    fn isr_changes_compare_members_not_their_order() {
+        let mut s = cluster(3, 3, false);
+        let shard = s.topics["t"].shards[0].clone();
+        let leader = shard.leader.unwrap();
+        let follower = *shard.replicas.iter().rev().find(|r| **r != leader).unwrap();
+        let mut shrunk: Vec<u64> = shard.isr.iter().copied().filter(|r| *r != follower).collect();
+        shrunk.reverse();
+        let alter = |from: Vec<u64>, isr: Vec<u64>| MetaCommand::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            epoch: 1,
+            from,
+            isr,
+        };
+        s.apply(&alter(shard.isr.iter().rev().copied().collect(), shrunk.clone()))
+            .expect("any order of the current ISR");
+        let mut all = shard.replicas.clone();
+        all.sort();
+        let back = s.apply(&alter(shrunk.iter().rev().copied().collect(), all.clone()));
+        assert!(matches!(back, Ok(MetaOk::Shard(sh)) if sh.isr == all), "the follower rejoins");
     }
 
     #[test]

@@ -86,7 +86,16 @@ pub struct TopicRecord {
     /// losing acknowledged records; an explicit opt-in).
     #[serde(default)]
     pub unclean_leader_election: bool,
+    /// The in-sync replicas (leader included) a shard needs to accept writes: with fewer,
+    /// produces are refused rather than acknowledged on too few copies. 1 to RF.
+    #[serde(default = "one")]
+    pub min_insync_replicas: u32,
     pub shards: Vec<ShardRecord>,
+}
+
+/// Serde's default for fields that count from one.
+pub fn one() -> u32 {
+    1
 }
 
 /// All cluster metadata.
@@ -178,6 +187,7 @@ impl MetaState {
             retention_bytes: spec.retention_bytes,
             version: 1,
             unclean_leader_election: spec.unclean_leader_election,
+            min_insync_replicas: spec.min_insync_replicas,
             shards,
         };
         self.topics.insert(t.name.clone(), t.clone());
@@ -200,9 +210,13 @@ impl MetaState {
         if shard.epoch != epoch {
             return Err(MetaError::StaleEpoch { current: shard.epoch });
         }
-        let mut expected = from.to_vec();
+        // Compared as sets: the ISR's order carries no meaning (a shard's ISR starts in
+        // replica order, which is not sorted).
+        let (mut expected, mut current) = (from.to_vec(), shard.isr.clone());
         expected.sort();
-        if expected != shard.isr {
+        expected.dedup();
+        current.sort();
+        if expected != current {
             return Err(MetaError::StaleIsr { current: shard.isr.clone() });
         }
         let leader_in = shard.leader.is_some_and(|l| isr.contains(&l));
@@ -320,6 +334,12 @@ fn validate(spec: &TopicSpec) -> Result<(), MetaError> {
         Engine::Memory | Engine::Segment | Engine::Object => {}
         Engine::Rocksdb => return invalid("the rocksdb engine is not built into this binary".into()),
     }
+    if spec.min_insync_replicas == 0 || spec.min_insync_replicas > spec.replication_factor {
+        return invalid(format!(
+            "min_insync_replicas must be 1 to the replication factor ({}), not {}",
+            spec.replication_factor, spec.min_insync_replicas
+        ));
+    }
     if spec.name.is_empty() || spec.name.len() > TOPIC_NAME_BYTES_MAX {
         return invalid(format!("topic name must be 1 to {TOPIC_NAME_BYTES_MAX} bytes"));
     }
@@ -348,6 +368,7 @@ mod tests {
             retention_ms: None,
             retention_bytes: None,
             unclean_leader_election: false,
+            min_insync_replicas: 1,
         }
     }
 
@@ -394,6 +415,12 @@ mod tests {
         );
         assert!(matches!(s.apply(&MetaCommand::CreateTopic(spec("bad name", 1, 1))), Err(MetaError::Invalid { .. })));
         assert!(matches!(s.apply(&MetaCommand::CreateTopic(spec("z", 0, 1))), Err(MetaError::Invalid { .. })));
+        for min in [0, 2] {
+            let bad = TopicSpec { min_insync_replicas: min, ..spec("m", 1, 1) };
+            assert!(
+                matches!(s.apply(&MetaCommand::CreateTopic(bad)), Err(MetaError::Invalid { reason }) if reason.contains("min_insync_replicas"))
+            );
+        }
         let rocks = TopicSpec { engine: Engine::Rocksdb, ..spec("o", 1, 1) };
         assert!(
             matches!(s.apply(&MetaCommand::CreateTopic(rocks)), Err(MetaError::Invalid { reason }) if reason.contains("not built"))

@@ -29,6 +29,8 @@ use crate::meta::network::Peers;
 const FETCH_BYTES_MAX: usize = 1024 * 1024;
 /// How long the leader holds a fetch that finds nothing new.
 const LONG_POLL: Duration = Duration::from_millis(300);
+/// The pause before asking meta again about an ISR change whose outcome is unknown.
+const ISR_RETRY: Duration = Duration::from_millis(200);
 /// How long a follower waits for the leader's answer.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -387,13 +389,20 @@ impl Driver {
         };
         let (meta, tx) = (self.ctx.meta.clone(), self.tx.clone());
         task::spawn(async move {
-            let now = match meta.write(&cmd).await {
-                Ok(ok) => match ok.result {
-                    Ok(MetaOk::Shard(s)) => s.isr,
-                    Err(MetaError::StaleIsr { current }) => current,
-                    _ => from,
-                },
-                Err(_) => from,
+            // An unknown outcome is retried with the same compare-and-set until meta answers:
+            // if the first attempt committed, the retry finds the new ISR (`StaleIsr`) and
+            // reports it. Assuming it failed would leave the leader and meta disagreeing for
+            // good (found by the simulation: a follower never rejoined the ISR).
+            let now = loop {
+                match meta.write(&cmd).await {
+                    Ok(ok) => match ok.result {
+                        Ok(MetaOk::Shard(s)) => break s.isr,
+                        Err(MetaError::StaleIsr { current }) => break current,
+                        _ => break from,
+                    },
+                    Err(_) if tx.is_closed() => return,
+                    Err(_) => time::sleep(ISR_RETRY).await,
+                }
             };
             let _ = tx.send(Input::Event(Event::IsrCommitted { epoch, isr: now })).await;
         });

@@ -134,19 +134,19 @@ impl StoreNode {
         let mut wanted = BTreeMap::new();
         for t in &topics {
             for s in t.shards.iter().filter(|s| s.replicas.contains(&self.node)) {
-                wanted.insert((t.name.clone(), s.partition), (t.engine, s.clone()));
+                wanted.insert((t.name.clone(), s.partition), (t.engine, t.min_insync_replicas, s.clone()));
             }
         }
         self.shards.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| wanted.contains_key(k));
         let now_ms = time::since_start().as_millis() as u64;
-        for ((topic, partition), (engine, shard)) in wanted {
-            self.ensure(&topic, partition, engine).await?;
+        for ((topic, partition), (engine, min_insync, shard)) in wanted {
+            self.ensure(&topic, partition, engine, min_insync).await?;
             self.tell(&topic, &shard, &addrs, now_ms).await;
         }
         Ok(())
     }
 
-    async fn ensure(&self, topic: &str, partition: u32, engine: Engine) -> Result<(), String> {
+    async fn ensure(&self, topic: &str, partition: u32, engine: Engine, min_insync: u32) -> Result<(), String> {
         match self.handle(topic, partition) {
             Some(h) if !h.tx.is_closed() => return Ok(()),
             Some(_) => {
@@ -192,7 +192,10 @@ impl StoreNode {
             peers: self.peers.clone(),
             meta: self.meta.clone(),
             unsafe_ack_before_sync: self.unsafe_ack_before_sync,
-            replica_config: self.replica_config.clone(),
+            replica_config: keel_storage::replication::ReplicaConfig {
+                min_insync: min_insync as usize,
+                ..self.replica_config.clone()
+            },
         };
         let handle = driver::start(ctx, log).await.map_err(|e| e.to_string())?;
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());

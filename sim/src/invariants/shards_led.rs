@@ -2,6 +2,7 @@
 //! a live replica in the ISR, the ISR is a subset of the replicas, and the replicas are as
 //! many distinct nodes as the topic's replication factor. This is the liveness half of shard
 //! scheduling: failure detection, election from the ISR, and re-replication converge.
+//! [`check_in_sync`] also wants every replica back in the ISR.
 
 use std::collections::BTreeSet;
 
@@ -18,6 +19,25 @@ pub struct ShardView {
     pub replicas: Vec<u64>,
     pub leader: Option<u64>,
     pub isr: Vec<u64>,
+}
+
+/// As [`check`], and every shard has all its replicas in sync again: used where the run
+/// gives replicas time to catch up after healing.
+pub fn check_in_sync(shards: &[ShardView], alive: &BTreeSet<u64>) -> Result<(), Violation> {
+    check(shards, alive)?;
+    match shards.iter().find(|s| s.isr.len() != s.replication_factor as usize) {
+        Some(s) => Err(Violation::new(
+            INVARIANT,
+            format!(
+                "{}/{}: {} in-sync replicas of {} after healing ({s:?})",
+                s.topic,
+                s.partition,
+                s.isr.len(),
+                s.replication_factor
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks every shard against the nodes alive at the end.
@@ -60,6 +80,14 @@ mod tests {
     #[test]
     fn a_led_fully_placed_shard_passes() {
         assert_eq!(check(&[shard(vec![1, 2, 3], Some(2), vec![2, 3])], &alive(&[1, 2, 3])), Ok(()));
+    }
+
+    #[test]
+    fn a_shard_short_of_in_sync_replicas_fails_the_in_sync_check() {
+        let all = alive(&[1, 2, 3]);
+        assert_eq!(check_in_sync(&[shard(vec![1, 2, 3], Some(2), vec![1, 2, 3])], &all), Ok(()));
+        let v = check_in_sync(&[shard(vec![1, 2, 3], Some(2), vec![2, 3])], &all).unwrap_err();
+        assert!(v.detail.contains("2 in-sync replicas of 3"), "{}", v.detail);
     }
 
     #[test]

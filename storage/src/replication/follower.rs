@@ -7,6 +7,16 @@
 use super::producers::ProducerBatch;
 use super::replica::{Command, FetchReply, FollowerState, NodeId, Role, ShardReplica, Stage};
 
+/// The fields of [`super::Event::FetchedRecords`].
+pub(super) struct Fetched {
+    pub epoch: u64,
+    pub from_offset: u64,
+    pub count: u64,
+    pub epoch_starts: Vec<(u64, u64)>,
+    pub producers: Vec<(ProducerBatch, u64)>,
+    pub leader_hw: u64,
+}
+
 impl ShardReplica {
     pub(super) fn become_follower(&mut self, epoch: u64, leader: NodeId, out: &mut Vec<Command>) {
         let same = matches!(&self.role, Role::Follower(f) if f.leader == leader) && epoch == self.epoch;
@@ -59,16 +69,8 @@ impl ShardReplica {
         }
     }
 
-    pub(super) fn fetched(
-        &mut self,
-        epoch: u64,
-        from_offset: u64,
-        count: u64,
-        epoch_starts: Vec<(u64, u64)>,
-        producers: Vec<(ProducerBatch, u64)>,
-        leader_hw: u64,
-        out: &mut Vec<Command>,
-    ) {
+    pub(super) fn fetched(&mut self, f: Fetched, out: &mut Vec<Command>) {
+        let Fetched { epoch, from_offset, count, epoch_starts, producers, leader_hw } = f;
         if epoch != self.epoch || self.stage() != Some(Stage::Fetching) || from_offset != self.log_end {
             return; // an answer to an older fetch, or a duplicate
         }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::follower::Fetched;
 use super::producers::{ProducerBatch, ProducerTable};
 use super::EpochCache;
 
@@ -229,7 +230,8 @@ impl ShardReplica {
                 self.serve_fetch(from, epoch, fetch_offset, last_fetched_epoch, now_ms, &mut out)
             }
             Event::FetchedRecords { epoch, from_offset, count, epoch_starts, producers, leader_hw } => {
-                self.fetched(epoch, from_offset, count, epoch_starts, producers, leader_hw, &mut out)
+                let f = Fetched { epoch, from_offset, count, epoch_starts, producers, leader_hw };
+                self.fetched(f, &mut out)
             }
             Event::FetchRefused { epoch, fetch_offset, reply } => {
                 self.fetch_refused(epoch, fetch_offset, reply, &mut out)
