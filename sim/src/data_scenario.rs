@@ -210,8 +210,9 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     .collect();
     violations.extend(failures.into_iter().map(|f| Violation::new("liveness", f)));
     let summary = format!(
-        "{settings}\n  engine={engine:?} min_insync={min_insync} objects={:?} acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
+        "{settings}\n  engine={engine:?} min_insync={min_insync} objects={:?} bit_flips={} acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
         cluster.objects.stats(),
+        cluster.nodes.iter().map(|n| n.disk.stats().bit_flips).sum::<u64>(),
         acked.len(),
         leaders.iter().map(|(s, l)| (s.clone(), l.records.len())).collect::<Vec<_>>(),
         nemesis.injected,

@@ -22,7 +22,16 @@ pub enum MetaCommand {
     UpdateTopic { name: String, expected_version: u64, retention_ms: Option<u64>, retention_bytes: Option<u64> },
     /// The shard leader's ISR change from `from` to `isr`; applies only in the shard's current
     /// `epoch` and while its ISR is still `from`.
-    AlterIsr { topic: String, partition: u32, epoch: u64, from: Vec<NodeId>, isr: Vec<NodeId> },
+    AlterIsr {
+        topic: String,
+        partition: u32,
+        epoch: u64,
+        from: Vec<NodeId>,
+        isr: Vec<NodeId>,
+        /// The shard's `isr_version` the change is based on (`None`: not checked).
+        #[serde(default)]
+        isr_version: Option<u64>,
+    },
     /// A new leader (`None`: offline) and epoch for a shard whose epoch is `expected_epoch`.
     /// The leader must be in the ISR unless the topic allows unclean elections or `unclean`
     /// forces one (an operator's explicit choice to accept losing acknowledged records).
@@ -38,6 +47,11 @@ pub enum MetaCommand {
     ReplaceReplica { topic: String, partition: u32, expected_epoch: u64, old: NodeId, new: NodeId },
     /// Hands out a new idempotent producer id, unique in the cluster's history.
     AllocateProducerId,
+    /// A replica that lost records it had reported durable (damaged storage) withdraws from
+    /// the shard's ISR before it discards its copy and fetches again; refused if it is the
+    /// last in-sync replica. Bumps the epoch (and drops the leadership if it led) so the
+    /// leader learns the new ISR at once.
+    LeaveIsr { topic: String, partition: u32, node: NodeId },
 }
 
 /// The settings of a new topic.
@@ -100,6 +114,8 @@ pub enum MetaError {
     /// An ISR change based on an ISR that has changed since.
     StaleIsr {
         current: Vec<NodeId>,
+        #[serde(default)]
+        version: u64,
     },
 }
 
@@ -113,7 +129,7 @@ impl std::fmt::Display for MetaError {
             }
             MetaError::Invalid { reason } => write!(f, "invalid request: {reason}"),
             MetaError::StaleEpoch { current } => write!(f, "stale shard epoch (current {current})"),
-            MetaError::StaleIsr { current } => write!(f, "stale ISR (current {current:?})"),
+            MetaError::StaleIsr { current, version } => write!(f, "stale ISR (current {current:?}, version {version})"),
             MetaError::NotEnoughNodes { needed, available } => {
                 write!(f, "replication factor {needed} needs {needed} live storage nodes, the cluster has {available}")
             }

@@ -190,7 +190,14 @@ mod tests {
             let leader = s.topics["t"].shards[0].leader.unwrap();
             let other = 3 - leader;
             let from = s.topics["t"].shards[0].isr.clone();
-            let isr = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, from, isr: vec![leader] };
+            let isr = MetaCommand::AlterIsr {
+                topic: "t".into(),
+                partition: 0,
+                epoch: 1,
+                from,
+                isr: vec![leader],
+                isr_version: None,
+            };
             s.apply(&isr).unwrap();
             let cmds = plan(&s, &seen(&[(leader, 0), (other, 2_000)]), 2_000, &CFG);
             let want = if unclean { Some(other) } else { None };
@@ -219,7 +226,14 @@ mod tests {
         let leader = shard.leader.unwrap();
         let lagging = *shard.replicas.iter().find(|r| **r != leader).unwrap();
         let isr: Vec<u64> = shard.isr.iter().copied().filter(|r| *r != lagging).collect();
-        let alter = MetaCommand::AlterIsr { topic: "t".into(), partition: 0, epoch: 1, from: shard.isr.clone(), isr };
+        let alter = MetaCommand::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            epoch: 1,
+            from: shard.isr.clone(),
+            isr,
+            isr_version: None,
+        };
         s.apply(&alter).unwrap();
         let others: Vec<(u64, u64)> = shard.replicas.iter().filter(|r| **r != leader).map(|r| (*r, 2_000)).collect();
         let last = seen(&[&[(leader, 0)][..], &others].concat());
@@ -266,6 +280,28 @@ mod tests {
         assert!(!after.isr.contains(&spare), "the new replica joins the ISR once caught up");
     }
 
+    #[test]
+    fn a_damaged_replica_leaves_the_isr_unless_it_is_the_last() {
+        let mut s = cluster(3, 3, false);
+        let shard = s.topics["t"].shards[0].clone();
+        let leader = shard.leader.unwrap();
+        let leave = |node| MetaCommand::LeaveIsr { topic: "t".into(), partition: 0, node };
+        let after = match s.apply(&leave(leader)) {
+            Ok(MetaOk::Shard(sh)) => sh,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((after.leader, after.epoch, after.isr.contains(&leader)), (None, 2, false), "a leader steps down");
+        let next = after.isr[0];
+        assert!(
+            matches!(s.apply(&leave(after.isr[1])), Ok(MetaOk::Shard(sh)) if sh.isr == vec![next] && sh.epoch == 3)
+        );
+        assert!(
+            matches!(s.apply(&leave(next)), Err(crate::meta::command::MetaError::Invalid { .. })),
+            "the last stays"
+        );
+        assert!(matches!(s.apply(&leave(leader)), Ok(MetaOk::Shard(sh)) if sh.epoch == 3), "leaving twice is a no-op");
+    }
+
     /// Found by the simulation: the ISR starts in replica order (not sorted), and a leader's
     /// proposal (sorted) never matched it, so a follower that had left could never rejoin.
     #[test]
@@ -276,19 +312,24 @@ mod tests {
         let follower = *shard.replicas.iter().rev().find(|r| **r != leader).unwrap();
         let mut shrunk: Vec<u64> = shard.isr.iter().copied().filter(|r| *r != follower).collect();
         shrunk.reverse();
-        let alter = |from: Vec<u64>, isr: Vec<u64>| MetaCommand::AlterIsr {
+        let alter = |from: Vec<u64>, isr: Vec<u64>, isr_version| MetaCommand::AlterIsr {
             topic: "t".into(),
             partition: 0,
             epoch: 1,
             from,
             isr,
+            isr_version: Some(isr_version),
         };
-        s.apply(&alter(shard.isr.iter().rev().copied().collect(), shrunk.clone()))
-            .expect("any order of the current ISR");
+        let shrink = alter(shard.isr.iter().rev().copied().collect(), shrunk.clone(), 1);
+        s.apply(&shrink).expect("any order of the current ISR");
         let mut all = shard.replicas.clone();
         all.sort();
-        let back = s.apply(&alter(shrunk.iter().rev().copied().collect(), all.clone()));
-        assert!(matches!(back, Ok(MetaOk::Shard(sh)) if sh.isr == all), "the follower rejoins");
+        let back = s.apply(&alter(shrunk.iter().rev().copied().collect(), all.clone(), 2));
+        assert!(matches!(back, Ok(MetaOk::Shard(sh)) if sh.isr == all && sh.isr_version == 3), "the follower rejoins");
+        // Found by the simulation too: a delayed duplicate of the shrink, arriving now that
+        // the ISR is back to the members it was based on, must not apply again.
+        let late = s.apply(&shrink);
+        assert!(matches!(late, Err(MetaError::StaleIsr { version: 3, .. })), "{late:?}");
     }
 
     #[test]
@@ -302,6 +343,7 @@ mod tests {
             epoch,
             from,
             isr,
+            isr_version: None,
         };
         assert!(
             matches!(s.apply(&alter(1, all.clone(), vec![leader])), Ok(MetaOk::Shard(sh)) if sh.isr == vec![leader])

@@ -69,6 +69,11 @@ pub struct ShardRecord {
     /// The in-sync replicas (the leader included), as the leader last committed them.
     #[serde(default)]
     pub isr: Vec<NodeId>,
+    /// Bumped by every change of the ISR (and of the leader or replicas): an ISR change names
+    /// the version it was based on, so a delayed duplicate of an old request cannot apply
+    /// after the ISR went away and came back to the same members.
+    #[serde(default)]
+    pub isr_version: u64,
 }
 
 /// A topic and its shards.
@@ -127,6 +132,7 @@ impl MetaState {
                 None => Err(MetaError::Invalid { reason: format!("unknown node {id}") }),
             },
             MetaCommand::CreateTopic(spec) => self.create_topic(spec),
+            MetaCommand::LeaveIsr { topic, partition, node } => self.leave_isr(topic, *partition, *node),
             MetaCommand::AllocateProducerId => {
                 self.last_producer_id += 1;
                 Ok(MetaOk::ProducerId(self.last_producer_id))
@@ -135,8 +141,8 @@ impl MetaState {
                 Some(_) => Ok(MetaOk::Deleted),
                 None => Err(MetaError::TopicNotFound { name: name.clone() }),
             },
-            MetaCommand::AlterIsr { topic, partition, epoch, from, isr } => {
-                self.alter_isr(topic, *partition, *epoch, from, isr)
+            MetaCommand::AlterIsr { topic, partition, epoch, from, isr, isr_version } => {
+                self.alter_isr(topic, *partition, *epoch, from, isr, *isr_version)
             }
             MetaCommand::ElectLeader { topic, partition, expected_epoch, leader, unclean } => {
                 self.elect_leader(topic, *partition, *expected_epoch, *leader, *unclean)
@@ -175,7 +181,14 @@ impl MetaState {
                 // The replica leading the fewest shards leads this one.
                 replicas.sort_by_key(|r| (leading.get(r).copied().unwrap_or(0), *r));
                 *leading.entry(replicas[0]).or_insert(0) += 1;
-                ShardRecord { partition, leader: replicas.first().copied(), isr: replicas.clone(), replicas, epoch: 1 }
+                ShardRecord {
+                    partition,
+                    leader: replicas.first().copied(),
+                    isr: replicas.clone(),
+                    replicas,
+                    epoch: 1,
+                    isr_version: 1,
+                }
             })
             .collect();
         let t = TopicRecord {
@@ -205,7 +218,15 @@ impl MetaState {
     }
 
     /// The shard leader's ISR change, fenced by its epoch.
-    fn alter_isr(&mut self, topic: &str, partition: u32, epoch: u64, from: &[NodeId], isr: &[NodeId]) -> MetaResult {
+    fn alter_isr(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        epoch: u64,
+        from: &[NodeId],
+        isr: &[NodeId],
+        version: Option<u64>,
+    ) -> MetaResult {
         let (shard, _) = self.shard_mut(topic, partition)?;
         if shard.epoch != epoch {
             return Err(MetaError::StaleEpoch { current: shard.epoch });
@@ -216,8 +237,8 @@ impl MetaState {
         expected.sort();
         expected.dedup();
         current.sort();
-        if expected != current {
-            return Err(MetaError::StaleIsr { current: shard.isr.clone() });
+        if expected != current || version.is_some_and(|v| v != shard.isr_version) {
+            return Err(MetaError::StaleIsr { current: shard.isr.clone(), version: shard.isr_version });
         }
         let leader_in = shard.leader.is_some_and(|l| isr.contains(&l));
         if !leader_in || !isr.iter().all(|r| shard.replicas.contains(r)) {
@@ -227,6 +248,7 @@ impl MetaState {
         isr.sort();
         isr.dedup();
         shard.isr = isr;
+        shard.isr_version += 1;
         Ok(MetaOk::Shard(shard.clone()))
     }
 
@@ -264,6 +286,24 @@ impl MetaState {
         }
         shard.leader = leader;
         shard.epoch += 1;
+        shard.isr_version += 1;
+        Ok(MetaOk::Shard(shard.clone()))
+    }
+
+    fn leave_isr(&mut self, topic: &str, partition: u32, node: NodeId) -> MetaResult {
+        let (shard, _) = self.shard_mut(topic, partition)?;
+        if !shard.isr.contains(&node) {
+            return Ok(MetaOk::Shard(shard.clone()));
+        }
+        if shard.isr.len() == 1 {
+            return Err(MetaError::Invalid { reason: format!("node {node} is the last in-sync replica") });
+        }
+        shard.isr.retain(|r| *r != node);
+        if shard.leader == Some(node) {
+            shard.leader = None;
+        }
+        shard.epoch += 1;
+        shard.isr_version += 1;
         Ok(MetaOk::Shard(shard.clone()))
     }
 
@@ -283,6 +323,7 @@ impl MetaState {
         *slot = new;
         shard.isr.retain(|r| *r != old);
         shard.epoch += 1;
+        shard.isr_version += 1;
         Ok(MetaOk::Shard(shard.clone()))
     }
 

@@ -6,6 +6,7 @@
 //! runs in spawned tasks that report back as inputs.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,12 +76,19 @@ pub struct ShardContext {
 #[derive(Clone)]
 pub struct ShardHandle {
     pub tx: mpsc::Sender<Input>,
+    /// Set when the driver stopped because its log is damaged: the copy must be salvaged.
+    pub damaged: Arc<std::sync::atomic::AtomicBool>,
+    /// The newest `isr_version` of the shard seen in meta (raised by reconciliation and by
+    /// meta's answers); ISR changes are proposed against it.
+    pub isr_version: Arc<AtomicU64>,
     pub hw: watch::Receiver<u64>,
     pub engine: Arc<dyn LogEngine>,
 }
 
 struct Driver {
     ctx: ShardContext,
+    damaged: Arc<std::sync::atomic::AtomicBool>,
+    isr_version: Arc<AtomicU64>,
     replica: ShardReplica,
     engine: Arc<dyn LogEngine>,
     tx: mpsc::Sender<Input>,
@@ -100,23 +108,50 @@ fn epochs_path(ctx: &ShardContext) -> String {
     format!("{}/epochs", ctx.dir)
 }
 
+/// The epoch cache file: the CRC-32C (big-endian u32) of the body, then the body, a JSON
+/// array of `[epoch, start offset]` pairs.
+fn encode_epochs(entries: &[(u64, u64)]) -> Vec<u8> {
+    let body = serde_json::to_vec(entries).expect("epochs serialise");
+    let mut out = crc32c::crc32c(&body).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes [`encode_epochs`]; damage is `InvalidData` (the replica's copy must be salvaged).
+fn decode_epochs(bytes: &[u8]) -> std::io::Result<EpochCache> {
+    let damaged = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("epochs file: {why}"));
+    let (crc, body) = bytes.split_at_checked(4).ok_or_else(|| damaged("too short".into()))?;
+    if crc32c::crc32c(body).to_be_bytes() != crc {
+        return Err(damaged("checksum mismatch".into()));
+    }
+    let entries: Vec<(u64, u64)> = serde_json::from_slice(body).map_err(|e| damaged(e.to_string()))?;
+    EpochCache::from_entries(entries).map_err(damaged)
+}
+
 /// Starts the driver of a shard whose log is `engine`.
 pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Result<ShardHandle> {
     ctx.disk.create_dir_all(&ctx.dir).await?;
     let epochs = match disk::read_all(ctx.disk.as_ref(), &epochs_path(&ctx)).await? {
-        Some(b) => {
-            let entries: Vec<(u64, u64)> = serde_json::from_slice(&b).map_err(std::io::Error::other)?;
-            EpochCache::from_entries(entries).map_err(std::io::Error::other)?
-        }
+        Some(b) => decode_epochs(&b)?,
         None => EpochCache::new(),
     };
     let mut replica = ShardReplica::new(ctx.node, ctx.replica_config.clone(), engine.end_offset(), epochs);
     replica.producers = scan_producers(engine.as_ref()).await;
     let (tx, rx) = mpsc::channel(1024);
     let (hw_tx, hw_rx) = watch::channel(0);
-    let handle = ShardHandle { tx: tx.clone(), hw: hw_rx, engine: engine.clone() };
+    let damaged = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let isr_version = Arc::new(AtomicU64::new(0));
+    let handle = ShardHandle {
+        tx: tx.clone(),
+        damaged: damaged.clone(),
+        isr_version: isr_version.clone(),
+        hw: hw_rx,
+        engine: engine.clone(),
+    };
     let driver = Driver {
         ctx,
+        damaged,
+        isr_version,
         replica,
         engine,
         tx,
@@ -170,6 +205,9 @@ impl Driver {
             let ask = matches!(event, Event::Tick { .. } | Event::BecomeLeader { .. });
             if let Err(e) = self.process(event).await {
                 tracing::error!(topic = %self.ctx.topic, partition = self.ctx.partition, error = %e, "shard stopped");
+                if matches!(e, keel_storage::LogError::Corrupt { .. }) {
+                    self.damaged.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 return;
             }
             if !matches!(self.replica.role, Role::Idle) {
@@ -265,7 +303,7 @@ impl Driver {
                 Some(Event::Truncated { end })
             }
             Command::SaveEpochs { entries } => {
-                let bytes = serde_json::to_vec(&entries).expect("epochs serialise");
+                let bytes = encode_epochs(&entries);
                 disk::write_atomic(self.ctx.disk.as_ref(), &epochs_path(&self.ctx), &bytes).await?;
                 None
             }
@@ -386,8 +424,9 @@ impl Driver {
             epoch,
             from: from.clone(),
             isr: isr.clone(),
+            isr_version: Some(self.isr_version.load(Ordering::SeqCst)),
         };
-        let (meta, tx) = (self.ctx.meta.clone(), self.tx.clone());
+        let (meta, tx, version) = (self.ctx.meta.clone(), self.tx.clone(), self.isr_version.clone());
         task::spawn(async move {
             // An unknown outcome is retried with the same compare-and-set until meta answers:
             // if the first attempt committed, the retry finds the new ISR (`StaleIsr`) and
@@ -396,8 +435,14 @@ impl Driver {
             let now = loop {
                 match meta.write(&cmd).await {
                     Ok(ok) => match ok.result {
-                        Ok(MetaOk::Shard(s)) => break s.isr,
-                        Err(MetaError::StaleIsr { current }) => break current,
+                        Ok(MetaOk::Shard(s)) => {
+                            version.fetch_max(s.isr_version, Ordering::SeqCst);
+                            break s.isr;
+                        }
+                        Err(MetaError::StaleIsr { current, version: v }) => {
+                            version.fetch_max(v, Ordering::SeqCst);
+                            break current;
+                        }
                         _ => break from,
                     },
                     Err(_) if tx.is_closed() => return,

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use keel_rt::disk::Disk;
 use keel_rt::{task, time};
 use keel_storage::replication::Event;
-use keel_storage::{LogEngine, MemoryConfig, MemoryEngine, ObjectEngine, SegmentConfig, SegmentEngine};
+use keel_storage::{LogEngine, LogError, MemoryConfig, MemoryEngine, ObjectEngine, SegmentConfig, SegmentEngine};
 use prost::Message;
 use tokio::sync::oneshot;
 
@@ -26,7 +26,7 @@ use self::wire::{
     ReadResponse, ReplicaFetchRequest, WireRecord,
 };
 use crate::meta::client::MetaClient;
-use crate::meta::command::{MetaQuery, QueryResult};
+use crate::meta::command::{MetaCommand, MetaQuery, QueryResult};
 use crate::meta::network::Peers;
 use crate::meta::state::{Engine, ShardRecord};
 use crate::meta::types::NodeId;
@@ -147,48 +147,31 @@ impl StoreNode {
     }
 
     async fn ensure(&self, topic: &str, partition: u32, engine: Engine, min_insync: u32) -> Result<(), String> {
+        let dir = format!("shards/{topic}/{partition}");
         match self.handle(topic, partition) {
             Some(h) if !h.tx.is_closed() => return Ok(()),
-            Some(_) => {
-                // The driver stopped on a log error (a failed sync leaves durability unknown):
-                // reopen the log from disk, which recovers what is durable, and start over.
+            Some(h) => {
+                // The driver stopped on a log error. A failed sync leaves durability unknown:
+                // reopening recovers what is durable. Damaged data is salvaged first.
                 tracing::warn!(topic, partition, "restarting a stopped shard replica from its disk");
-                let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-                shards.remove(&(topic.to_string(), partition));
+                self.shards.lock().unwrap_or_else(|e| e.into_inner()).remove(&(topic.to_string(), partition));
+                if h.damaged.load(std::sync::atomic::Ordering::SeqCst) {
+                    return self.salvage(topic, partition, &dir).await;
+                }
             }
             None => {}
         }
-        let dir = format!("shards/{topic}/{partition}");
-        let mut tiering = None;
-        let log: Arc<dyn LogEngine> = match engine {
-            Engine::Memory => Arc::new(MemoryEngine::new(MemoryConfig::default())),
-            Engine::Segment => Arc::new(
-                SegmentEngine::open(self.disk.clone(), &format!("{dir}/log"), SegmentConfig::default())
-                    .await
-                    .map_err(|e| e.to_string())?,
-            ),
-            Engine::Object => {
-                let tier = self.object_tier.clone().ok_or("no object store configured on this node")?;
-                // One prefix per replica: each replica tiers its own log (they may differ
-                // above the HW, and each truncates on its own). A single copy uploaded by the
-                // leader would save space; it needs remote metadata shared through meta.
-                let prefix = format!("{topic}/{partition}/replica-{}", self.node);
-                let log =
-                    ObjectEngine::open(self.disk.clone(), &format!("{dir}/log"), tier.store, &prefix, tier.config)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                let log = Arc::new(log);
-                tiering = Some(AbortOnDrop(task::spawn(tier_loop(log.clone()))));
-                log
-            }
-            Engine::Rocksdb => return Err(format!("the {engine:?} engine is not available")),
+        let (log, tiering) = match self.open_engine(topic, partition, engine, &dir).await {
+            Ok(opened) => opened,
+            Err(LogError::Corrupt { .. }) => return self.salvage(topic, partition, &dir).await,
+            Err(e) => return Err(e.to_string()),
         };
         let ctx = ShardContext {
             node: self.node,
             topic: topic.to_string(),
             partition,
             disk: self.disk.clone(),
-            dir,
+            dir: dir.clone(),
             peers: self.peers.clone(),
             meta: self.meta.clone(),
             unsafe_ack_before_sync: self.unsafe_ack_before_sync,
@@ -197,10 +180,81 @@ impl StoreNode {
                 ..self.replica_config.clone()
             },
         };
-        let handle = driver::start(ctx, log).await.map_err(|e| e.to_string())?;
+        let handle = match driver::start(ctx, log).await {
+            Ok(h) => h,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                drop(tiering);
+                return self.salvage(topic, partition, &dir).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         shards.insert((topic.to_string(), partition), Replica { handle, told: None, _tiering: tiering });
         Ok(())
+    }
+
+    /// Opens the shard's log with its topic's engine (and starts tiering for `object`).
+    async fn open_engine(
+        &self,
+        topic: &str,
+        partition: u32,
+        engine: Engine,
+        dir: &str,
+    ) -> Result<(Arc<dyn LogEngine>, Option<AbortOnDrop>), LogError> {
+        let unavailable = |why: String| LogError::Io(std::io::Error::other(why));
+        Ok(match engine {
+            Engine::Memory => (Arc::new(MemoryEngine::new(MemoryConfig::default())), None),
+            Engine::Segment => (
+                Arc::new(
+                    SegmentEngine::open(self.disk.clone(), &format!("{dir}/log"), SegmentConfig::default()).await?,
+                ),
+                None,
+            ),
+            Engine::Object => {
+                let tier = self
+                    .object_tier
+                    .clone()
+                    .ok_or_else(|| unavailable("no object store configured on this node".into()))?;
+                // One prefix per replica: each replica tiers its own log (they may differ
+                // above the HW, and each truncates on its own). A single copy uploaded by the
+                // leader would save space; it needs remote metadata shared through meta.
+                let prefix = format!("{topic}/{partition}/replica-{}", self.node);
+                let log =
+                    ObjectEngine::open(self.disk.clone(), &format!("{dir}/log"), tier.store, &prefix, tier.config)
+                        .await?;
+                let log = Arc::new(log);
+                let tiering = AbortOnDrop(task::spawn(tier_loop(log.clone())));
+                (log, Some(tiering))
+            }
+            Engine::Rocksdb => return Err(unavailable(format!("the {engine:?} engine is not available"))),
+        })
+    }
+
+    /// This replica's copy is damaged (records it reported durable are unreadable or gone):
+    /// it withdraws from the ISR, so it cannot be elected while it lacks them, then discards
+    /// its log and epochs; the next reconciliation starts it empty and it fetches everything
+    /// again. The last in-sync replica is refused the withdrawal and stays as it is.
+    async fn salvage(&self, topic: &str, partition: u32, dir: &str) -> Result<(), String> {
+        let leave = MetaCommand::LeaveIsr { topic: topic.to_string(), partition, node: self.node };
+        match self.meta.write(&leave).await.map_err(|e| e.to_string())?.result {
+            Ok(_) => {}
+            Err(e) => return Err(format!("{topic}/{partition}: damaged copy kept: {e:?}")),
+        }
+        tracing::warn!(topic, partition, "discarding a damaged replica copy; it will fetch again");
+        let log_dir = format!("{dir}/log");
+        let mut names = self.disk.list_dir(&log_dir).await.unwrap_or_default();
+        // Newest first, so that a crash midway leaves a prefix of the log (a truncation).
+        names.sort();
+        for name in names.iter().rev() {
+            self.disk.remove_file(&format!("{log_dir}/{name}")).await.map_err(|e| e.to_string())?;
+        }
+        self.disk.sync_dir(&log_dir).await.map_err(|e| e.to_string())?;
+        match self.disk.remove_file(&format!("{dir}/epochs")).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
+            _ => {}
+        }
+        self.disk.sync_dir(dir).await.map_err(|e| e.to_string())?;
+        Err(format!("{topic}/{partition}: damaged copy discarded; reopening next round"))
     }
 
     /// Tells the driver its role if the epoch or leader changed, and ticks it.
@@ -209,6 +263,7 @@ impl StoreNode {
             let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
             let Some(r) = shards.get_mut(&(topic.to_string(), shard.partition)) else { return };
             let now = (shard.epoch, shard.leader);
+            r.handle.isr_version.fetch_max(shard.isr_version, std::sync::atomic::Ordering::SeqCst);
             let changed = r.told != Some(now);
             r.told = Some(now);
             (r.handle.tx.clone(), changed)

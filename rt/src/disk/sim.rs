@@ -31,6 +31,8 @@ pub struct DiskFaults {
     pub read_error_rate: f64,
     /// Probability, per file and crash, that one bit of its durable bytes flips.
     pub bit_flip_rate: f64,
+    /// Only files whose path starts with this may flip (`None`: any file).
+    pub bit_flip_prefix: Option<String>,
     /// Probability that an operation stalls before it runs.
     pub stall_rate: f64,
     /// The longest stall.
@@ -50,6 +52,7 @@ impl Default for DiskFaults {
             sync_fail_rate: 0.0,
             read_error_rate: 0.0,
             bit_flip_rate: 0.0,
+            bit_flip_prefix: None,
             stall_rate: 0.0,
             stall_ms_max: 0,
             capacity_bytes: u64::MAX,
@@ -188,8 +191,15 @@ impl SimDisk {
         let st = &mut *guard;
         st.generation += 1;
         st.stats.crashes += 1;
-        for inode in st.inodes.values_mut() {
-            crash_inode(inode, &mut st.rng, &mut st.stats, st.faults.bit_flip_rate);
+        let flippable: BTreeSet<u64> = match &st.faults.bit_flip_prefix {
+            Some(prefix) => {
+                st.durable.iter().filter(|(name, _)| name.starts_with(prefix.as_str())).map(|(_, i)| *i).collect()
+            }
+            None => st.inodes.keys().copied().collect(),
+        };
+        for (ino, inode) in st.inodes.iter_mut() {
+            let rate = if flippable.contains(ino) { st.faults.bit_flip_rate } else { 0.0 };
+            crash_inode(inode, &mut st.rng, &mut st.stats, rate);
         }
         st.live = st.durable.clone();
         gc(st);

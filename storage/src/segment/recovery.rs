@@ -217,6 +217,10 @@ async fn open_last(
             let detail = format!("position {pos}: {detail}; valid batches follow");
             return Err(corrupt(base, seg.end, detail));
         }
+        if complete_but_damaged(file.as_ref(), pos, len).await? {
+            let detail = format!("position {pos}: {detail}; a whole batch is there, damaged (not a torn append)");
+            return Err(corrupt(base, seg.end, detail));
+        }
         tracing::warn!(dir, segment = base, pos, dropped_bytes = len - pos, %detail, "cutting a torn append");
         file.set_len(pos).await?;
         file.sync().await?;
@@ -226,6 +230,28 @@ async fn open_last(
         let _ = disk.remove_file(&join(dir, &stale)).await;
     }
     Ok(seg)
+}
+
+/// Whether the bad tail at `pos` is a whole batch whose bytes changed after it was written,
+/// rather than an append cut short: its header announces exactly the bytes that are there
+/// (or fewer) and only its checksum fails, or it passes its checksum once its magic, version
+/// and length fields are restored to what its position implies (one of them flipped). A torn
+/// append leaves a prefix of the write, which runs past the end of the file.
+async fn complete_but_damaged(file: &dyn DiskFile, pos: u64, len: u64) -> io::Result<bool> {
+    let tail = len - pos;
+    if tail < HEADER_BYTES as u64 || tail > format::BATCH_BYTES_LIMIT as u64 {
+        return Ok(false);
+    }
+    let mut buf = file.read_at(pos, tail as usize).await?;
+    if let Ok(h) = format::parse_header(&buf) {
+        if h.size() as u64 <= tail {
+            return Ok(true); // whole, yet it failed its checksum
+        }
+    }
+    buf[0] = MAGIC;
+    buf[1] = format::VERSION;
+    buf[format::BATCH_BYTES_AT..format::BATCH_BYTES_AT + 4].copy_from_slice(&(tail as u32).to_be_bytes());
+    Ok(format::parse_header(&buf).is_ok_and(|h| format::verify(&buf, &h).is_ok()))
 }
 
 /// Whether a valid batch at offset `expected` or later starts anywhere after `bad_pos`.

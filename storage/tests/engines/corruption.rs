@@ -115,15 +115,37 @@ async fn damage_followed_by_valid_batches_in_the_last_segment_is_reported() {
     assert!(matches!(r, Err(LogError::Corrupt { .. })), "a damaged header is found past too: {:?}", r.err());
 }
 
+/// A bit flipped anywhere in the last, whole batch (payload, checksum, magic, length) is
+/// damage to synced data, not a torn append: reported, never cut silently.
 #[tokio::test]
-async fn a_damaged_last_batch_is_cut_as_a_torn_append() {
+async fn a_damaged_whole_last_batch_is_reported_not_cut() {
+    for (i, (at, mask)) in [(45, 0x04), (3, 0x80), (0, 0x01), (1, 0x02), (21, 0x01), (20, 0x40)].into_iter().enumerate()
+    {
+        let disk = SimDisk::new(30 + i as u64);
+        let batches: Vec<_> = (0..5).map(|i| batch(i, 3, 1_000)).collect();
+        let (_, positions) = filled(&disk, config(), &batches).await;
+        damage(&disk, &names::log(0), positions[4] + at, mask).await;
+        match open_sim(&disk, config()).await {
+            Err(LogError::Corrupt { offset_hint, .. }) => assert_eq!(offset_hint, 12, "byte {at}"),
+            Err(other) => panic!("byte {at}: open failed otherwise: {other}"),
+            Ok(_) => panic!("byte {at}: a flipped bit in the last batch was cut as a torn append"),
+        }
+    }
+}
+
+/// A last batch cut short (an append that never completed) is dropped.
+#[tokio::test]
+async fn a_last_batch_cut_short_is_dropped_as_a_torn_append() {
     let disk = SimDisk::new(3);
     let batches: Vec<_> = (0..5).map(|i| batch(i, 3, 1_000)).collect();
     let (mut model, positions) = filled(&disk, config(), &batches).await;
-    damage(&disk, &names::log(0), positions[4] + 45, 0x04).await;
+    let f = disk.open(&path(&names::log(0)), OpenMode::Existing).await.expect("open segment file");
+    let len = f.len().await.expect("len");
+    f.set_len(len - 7).await.expect("cut");
+    f.sync().await.expect("sync");
     let e = open_sim(&disk, config()).await.expect("open");
     assert_eq!(e.end_offset(), 12, "the last batch is dropped");
-    assert_eq!(e.recovery().truncated_bytes, format::encoded_len(&batches[4]) as u64);
+    assert_eq!(e.recovery().truncated_bytes, len - 7 - positions[4]);
     model.truncate(12);
     check_matches(&e, &model, 0).await;
 }
