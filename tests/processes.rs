@@ -208,7 +208,17 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
 
 #[test]
 fn acknowledged_records_survive_the_death_of_their_shard_leader() {
-    let dir = temp_dir("data");
+    shard_leader_dies("data", "segment");
+}
+
+/// The same on the `object` engine: segments tiered to `<data_dir>/objects` (local files).
+#[test]
+fn acknowledged_records_survive_the_death_of_their_shard_leader_on_the_object_engine() {
+    shard_leader_dies("data-object", "object");
+}
+
+fn shard_leader_dies(dir_name: &str, engine: &str) {
+    let dir = temp_dir(dir_name);
     let rpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let admin: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let peers: String = (0..3).map(|i| format!("{} = \"127.0.0.1:{}\"\n", i + 1, rpc[i])).collect();
@@ -225,7 +235,7 @@ fn acknowledged_records_survive_the_death_of_their_shard_leader() {
         let v: Value = serde_json::from_str(&out).ok()?;
         (ok && v["nodes"].as_array()?.len() == 3).then_some(())
     });
-    let (ok, out, err) = cli(&url(0), &["topic", "create", "orders", "--replication-factor", "3"]);
+    let (ok, out, err) = cli(&url(0), &["topic", "create", "orders", "--replication-factor", "3", "--engine", engine]);
     assert!(ok, "{out} {err}");
     let shard_leader = |admin: &str| -> Option<u64> {
         let (ok, out, _) = cli(admin, &["topic", "describe", "orders"]);
@@ -240,6 +250,11 @@ fn acknowledged_records_survive_the_death_of_their_shard_leader() {
     // Replicas start within a reconciliation period: retry until the first produce is acknowledged.
     wait_for("the first acknowledged produce", Duration::from_secs(30), || produce(0, &["a", "b", "c"]).then_some(()));
     assert!(produce(1, &["d"]), "a second produce through another node");
+    wait_for("describe shows the high watermark", Duration::from_secs(10), || {
+        let (ok, out, _) = cli(&url(0), &["topic", "describe", "orders"]);
+        let v: Value = serde_json::from_str(&out).ok().filter(|_| ok)?;
+        (v["Topic"]["shards"][0]["high_watermark"].as_u64()? >= 4).then_some(())
+    });
 
     let dead = shard_leader(&url(0)).unwrap();
     procs[dead as usize - 1] = None; // SIGKILL the shard's leader

@@ -1,5 +1,7 @@
 //! The admin API's routes.
 
+use crate::client::ClientConfig;
+use crate::store::wire::offset_spec;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -65,7 +67,7 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
         ("GET", ["api", "topics", name]) => {
             match state.meta_client.query(&MetaQuery::Topic { name: name.to_string() }).await {
                 Ok(QueryResult::Topic(None)) => Response::error(404, format!("topic {name:?} does not exist")),
-                Ok(r) => Response::json(200, &to_json(&r)),
+                Ok(r) => Response::json(200, &with_high_watermarks(state, name, to_json(&r)).await),
                 Err(e) => api_error(&e),
             }
         }
@@ -81,6 +83,20 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
         (_, ["health" | "metrics"]) | (_, ["api", ..]) => Response::error(405, "method not allowed here"),
         _ => Response::error(404, format!("no route {path}")),
     }
+}
+
+/// Adds each shard's high watermark, asked of its leader (`null` if it does not answer soon):
+/// the HW lives on the storage nodes, not in meta.
+async fn with_high_watermarks(state: &AdminState, topic: &str, mut v: Value) -> Value {
+    let quick = ClientConfig { call_timeout_ms: 1_000, delivery_timeout_ms: 2_000, ..ClientConfig::default() };
+    let client = state.data.clone().with_config(quick);
+    let Some(shards) = v.pointer_mut("/Topic/shards").and_then(Value::as_array_mut) else { return v };
+    for shard in shards.iter_mut() {
+        let Some(p) = shard["partition"].as_u64().and_then(|p| u32::try_from(p).ok()) else { continue };
+        let hw = client.list_offsets(topic, p, offset_spec::LATEST, 0).await.ok();
+        shard["high_watermark"] = json!(hw);
+    }
+    v
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
