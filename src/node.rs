@@ -76,6 +76,7 @@ impl Node {
 
         let unsafe_shard_sync = store.unsafe_shard_ack_before_sync;
         let shard_lag_ms_max = store.shard_lag_ms_max;
+        let segment_bytes_max = store.shard_segment_bytes_max;
         let meta = if config.roles.contains(&Role::Meta) {
             let mut mc = config.meta_config();
             mc.schedule.unsafe_elect_out_of_sync = store.unsafe_elect_out_of_sync;
@@ -96,6 +97,7 @@ impl Node {
             let mut s = StoreNode::new(config.node_id, disk.clone(), peers.clone(), meta_client.clone());
             s.unsafe_ack_before_sync = unsafe_shard_sync;
             s.object_tier = object_tier;
+            s.segment_bytes_max = segment_bytes_max;
             if let Some(lag) = shard_lag_ms_max {
                 s.replica_config.lag_ms_max = lag;
             }

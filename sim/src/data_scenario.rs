@@ -85,8 +85,19 @@ impl Producer {
         }
     }
 
-    /// Every committed record of `partition` that node `addr` serves.
+    /// Every committed record of `partition` that node `addr` serves. Reads again from the
+    /// start if retention moves the log's start while it reads (a few times at most).
     async fn read_back(&self, addr: &str, partition: u32) -> Option<ReadBack> {
+        for _ in 0..5 {
+            if let Some(r) = self.read_back_once(addr, partition).await? {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    /// `None`: the read failed; `Some(None)`: the start moved meanwhile.
+    async fn read_back_once(&self, addr: &str, partition: u32) -> Option<Option<ReadBack>> {
         let mut out = ReadBack::default();
         let mut offset = 0;
         loop {
@@ -97,9 +108,14 @@ impl Producer {
             if !resp.error.is_empty() {
                 return None;
             }
+            if offset == 0 {
+                out.start_offset = resp.start_offset;
+            } else if resp.records.first().is_some_and(|r| r.offset != offset) {
+                return Some(None);
+            }
             out.high_watermark = resp.high_watermark;
             if resp.records.is_empty() {
-                return Some(out);
+                return Some(Some(out));
             }
             for r in &resp.records {
                 out.records.push((r.offset, String::from_utf8_lossy(&r.value).into_owned()));
@@ -128,6 +144,8 @@ pub struct DataOptions {
 pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     let recorder = Recorder::default();
     let store = StoreOptions {
+        // Small segments, so that they roll, tier and expire within a short run.
+        shard_segment_bytes_max: Some(512),
         unsafe_shard_ack_before_sync: options.unsafe_ack_before_sync,
         shard_lag_ms_max: options.shard_lag_ms_max,
         unsafe_elect_out_of_sync: options.unsafe_elect_out_of_sync,
@@ -161,7 +179,13 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     let engine = if settings.seed.is_multiple_of(2) { Engine::Object } else { Engine::Segment };
     // Every third seed refuses writes with fewer than two in-sync copies.
     let min_insync = if settings.seed.is_multiple_of(3) { 2.min(rf) } else { 1 };
-    let created = node0.spawn(async move { create_topic(&p, rf, engine, min_insync).await }).await.unwrap_or(false);
+    // Every fourth seed keeps only about 2 KiB per shard: old segments expire during the run
+    // and lagging followers find the leader's log starting past their end.
+    let retention_bytes = (settings.seed % 4 == 1).then_some(2_048);
+    let created = node0
+        .spawn(async move { create_topic(&p, rf, engine, min_insync, retention_bytes).await })
+        .await
+        .unwrap_or(false);
     if !created {
         failures.push("liveness: the topic could not be created within 60 s".to_string());
     }
@@ -210,7 +234,7 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     .collect();
     violations.extend(failures.into_iter().map(|f| Violation::new("liveness", f)));
     let summary = format!(
-        "{settings}\n  engine={engine:?} min_insync={min_insync} objects={:?} bit_flips={} acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
+        "{settings}\n  engine={engine:?} min_insync={min_insync} retention_bytes={retention_bytes:?} objects={:?} bit_flips={} acked_records={} read_back={:?} faults={:?} sim_secs={:.1}",
         cluster.objects.stats(),
         cluster.nodes.iter().map(|n| n.disk.stats().bit_flips).sum::<u64>(),
         acked.len(),
@@ -222,14 +246,20 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     Outcome { violations, digest, summary }
 }
 
-async fn create_topic(p: &Producer, rf: u32, engine: Engine, min_insync_replicas: u32) -> bool {
+async fn create_topic(
+    p: &Producer,
+    rf: u32,
+    engine: Engine,
+    min_insync_replicas: u32,
+    retention_bytes: Option<u64>,
+) -> bool {
     let spec = TopicSpec {
         name: TOPIC.into(),
         partitions: PARTITIONS,
         replication_factor: rf,
         engine,
         retention_ms: None,
-        retention_bytes: None,
+        retention_bytes,
         unclean_leader_election: false,
         min_insync_replicas,
     };

@@ -46,6 +46,9 @@ pub struct StoreOptions {
     pub shard_lag_ms_max: Option<u64>,
     /// TEST ONLY: the scheduler elects out-of-sync shard replicas (see `ScheduleConfig`).
     pub unsafe_elect_out_of_sync: bool,
+    /// Segment size of `segment` shard logs (default: the engine's), so a short simulation
+    /// rolls segments and applies retention.
+    pub shard_segment_bytes_max: Option<u64>,
 }
 
 /// One entry in memory, with where its record starts in the file.

@@ -30,6 +30,8 @@ use crate::meta::network::Peers;
 const FETCH_BYTES_MAX: usize = 1024 * 1024;
 /// How long the leader holds a fetch that finds nothing new.
 const LONG_POLL: Duration = Duration::from_millis(300);
+/// How often a replica applies its topic's retention.
+const RETENTION_EVERY_MS: u64 = 5_000;
 /// The pause before asking meta again about an ISR change whose outcome is unknown.
 const ISR_RETRY: Duration = Duration::from_millis(200);
 /// How long a follower waits for the leader's answer.
@@ -87,6 +89,8 @@ pub struct ShardHandle {
 
 struct Driver {
     ctx: ShardContext,
+    /// When retention next runs (ms since start).
+    retention_due_ms: u64,
     damaged: Arc<std::sync::atomic::AtomicBool>,
     isr_version: Arc<AtomicU64>,
     replica: ShardReplica,
@@ -148,8 +152,11 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
         hw: hw_rx,
         engine: engine.clone(),
     };
+    // Nothing is committed until the HW says so: retention waits for it.
+    engine.set_committed_end(0);
     let driver = Driver {
         ctx,
+        retention_due_ms: 0,
         damaged,
         isr_version,
         replica,
@@ -202,6 +209,9 @@ impl Driver {
                 Event::BecomeFollower { .. } => self.refused_lead = None,
                 _ => {}
             }
+            if let Event::Tick { now_ms } = event {
+                self.apply_retention(now_ms).await;
+            }
             let ask = matches!(event, Event::Tick { .. } | Event::BecomeLeader { .. });
             if let Err(e) = self.process(event).await {
                 tracing::error!(topic = %self.ctx.topic, partition = self.ctx.partition, error = %e, "shard stopped");
@@ -217,6 +227,18 @@ impl Driver {
             if let Some(epoch) = self.refused_lead.filter(|_| ask) {
                 self.ask_new_epoch(epoch);
             }
+        }
+    }
+
+    /// Drops segments past the topic's retention, every `RETENTION_EVERY_MS`; only committed
+    /// records go (the engine's committed end is the HW). A failure is retried next time.
+    async fn apply_retention(&mut self, now_ms: u64) {
+        if now_ms < self.retention_due_ms {
+            return;
+        }
+        self.retention_due_ms = now_ms + RETENTION_EVERY_MS;
+        if let Err(e) = self.engine.apply_retention(time::wall_ms()).await {
+            tracing::warn!(topic = %self.ctx.topic, partition = self.ctx.partition, error = %e, "retention failed");
         }
     }
 
@@ -265,6 +287,7 @@ impl Driver {
             }
             fetch_kind::DIVERGING => refused(FetchReply::Diverging { epoch: resp.epoch, end_offset: resp.end_offset }),
             fetch_kind::FENCED => refused(FetchReply::Fenced { leader_epoch: resp.epoch }),
+            fetch_kind::OUT_OF_RANGE => refused(FetchReply::OutOfRange { start: resp.end_offset }),
             _ => refused(FetchReply::NotLeader),
         }
     }
@@ -298,9 +321,18 @@ impl Driver {
                 Some(Event::Synced { durable_end: self.engine.end_offset() })
             }
             Command::Sync => Some(Event::Synced { durable_end: self.engine.sync().await? }),
+            Command::Truncate { end } if end < self.engine.start_offset() => {
+                // Retention already dropped records below the cut: nothing is left to keep.
+                self.engine.reset(end).await?;
+                Some(Event::Truncated { end })
+            }
             Command::Truncate { end } => {
                 self.engine.truncate(end).await?;
                 Some(Event::Truncated { end })
+            }
+            Command::Reset { start } => {
+                self.engine.reset(start).await?;
+                Some(Event::Reset { start })
             }
             Command::SaveEpochs { entries } => {
                 let bytes = encode_epochs(&entries);
@@ -338,6 +370,9 @@ impl Driver {
                     FetchReply::NotLeader => {
                         ReplicaFetchResponse { kind: fetch_kind::NOT_LEADER, ..Default::default() }
                     }
+                    FetchReply::OutOfRange { start } => {
+                        ReplicaFetchResponse { kind: fetch_kind::OUT_OF_RANGE, end_offset: start, ..Default::default() }
+                    }
                 };
                 if let Some(w) = self.waiters.remove(&to) {
                     let _ = w.send(resp);
@@ -361,6 +396,16 @@ impl Driver {
     /// little for new appends before answering (long poll).
     async fn serve_fetch(&mut self, to: NodeId, from: u64, hw: u64, epoch: u64) -> Result<(), keel_storage::LogError> {
         let Some(waiter) = self.waiters.remove(&to) else { return Ok(()) };
+        let start = self.engine.start_offset();
+        if from < start {
+            let _ = waiter.send(ReplicaFetchResponse {
+                kind: fetch_kind::OUT_OF_RANGE,
+                end_offset: start,
+                epoch,
+                ..Default::default()
+            });
+            return Ok(());
+        }
         let records =
             if from < self.engine.end_offset() { self.engine.read(from, FETCH_BYTES_MAX).await? } else { vec![] };
         let starts = |count: u64, epochs: &EpochCache| -> Vec<EpochStart> {

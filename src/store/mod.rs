@@ -86,6 +86,29 @@ pub struct StoreNode {
     pub replica_config: keel_storage::replication::ReplicaConfig,
     /// Where `object` topics tier to; without it they are refused here.
     pub object_tier: Option<crate::node::ObjectTier>,
+    /// Segment size of `segment` topics (default: the engine's), for simulations that want
+    /// segments to roll and retention to bite in a short run.
+    pub segment_bytes_max: Option<u64>,
+}
+
+/// What a replica needs to know of its topic. Retention is read when the replica opens (a
+/// change applies from the replica's next start).
+struct TopicSettings {
+    engine: Engine,
+    min_insync: u32,
+    retention_ms: Option<u64>,
+    retention_bytes: Option<u64>,
+}
+
+impl TopicSettings {
+    fn of(t: &crate::meta::state::TopicRecord) -> Self {
+        TopicSettings {
+            engine: t.engine,
+            min_insync: t.min_insync_replicas,
+            retention_ms: t.retention_ms,
+            retention_bytes: t.retention_bytes,
+        }
+    }
 }
 
 fn remote(e: impl std::fmt::Display) -> RemoteError {
@@ -103,6 +126,7 @@ impl StoreNode {
             unsafe_ack_before_sync: false,
             replica_config: Default::default(),
             object_tier: None,
+            segment_bytes_max: None,
         }
     }
 
@@ -134,19 +158,19 @@ impl StoreNode {
         let mut wanted = BTreeMap::new();
         for t in &topics {
             for s in t.shards.iter().filter(|s| s.replicas.contains(&self.node)) {
-                wanted.insert((t.name.clone(), s.partition), (t.engine, t.min_insync_replicas, s.clone()));
+                wanted.insert((t.name.clone(), s.partition), (TopicSettings::of(t), s.clone()));
             }
         }
         self.shards.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| wanted.contains_key(k));
         let now_ms = time::since_start().as_millis() as u64;
-        for ((topic, partition), (engine, min_insync, shard)) in wanted {
-            self.ensure(&topic, partition, engine, min_insync).await?;
+        for ((topic, partition), (settings, shard)) in wanted {
+            self.ensure(&topic, partition, &settings).await?;
             self.tell(&topic, &shard, &addrs, now_ms).await;
         }
         Ok(())
     }
 
-    async fn ensure(&self, topic: &str, partition: u32, engine: Engine, min_insync: u32) -> Result<(), String> {
+    async fn ensure(&self, topic: &str, partition: u32, settings: &TopicSettings) -> Result<(), String> {
         let dir = format!("shards/{topic}/{partition}");
         match self.handle(topic, partition) {
             Some(h) if !h.tx.is_closed() => return Ok(()),
@@ -161,7 +185,7 @@ impl StoreNode {
             }
             None => {}
         }
-        let (log, tiering) = match self.open_engine(topic, partition, engine, &dir).await {
+        let (log, tiering) = match self.open_engine(topic, partition, settings, &dir).await {
             Ok(opened) => opened,
             Err(LogError::Corrupt { .. }) => return self.salvage(topic, partition, &dir).await,
             Err(e) => return Err(e.to_string()),
@@ -176,7 +200,7 @@ impl StoreNode {
             meta: self.meta.clone(),
             unsafe_ack_before_sync: self.unsafe_ack_before_sync,
             replica_config: keel_storage::replication::ReplicaConfig {
-                min_insync: min_insync as usize,
+                min_insync: settings.min_insync as usize,
                 ..self.replica_config.clone()
             },
         };
@@ -198,18 +222,24 @@ impl StoreNode {
         &self,
         topic: &str,
         partition: u32,
-        engine: Engine,
+        settings: &TopicSettings,
         dir: &str,
     ) -> Result<(Arc<dyn LogEngine>, Option<AbortOnDrop>), LogError> {
         let unavailable = |why: String| LogError::Io(std::io::Error::other(why));
+        let (retention_ms, retention_bytes) = (settings.retention_ms, settings.retention_bytes);
+        let mut segment = SegmentConfig { retention_ms, retention_bytes, ..SegmentConfig::default() };
+        if let Some(bytes) = self.segment_bytes_max {
+            segment.segment_bytes_max = bytes;
+        }
+        let engine = settings.engine;
         Ok(match engine {
-            Engine::Memory => (Arc::new(MemoryEngine::new(MemoryConfig::default())), None),
-            Engine::Segment => (
-                Arc::new(
-                    SegmentEngine::open(self.disk.clone(), &format!("{dir}/log"), SegmentConfig::default()).await?,
-                ),
-                None,
-            ),
+            Engine::Memory => {
+                let config = MemoryConfig { retention_ms, retention_bytes, ..MemoryConfig::default() };
+                (Arc::new(MemoryEngine::new(config)), None)
+            }
+            Engine::Segment => {
+                (Arc::new(SegmentEngine::open(self.disk.clone(), &format!("{dir}/log"), segment).await?), None)
+            }
             Engine::Object => {
                 let tier = self
                     .object_tier
@@ -219,9 +249,10 @@ impl StoreNode {
                 // above the HW, and each truncates on its own). A single copy uploaded by the
                 // leader would save space; it needs remote metadata shared through meta.
                 let prefix = format!("{topic}/{partition}/replica-{}", self.node);
+                let mut config = tier.config;
+                (config.segment.retention_ms, config.segment.retention_bytes) = (retention_ms, retention_bytes);
                 let log =
-                    ObjectEngine::open(self.disk.clone(), &format!("{dir}/log"), tier.store, &prefix, tier.config)
-                        .await?;
+                    ObjectEngine::open(self.disk.clone(), &format!("{dir}/log"), tier.store, &prefix, config).await?;
                 let log = Arc::new(log);
                 let tiering = AbortOnDrop(task::spawn(tier_loop(log.clone())));
                 (log, Some(tiering))

@@ -139,6 +139,9 @@ pub mod fetch_kind {
     pub const DIVERGING: u32 = 1;
     pub const FENCED: u32 = 2;
     pub const NOT_LEADER: u32 = 3;
+    /// The offset asked for is below the leader's log start (retention): `end_offset` holds
+    /// the start.
+    pub const OUT_OF_RANGE: u32 = 4;
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

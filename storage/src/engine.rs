@@ -138,10 +138,14 @@ pub trait LogEngine: Send + Sync + 'static {
     async fn read(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError>;
     /// Removes every offset >= `end` (a divergent suffix); durable when it returns.
     async fn truncate(&self, end: u64) -> Result<(), LogError>;
+    /// Discards every record and starts the log over, empty, at `start` (a follower whose
+    /// leader no longer holds the records it needs next); durable when it returns.
+    async fn reset(&self, start: u64) -> Result<(), LogError>;
     /// Closes the active segment so the next append starts a new one.
     async fn seal(&self) -> Result<(), LogError>;
-    /// Drops whole sealed segments past retention (by total bytes and/or age vs `now_ms`);
-    /// returns the new start offset.
+    /// Drops whole sealed segments past retention (by total bytes and/or age vs `now_ms`),
+    /// never one holding an offset at or above the committed end (see `set_committed_end`:
+    /// records not yet committed are never dropped); returns the new start offset.
     async fn apply_retention(&self, now_ms: u64) -> Result<u64, LogError>;
     /// The first offset still stored.
     fn start_offset(&self) -> u64;

@@ -115,13 +115,15 @@ impl State {
 pub struct MemoryEngine {
     config: MemoryConfig,
     state: Mutex<State>,
+    /// Retention never drops a record at or above this (`u64::MAX` until set).
+    committed_end: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryEngine {
     /// An empty log starting at offset 0.
     pub fn new(config: MemoryConfig) -> Self {
         let state = State { segments: vec![Segment { base: 0, batches: Vec::new() }], durable_end: 0 };
-        MemoryEngine { config, state: Mutex::new(state) }
+        MemoryEngine { config, state: Mutex::new(state), committed_end: std::sync::atomic::AtomicU64::new(u64::MAX) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -136,8 +138,9 @@ impl MemoryEngine {
 
     fn expired_prefix(&self, st: &State, now_ms: u64) -> usize {
         let mut total: u64 = st.segments.iter().map(Segment::bytes).sum();
+        let committed = self.committed_end.load(std::sync::atomic::Ordering::Acquire);
         let mut n = 0;
-        for s in &st.segments[..st.segments.len() - 1] {
+        for s in st.segments[..st.segments.len() - 1].iter().take_while(|s| s.end() <= committed) {
             let by_bytes = self.config.retention_bytes.is_some_and(|max| total > max);
             let by_age =
                 self.config.retention_ms.is_some_and(|max| s.max_ts().is_some_and(|t| now_ms.saturating_sub(t) > max));
@@ -228,6 +231,17 @@ impl LogEngine for MemoryEngine {
         st.segments.truncate(k + 1);
         cut_segment(&mut st.segments[k], end);
         st.durable_end = end;
+        Ok(())
+    }
+
+    fn set_committed_end(&self, offset: u64) {
+        self.committed_end.store(offset, std::sync::atomic::Ordering::Release);
+    }
+
+    async fn reset(&self, start: u64) -> Result<(), LogError> {
+        let mut st = self.state();
+        st.segments = vec![Segment { base: start, batches: Vec::new() }];
+        st.durable_end = start;
         Ok(())
     }
 

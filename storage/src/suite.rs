@@ -46,6 +46,7 @@ pub async fn run_all<H: Harness>(h: &mut H) {
     empty_log_edge_cases(h).await;
     oversized_batches_are_refused(h).await;
     producer_sequences_survive_mixed_appends_and_truncation(h).await;
+    reset_starts_the_log_over_at_any_offset(h).await;
 }
 
 /// A deterministic batch of `n` records for `seed`: values of 0 to 199 bytes, every third
@@ -206,7 +207,8 @@ pub async fn truncate_then_append_reuses_offsets<H: Harness>(h: &mut H) {
     check_matches(&e, &model, 0).await;
 }
 
-/// Retention drops whole sealed segments from the start, never the active one.
+/// Retention drops whole sealed segments from the start, never the active one, and never a
+/// segment holding an offset at or above the committed end.
 pub async fn retention_drops_only_whole_old_segments<H: Harness>(h: &mut H) {
     let e = h.fresh(Limits { retention_ms: Some(1_000), ..Limits::default() }).await;
     let mut model = Vec::new();
@@ -221,6 +223,9 @@ pub async fn retention_drops_only_whole_old_segments<H: Harness>(h: &mut H) {
     e.seal().await.expect("seal");
     let second_seal = e.end_offset();
     append_checked(&e, &mut model, batch(420, 4, 9_000)).await;
+    e.set_committed_end(first_seal - 1);
+    assert_eq!(e.apply_retention(5_500).await.expect("retention"), 0, "the old segment is not all committed");
+    e.set_committed_end(e.end_offset());
     assert_eq!(e.apply_retention(500).await.expect("retention"), 0, "nothing is old yet");
     assert_eq!(e.apply_retention(5_500).await.expect("retention"), first_seal, "the first segment is too old");
     assert_eq!(e.start_offset(), first_seal);
@@ -242,6 +247,7 @@ pub async fn retention_drops_only_whole_old_segments<H: Harness>(h: &mut H) {
         e.seal().await.expect("seal");
     }
     append_checked(&e, &mut model, batch(440, 5, 10_000)).await;
+    e.set_committed_end(e.end_offset());
     let active_base = model.len() as u64 - 5;
     assert_eq!(e.apply_retention(0).await.expect("retention"), active_base, "every sealed segment is over");
     check_matches(&e, &model, active_base).await;
@@ -334,4 +340,28 @@ pub async fn producer_sequences_survive_mixed_appends_and_truncation<H: Harness>
     more.iter_mut().enumerate().for_each(|(j, r)| r.producer = tag(7, 100 + j as u32));
     append_checked(&e, &mut model, more).await;
     check_matches(&e, &model, 0).await;
+}
+
+/// `reset` discards everything and starts the log over, empty, at any offset (above or below
+/// the old end); appends continue from there and nothing older can be read.
+pub async fn reset_starts_the_log_over_at_any_offset<H: Harness>(h: &mut H) {
+    let e = h.fresh(Limits { segment_bytes_max: 1024, ..Limits::default() }).await;
+    let mut model = Vec::new();
+    for i in 0..10u64 {
+        append_checked(&e, &mut model, batch(500 + i, 4, 7_000)).await;
+    }
+    e.sync().await.expect("sync");
+    for start in [1_000u64, 12] {
+        e.reset(start).await.expect("reset");
+        assert_eq!((e.start_offset(), e.end_offset(), e.durable_end()), (start, start, start), "after reset({start})");
+        assert!(e.read(start, 4096).await.expect("read").is_empty(), "an empty log");
+        if start > 0 {
+            assert!(matches!(e.read(start - 1, 100).await, Err(LogError::OffsetOutOfRange { .. })), "below the start");
+        }
+        let (base, last) = e.append(batch(600, 3, 8_000)).await.expect("append after reset");
+        assert_eq!((base, last), (start, start + 2));
+        assert_eq!(e.sync().await.expect("sync"), start + 3);
+        let got = read_to_end(&e, start).await;
+        assert_eq!(got.iter().map(StoredRecord::to_record).collect::<Vec<_>>(), batch(600, 3, 8_000));
+    }
 }

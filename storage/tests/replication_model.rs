@@ -234,6 +234,7 @@ impl World {
                 node.epochs = entries;
                 None
             }
+            Command::Reset { .. } => panic!("the model has no retention, so no leader refuses a fetch as out of range"),
             Command::Ack { base, last, .. } => {
                 for o in base..=last {
                     let value = self.nodes[&id].log[o as usize].0;

@@ -17,15 +17,23 @@ pub struct AckedRecord {
     pub value: String,
 }
 
-/// One shard's log as read back: (offset, value) in read order, and the HW it was read under.
+/// One shard's log as read back: (offset, value) in read order, the HW it was read under, and
+/// where the log started (retention drops old records: those below are not lost).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadBack {
     pub records: Vec<(u64, String)>,
     pub high_watermark: u64,
+    pub start_offset: u64,
 }
 
 pub fn check(acked: &[AckedRecord], logs: &BTreeMap<String, ReadBack>) -> Result<(), Violation> {
     for (shard, log) in logs {
+        if let Some((first, _)) = log.records.first().filter(|(o, _)| *o != log.start_offset) {
+            return Err(Violation::new(
+                INVARIANT,
+                format!("{shard}: the log starts at {} but the first record read is at {first}", log.start_offset),
+            ));
+        }
         if let Some(w) = log.records.windows(2).find(|w| w[1].0 != w[0].0 + 1) {
             return Err(Violation::new(INVARIANT, format!("{shard}: offsets not dense: {} then {}", w[0].0, w[1].0)));
         }
@@ -37,6 +45,9 @@ pub fn check(acked: &[AckedRecord], logs: &BTreeMap<String, ReadBack>) -> Result
         }
     }
     for a in acked {
+        if logs.get(&a.shard).is_some_and(|l| a.offset < l.start_offset) {
+            continue; // dropped by retention
+        }
         let found = logs.get(&a.shard).and_then(|l| l.records.iter().find(|(o, _)| *o == a.offset)).map(|(_, v)| v);
         if found != Some(&a.value) {
             return Err(Violation::new(
@@ -53,7 +64,21 @@ mod tests {
     use super::*;
 
     fn log(records: &[(u64, &str)], hw: u64) -> ReadBack {
-        ReadBack { records: records.iter().map(|(o, v)| (*o, v.to_string())).collect(), high_watermark: hw }
+        let start_offset = records.first().map_or(0, |(o, _)| *o);
+        ReadBack {
+            records: records.iter().map(|(o, v)| (*o, v.to_string())).collect(),
+            high_watermark: hw,
+            start_offset,
+        }
+    }
+
+    #[test]
+    fn records_below_the_log_start_were_dropped_by_retention_not_lost() {
+        let logs = [("t/0".to_string(), log(&[(5, "f"), (6, "g")], 7))].into();
+        assert_eq!(check(&[acked(2, "c"), acked(6, "g")], &logs), Ok(()));
+        let late = ReadBack { start_offset: 4, ..log(&[(5, "f")], 6) };
+        let v = check(&[], &[("t/0".to_string(), late)].into()).unwrap_err();
+        assert!(v.detail.contains("starts at 4"), "{}", v.detail);
     }
 
     fn acked(offset: u64, value: &str) -> AckedRecord {

@@ -31,7 +31,7 @@ mod tests {
 
     fn logs(records: &[(u64, &str)]) -> BTreeMap<String, ReadBack> {
         let records = records.iter().map(|(o, v)| (*o, v.to_string())).collect();
-        [("t/0".to_string(), ReadBack { records, high_watermark: 10 })].into()
+        [("t/0".to_string(), ReadBack { records, high_watermark: 10, start_offset: 0 })].into()
     }
 
     #[test]

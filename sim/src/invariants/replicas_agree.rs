@@ -37,7 +37,11 @@ mod tests {
     use super::*;
 
     fn rb(records: &[(u64, &str)]) -> ReadBack {
-        ReadBack { records: records.iter().map(|(o, v)| (*o, v.to_string())).collect(), high_watermark: 100 }
+        ReadBack {
+            records: records.iter().map(|(o, v)| (*o, v.to_string())).collect(),
+            high_watermark: 100,
+            start_offset: 0,
+        }
     }
 
     #[test]

@@ -160,6 +160,19 @@ impl LogEngine for ObjectEngine {
         self.truncate_impl(end).await
     }
 
+    async fn reset(&self, start: u64) -> Result<(), LogError> {
+        // The manifest first: once it lists nothing, the local restart cannot be undone by
+        // an open that finds remote segments past the local end.
+        let _m = self.manifest_lock.lock().await;
+        self.fetch_cache().clear();
+        let segments = self.remote().manifest.segments.clone();
+        if !segments.is_empty() || self.remote().uncertain {
+            self.write_manifest(Vec::new()).await?;
+            self.delete_objects(&segments).await;
+        }
+        self.local.restart_at(start, &[]).await
+    }
+
     async fn seal(&self) -> Result<(), LogError> {
         self.local.seal().await
     }

@@ -37,7 +37,8 @@ impl ObjectEngine {
         let config = &self.config.segment;
         let mut total: u64 = units.iter().map(|u| u.1).sum();
         let mut expired = None;
-        for &(end, bytes, max_ts, sealed) in units {
+        let committed = self.committed_end();
+        for &(end, bytes, max_ts, sealed) in units.iter().take_while(|u| u.0 <= committed) {
             let by_bytes = config.retention_bytes.is_some_and(|max| total > max);
             let by_age = config.retention_ms.is_some_and(|max| max_ts.is_some_and(|t| now_ms.saturating_sub(t) > max));
             if !sealed || (!by_bytes && !by_age) {

@@ -142,6 +142,16 @@ impl ShardReplica {
                 self.set_stage(Stage::Truncating);
                 out.push(Command::Truncate { end: end_offset.min(own_end).min(self.log_end) });
             }
+            // Everything this replica would fetch next is gone from the leader: start over
+            // there (this replica's records are all below it, so all committed or gone).
+            FetchReply::OutOfRange { start } if start > self.log_end => {
+                self.set_stage(Stage::Truncating);
+                out.push(Command::Reset { start });
+            }
+            FetchReply::OutOfRange { .. } => {
+                self.set_stage(Stage::Idle);
+                self.follower_fetch_next(out);
+            }
             // Meta will tell this replica its new role; until then it asks again at each tick.
             FetchReply::Fenced { .. } | FetchReply::NotLeader => self.set_stage(Stage::Idle),
         }

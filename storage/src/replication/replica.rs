@@ -58,6 +58,9 @@ pub enum FetchReply {
     Fenced { leader_epoch: u64 },
     /// This node does not lead in the follower's epoch.
     NotLeader,
+    /// The leader no longer holds the offset asked for (retention dropped it): its log starts
+    /// at `start`. The follower starts over, empty, there.
+    OutOfRange { start: u64 },
 }
 
 /// Something that happened to the replica.
@@ -76,6 +79,8 @@ pub enum Event {
     Synced { durable_end: u64 },
     /// The driver truncated the log to `end`.
     Truncated { end: u64 },
+    /// The driver reset the log: empty, starting at `start`.
+    Reset { start: u64 },
     /// (Leader) A follower fetches from `fetch_offset`, having last fetched in epoch
     /// `last_fetched_epoch` (`None` for an empty log); it is in `epoch`.
     FetchRequest { from: NodeId, epoch: u64, fetch_offset: u64, last_fetched_epoch: Option<u64>, now_ms: u64 },
@@ -110,6 +115,8 @@ pub enum Command {
     Sync,
     /// Truncate the log to `end` (remove offsets `>= end`), durably.
     Truncate { end: u64 },
+    /// Discard the whole log and start it over, empty, at `start`, durably.
+    Reset { start: u64 },
     /// Persist the epoch cache durably before executing the commands after this one.
     SaveEpochs { entries: Vec<(u64, u64)> },
     /// Acknowledge request `req`: its records are `base..=last`, committed.
@@ -226,6 +233,7 @@ impl ShardReplica {
             Event::Appended { req, base, last } => self.appended(req, base, last, &mut out),
             Event::Synced { durable_end } => self.synced(durable_end, &mut out),
             Event::Truncated { end } => self.truncated(end, &mut out),
+            Event::Reset { start } => self.reset(start, &mut out),
             Event::FetchRequest { from, epoch, fetch_offset, last_fetched_epoch, now_ms } => {
                 self.serve_fetch(from, epoch, fetch_offset, last_fetched_epoch, now_ms, &mut out)
             }
@@ -261,6 +269,25 @@ impl ShardReplica {
             Role::Follower(_) => self.follower_synced(out),
             Role::Idle => {}
         }
+    }
+
+    /// The log was discarded and starts over at `start`: nothing it held is known any more.
+    fn reset(&mut self, start: u64, out: &mut Vec<Command>) {
+        if let Role::Follower(f) = &mut self.role {
+            if f.stage == Stage::Truncating {
+                f.stage = Stage::Idle;
+            }
+        }
+        assert!(start >= self.hw, "a reset never drops committed records it still holds");
+        self.log_end = start;
+        self.durable_end = start;
+        self.epochs = EpochCache::new();
+        self.producers = ProducerTable::default();
+        if matches!(self.role, Role::Leader(_)) {
+            self.epochs.assign(self.epoch, start);
+        }
+        out.push(Command::SaveEpochs { entries: self.epochs.entries().to_vec() });
+        self.follower_fetch_next(out);
     }
 
     fn truncated(&mut self, end: u64, out: &mut Vec<Command>) {

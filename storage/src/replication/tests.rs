@@ -280,3 +280,23 @@ fn a_new_leader_deduplicates_what_it_fetched_from_the_old_one() {
         vec![Command::Append { req: Some(2), epoch: 2 }]
     );
 }
+
+#[test]
+fn a_follower_behind_the_leaders_retention_starts_over_at_the_leaders_start() {
+    let mut f = ShardReplica::new(2, config(1), 5, EpochCache::from_entries(vec![(1, 0)]).unwrap());
+    assert_eq!(
+        f.handle(Event::BecomeFollower { epoch: 2, leader: 1 }),
+        vec![Command::Fetch { leader: 1, epoch: 2, fetch_offset: 5, last_fetched_epoch: Some(1) }]
+    );
+    let refused = |start| Event::FetchRefused { epoch: 2, fetch_offset: 5, reply: FetchReply::OutOfRange { start } };
+    assert_eq!(f.handle(refused(40)), vec![Command::Reset { start: 40 }]);
+    assert_eq!(
+        f.handle(Event::Reset { start: 40 }),
+        vec![
+            Command::SaveEpochs { entries: vec![] },
+            Command::Fetch { leader: 1, epoch: 2, fetch_offset: 40, last_fetched_epoch: None }
+        ],
+        "nothing it held is known any more: it fetches from the start without an epoch"
+    );
+    assert_eq!((f.log_end, f.durable_end), (40, 40));
+}

@@ -93,6 +93,8 @@ pub struct SegmentEngine {
     pub(super) writer: tokio::sync::Mutex<()>,
     pub(super) syncer: tokio::sync::Mutex<()>,
     pub(super) recovery: RecoveryReport,
+    /// Retention never drops a record at or above this (`u64::MAX` until set).
+    pub(super) committed_end: std::sync::atomic::AtomicU64,
 }
 
 impl SegmentEngine {
@@ -194,6 +196,14 @@ impl LogEngine for SegmentEngine {
 
     async fn truncate(&self, end: u64) -> Result<(), LogError> {
         self.truncate_impl(end).await
+    }
+
+    fn set_committed_end(&self, offset: u64) {
+        self.committed_end.store(offset, std::sync::atomic::Ordering::Release);
+    }
+
+    async fn reset(&self, start: u64) -> Result<(), LogError> {
+        self.restart_at(start, &[]).await
     }
 
     async fn seal(&self) -> Result<(), LogError> {

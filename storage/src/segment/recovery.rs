@@ -72,6 +72,7 @@ impl SegmentEngine {
             writer: tokio::sync::Mutex::new(()),
             syncer: tokio::sync::Mutex::new(()),
             recovery: report,
+            committed_end: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
     }
 }

@@ -60,8 +60,9 @@ impl SegmentEngine {
     fn expired_prefix(&self, st: &State, now_ms: u64) -> usize {
         let mut total: u64 = st.segments.iter().map(|s| s.bytes).sum();
         let sealed = &st.segments[..st.segments.len() - 1];
+        let committed = self.committed_end.load(std::sync::atomic::Ordering::Acquire);
         let mut n = 0;
-        for s in sealed {
+        for s in sealed.iter().take_while(|s| s.end <= committed) {
             let by_bytes = self.config.retention_bytes.is_some_and(|max| total > max);
             let by_age =
                 self.config.retention_ms.is_some_and(|max| s.max_ts.is_some_and(|t| now_ms.saturating_sub(t) > max));

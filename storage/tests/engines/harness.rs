@@ -206,6 +206,14 @@ impl LogEngine for Aggressive {
         self.tier().await;
         Ok(())
     }
+    fn set_committed_end(&self, offset: u64) {
+        self.engine.set_committed_end(offset);
+    }
+    async fn reset(&self, start: u64) -> Result<(), LogError> {
+        self.engine.reset(start).await?;
+        self.tier().await;
+        Ok(())
+    }
     async fn seal(&self) -> Result<(), LogError> {
         self.engine.seal().await?;
         self.tier().await;

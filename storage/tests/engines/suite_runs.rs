@@ -52,6 +52,11 @@ macro_rules! suite_tests {
             }
 
             #[tokio::test]
+            async fn reset_starts_the_log_over_at_any_offset() {
+                suite::reset_starts_the_log_over_at_any_offset(&mut $harness).await;
+            }
+
+            #[tokio::test]
             async fn producer_sequences_survive_mixed_appends_and_truncation() {
                 suite::producer_sequences_survive_mixed_appends_and_truncation(&mut $harness).await;
             }
