@@ -88,6 +88,20 @@ pub struct StoreNode {
     pub object_tier: Option<crate::node::ObjectTier>,
 }
 
+/// A RocksDB log in `dir` of `disk` (real files: RocksDB does its own I/O there).
+#[cfg(all(feature = "rocksdb", not(madsim)))]
+async fn rocksdb_log(disk: &dyn Disk, dir: &str) -> Result<Arc<dyn LogEngine>, String> {
+    let config = keel_storage::RocksConfig::default();
+    let log = keel_storage::RocksEngine::open(disk, dir, config).await.map_err(|e| e.to_string())?;
+    Ok(Arc::new(log))
+}
+
+/// Without the `rocksdb` feature (and always in simulation), rocksdb topics cannot be served.
+#[cfg(not(all(feature = "rocksdb", not(madsim))))]
+async fn rocksdb_log(_disk: &dyn Disk, _dir: &str) -> Result<Arc<dyn LogEngine>, String> {
+    Err("the rocksdb engine is not built into this binary (build with --features rocksdb)".into())
+}
+
 fn remote(e: impl std::fmt::Display) -> RemoteError {
     RemoteError::new(RemoteError::APPLICATION, e.to_string())
 }
@@ -181,7 +195,7 @@ impl StoreNode {
                 tiering = Some(AbortOnDrop(task::spawn(tier_loop(log.clone()))));
                 log
             }
-            Engine::Rocksdb => return Err(format!("the {engine:?} engine is not available")),
+            Engine::Rocksdb => rocksdb_log(self.disk.as_ref(), &format!("{dir}/rocksdb")).await?,
         };
         let ctx = ShardContext {
             node: self.node,
