@@ -111,6 +111,24 @@ impl TopicSettings {
     }
 }
 
+/// A RocksDB log in `dir` of `disk` (real files: RocksDB does its own I/O there).
+#[cfg(all(feature = "rocksdb", not(madsim)))]
+async fn rocksdb_log(disk: &dyn Disk, dir: &str, settings: &TopicSettings) -> Result<Arc<dyn LogEngine>, String> {
+    let config = keel_storage::RocksConfig {
+        retention_ms: settings.retention_ms,
+        retention_bytes: settings.retention_bytes,
+        ..keel_storage::RocksConfig::default()
+    };
+    let log = keel_storage::RocksEngine::open(disk, dir, config).await.map_err(|e| e.to_string())?;
+    Ok(Arc::new(log))
+}
+
+/// Without the `rocksdb` feature (and always in simulation), rocksdb topics cannot be served.
+#[cfg(not(all(feature = "rocksdb", not(madsim))))]
+async fn rocksdb_log(_disk: &dyn Disk, _dir: &str, _settings: &TopicSettings) -> Result<Arc<dyn LogEngine>, String> {
+    Err("the rocksdb engine is not built into this binary (build with --features rocksdb)".into())
+}
+
 fn remote(e: impl std::fmt::Display) -> RemoteError {
     RemoteError::new(RemoteError::APPLICATION, e.to_string())
 }
@@ -257,7 +275,9 @@ impl StoreNode {
                 let tiering = AbortOnDrop(task::spawn(tier_loop(log.clone())));
                 (log, Some(tiering))
             }
-            Engine::Rocksdb => return Err(unavailable(format!("the {engine:?} engine is not available"))),
+            Engine::Rocksdb => {
+                (rocksdb_log(self.disk.as_ref(), &format!("{dir}/rocksdb"), settings).await.map_err(unavailable)?, None)
+            }
         })
     }
 

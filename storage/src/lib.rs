@@ -5,7 +5,8 @@
 //! that contract; [`MemoryEngine`] keeps a log in memory (tests, caches) and
 //! [`SegmentEngine`] on disk in Keel's own segment format (`docs/segment-format.md`),
 //! through the disk seam so that the simulation can crash it; [`ObjectEngine`] is a segment
-//! log whose sealed segments are tiered to object storage. [`GroupCommit`] lets concurrent
+//! log whose sealed segments are tiered to object storage; `RocksEngine` (cargo feature
+//! `rocksdb`, production builds only) keeps a log in RocksDB. [`GroupCommit`] lets concurrent
 //! writers share syncs, and [`suite`] is the one test suite every engine passes.
 
 pub mod engine;
@@ -13,6 +14,8 @@ pub mod group_commit;
 pub mod memory;
 pub mod object;
 pub mod replication;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
+pub mod rocks;
 pub mod segment;
 pub mod suite;
 
@@ -22,4 +25,6 @@ pub use memory::{MemoryConfig, MemoryEngine};
 pub use object::{ObjectConfig, ObjectEngine};
 /// The object store crate the object engine speaks, for callers that build stores.
 pub use object_store;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
+pub use rocks::{RocksConfig, RocksEngine};
 pub use segment::{RecoveryReport, SegmentConfig, SegmentEngine};

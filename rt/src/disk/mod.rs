@@ -58,6 +58,11 @@ pub trait Disk: Send + Sync + 'static {
     async fn sync_dir(&self, dir: &str) -> io::Result<()>;
     /// Whether a file exists.
     async fn exists(&self, path: &str) -> io::Result<bool>;
+    /// Where `path` is on the real filesystem, for the few engines that do their own I/O
+    /// (RocksDB, production builds only); `None` for a disk that is not real files.
+    fn local_path(&self, _path: &str) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// An open file.

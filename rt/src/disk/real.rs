@@ -96,6 +96,10 @@ impl Disk for RealDisk {
         let p = self.path(path)?;
         blocking(move || p.try_exists()).await
     }
+
+    fn local_path(&self, path: &str) -> Option<PathBuf> {
+        self.path(path).ok()
+    }
 }
 
 struct RealFile {

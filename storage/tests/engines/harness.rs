@@ -69,6 +69,8 @@ impl Harness for SimHarness {
 
 #[cfg(not(madsim))]
 pub use real::RealHarness;
+#[cfg(all(feature = "rocksdb", not(madsim)))]
+pub use real::{rocks_config, RocksHarness};
 
 #[cfg(not(madsim))]
 mod real {
@@ -115,6 +117,41 @@ mod real {
     impl Drop for RealHarness {
         fn drop(&mut self) {
             remove_tree(&self.root);
+        }
+    }
+
+    /// A RocksDB engine config for `limits`.
+    #[cfg(feature = "rocksdb")]
+    pub fn rocks_config(l: Limits) -> keel_storage::RocksConfig {
+        keel_storage::RocksConfig {
+            segment_bytes_max: l.segment_bytes_max,
+            retention_bytes: l.retention_bytes,
+            retention_ms: l.retention_ms,
+            batch_bytes_max: l.batch_bytes_max,
+            ..keel_storage::RocksConfig::default()
+        }
+    }
+
+    /// RocksDB engines, each in a new directory of a [`RealHarness`]'s temporary directory.
+    #[cfg(feature = "rocksdb")]
+    pub struct RocksHarness(pub RealHarness);
+
+    #[cfg(feature = "rocksdb")]
+    impl RocksHarness {
+        pub fn new() -> Self {
+            RocksHarness(RealHarness::new())
+        }
+    }
+
+    #[cfg(feature = "rocksdb")]
+    #[async_trait]
+    impl Harness for RocksHarness {
+        type Engine = keel_storage::RocksEngine;
+
+        async fn fresh(&mut self, l: Limits) -> keel_storage::RocksEngine {
+            self.0.cases += 1;
+            let dir = format!("rocks-{}", self.0.cases);
+            keel_storage::RocksEngine::open(&self.0.disk, &dir, rocks_config(l)).await.expect("open")
         }
     }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the log engines: the shared suite on every engine, crash recovery and
-//! corruption reporting on the simulated disk, group commit, and a model-based property test.
+//! corruption reporting on the simulated disk, group commit, a model-based property test, and
+//! (feature `rocksdb`) the RocksDB engine's reopening.
 
 mod corruption;
 mod crash;
@@ -7,4 +8,5 @@ mod group_commit;
 mod harness;
 mod model;
 mod object;
+mod rocks;
 mod suite_runs;

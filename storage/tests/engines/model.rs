@@ -1,7 +1,8 @@
 //! A model-based property test: random operations on the segment engine (over the simulated
 //! disk, crashes included) and on a plain `Vec<Record>` must agree. After a clean crash the
 //! model keeps exactly the durable prefix; after a tearing crash, some prefix between the
-//! durable end and everything written.
+//! durable end and everything written. With the `rocksdb` feature, the same on the RocksDB
+//! engine, reopening it instead of crashing it.
 //!
 //! Not in the simulation build: each case drives its own tokio runtime, which madsim does not
 //! offer (the engine itself is exercised under madsim by the other tests).
@@ -74,38 +75,46 @@ struct Run {
     promised: u64,
 }
 
+/// Applies `op`, which is not a crash, to `e` and to the model; `promised` is the least
+/// durable end the contract promises.
+async fn apply_to<E: LogEngine>(e: &E, model: &mut Vec<Record>, promised: &mut u64, op: Op) {
+    match op {
+        Op::Append(spec) => {
+            let batch = records(&spec, model.len());
+            append_checked(e, model, batch).await;
+        }
+        Op::Sync => {
+            *promised = e.sync().await.expect("sync");
+            assert_eq!(*promised, model.len() as u64, "sync covers every append");
+        }
+        Op::Read(fraction, bytes_max) => {
+            let from = at(fraction, model);
+            let got = e.read(from, bytes_max as usize).await.expect("read");
+            assert_eq!(got.is_empty(), from == model.len() as u64, "empty only at the end");
+            for (i, r) in got.iter().enumerate() {
+                assert_eq!(r.offset, from + i as u64);
+                assert_eq!(r.to_record(), model[r.offset as usize]);
+            }
+        }
+        Op::Truncate(fraction) => {
+            let end = at(fraction, model);
+            e.truncate(end).await.expect("truncate");
+            model.truncate(end as usize);
+            *promised = (*promised).min(end);
+        }
+        Op::Seal => e.seal().await.expect("seal"),
+        Op::CrashClean | Op::Crash => unreachable!("crashes are the caller's"),
+    }
+    assert_eq!(e.end_offset(), model.len() as u64);
+    assert!(*promised <= e.durable_end() && e.durable_end() <= model.len() as u64);
+}
+
 impl Run {
     async fn apply(&mut self, op: Op) {
-        let e = &self.engine;
         match op {
-            Op::Append(spec) => {
-                let batch = records(&spec, self.model.len());
-                append_checked(e, &mut self.model, batch).await;
-            }
-            Op::Sync => {
-                self.promised = e.sync().await.expect("sync");
-                assert_eq!(self.promised, self.model.len() as u64, "sync covers every append");
-            }
-            Op::Read(fraction, bytes_max) => {
-                let from = at(fraction, &self.model);
-                let got = e.read(from, bytes_max as usize).await.expect("read");
-                assert_eq!(got.is_empty(), from == self.model.len() as u64, "empty only at the end");
-                for (i, r) in got.iter().enumerate() {
-                    assert_eq!(r.offset, from + i as u64);
-                    assert_eq!(r.to_record(), self.model[r.offset as usize]);
-                }
-            }
-            Op::Truncate(fraction) => {
-                let end = at(fraction, &self.model);
-                e.truncate(end).await.expect("truncate");
-                self.model.truncate(end as usize);
-                self.promised = self.promised.min(end);
-            }
-            Op::Seal => e.seal().await.expect("seal"),
             Op::CrashClean | Op::Crash => self.crash(matches!(op, Op::Crash)).await,
+            op => apply_to(&self.engine, &mut self.model, &mut self.promised, op).await,
         }
-        assert_eq!(self.engine.end_offset(), self.model.len() as u64);
-        assert!(self.promised <= self.engine.durable_end() && self.engine.durable_end() <= self.model.len() as u64);
     }
 
     async fn crash(&mut self, tearing: bool) {
@@ -144,5 +153,52 @@ proptest! {
     fn segment_engine_agrees_with_a_vec_model(ops in proptest::collection::vec(op(), 1..40), seed in any::<u64>()) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(run(ops, seed));
+    }
+}
+
+/// The same model test on the RocksDB engine (real files), with the crashes replaced by a
+/// close and reopen of the database: a reopened log holds everything written, all durable.
+#[cfg(feature = "rocksdb")]
+mod rocks {
+    use keel_storage::suite::{check_matches, Limits};
+    use keel_storage::{LogEngine, Record, RocksEngine};
+    use proptest::prelude::*;
+
+    use super::{apply_to, op, Op};
+    use crate::harness::{rocks_config, RealHarness};
+
+    async fn open(h: &RealHarness) -> RocksEngine {
+        let config = rocks_config(Limits { segment_bytes_max: 1024, ..Limits::default() });
+        RocksEngine::open(&*h.disk(), "log", config).await.expect("open")
+    }
+
+    async fn run(ops: Vec<Op>) {
+        let h = RealHarness::new();
+        let mut engine = open(&h).await;
+        let (mut model, mut promised): (Vec<Record>, u64) = (Vec::new(), 0);
+        for op in ops {
+            match op {
+                Op::CrashClean | Op::Crash => {
+                    drop(engine);
+                    engine = open(&h).await;
+                    assert_eq!(engine.end_offset(), model.len() as u64, "a reopened log holds every append");
+                    assert_eq!(engine.durable_end(), engine.end_offset(), "and all of it is durable");
+                    promised = engine.durable_end();
+                }
+                op => apply_to(&engine, &mut model, &mut promised, op).await,
+            }
+        }
+        check_matches(&engine, &model, 0).await;
+        drop(engine);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn rocks_engine_agrees_with_a_vec_model(ops in proptest::collection::vec(op(), 1..40)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(run(ops));
+        }
     }
 }

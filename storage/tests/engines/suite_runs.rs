@@ -1,6 +1,7 @@
 //! The shared suite ([`keel_storage::suite`]) on every engine: memory, segments on the
 //! simulated disk (with and without the tail cache), segments on real files, and the object
-//! engine twice: with nothing committed (all local) and tiering everything after each write.
+//! engine twice: with nothing committed (all local) and tiering everything after each write;
+//! RocksDB with the `rocksdb` feature (real files, not in simulation builds).
 
 use keel_storage::suite;
 
@@ -71,6 +72,8 @@ suite_tests!(object_untiered, ObjectHarness { seed: 400, aggressive: false });
 suite_tests!(object_aggressive, ObjectHarness { seed: 500, aggressive: true });
 #[cfg(not(madsim))]
 suite_tests!(segment_real, crate::harness::RealHarness::new());
+#[cfg(all(feature = "rocksdb", not(madsim)))]
+suite_tests!(rocksdb, crate::harness::RocksHarness::new());
 
 #[tokio::test]
 async fn segment_sim_partly_cached_passes_the_whole_suite() {
