@@ -201,6 +201,18 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     wait_for("node 4 to see four voters", Duration::from_secs(30), || (voters(&p4.admin)? == 4).then_some(()));
     let (ok, out, _) = cli(&p4.admin, &["topic", "list"]);
     assert!(ok && out.contains("before") && out.contains("after"), "node 4 serves reads: {out}");
+    // The three old nodes hold every replica: rebalancing moves some to the new node, each
+    // through an extra replica that catches up before the old one goes.
+    wait_for("a replica moved to node 4 and in sync", Duration::from_secs(60), || {
+        let (ok, out, _) = cli(&url(follower), &["topic", "describe", "before"]);
+        let v: Value = serde_json::from_str(&out).ok().filter(|_| ok)?;
+        let shards = v["Topic"]["shards"].as_array()?;
+        let moved = shards.iter().any(|s| {
+            let has = |k: &str| s[k].as_array().is_some_and(|a| a.iter().any(|n| n.as_u64() == Some(4)));
+            has("replicas") && has("isr") && s["replicas"].as_array().map(Vec::len) == Some(3)
+        });
+        moved.then_some(())
+    });
     let (ok, out, err) = cli(&url(follower), &["cluster", "remove-node", "4"]);
     assert!(ok, "remove-node: {out} {err}");
     wait_for("three voters again", Duration::from_secs(30), || (voters(&url(follower))? == 3).then_some(()));

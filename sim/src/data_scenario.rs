@@ -309,7 +309,8 @@ async fn read_everything(p: &Producer) -> ReadAll {
             leaders.insert(shard, leader_log);
         }
         let views = crate::meta_scenario::topic_shard_views(std::iter::once(&t));
-        settled &= views.iter().all(|v| v.isr.len() == v.replication_factor as usize);
+        let rf = |v: &shards_led::ShardView| v.replication_factor as usize;
+        settled &= views.iter().all(|v| v.isr.len() == rf(v) && v.replicas.len() == rf(v));
         if settled || time::now() >= deadline {
             return (leaders, replicas, views);
         }

@@ -47,6 +47,11 @@ pub enum MetaCommand {
     ReplaceReplica { topic: String, partition: u32, expected_epoch: u64, old: NodeId, new: NodeId },
     /// Hands out a new idempotent producer id, unique in the cluster's history.
     AllocateProducerId,
+    /// Rebalancing, step 1: an extra replica on `node` (not in the ISR until it catches up).
+    AddReplica { topic: String, partition: u32, expected_epoch: u64, node: NodeId },
+    /// Rebalancing, step 2: drops the replica on `node` (a follower) once the shard has more
+    /// replicas than its replication factor.
+    RemoveReplica { topic: String, partition: u32, expected_epoch: u64, node: NodeId },
     /// A replica that lost records it had reported durable (damaged storage) withdraws from
     /// the shard's ISR before it discards its copy and fetches again; refused if it is the
     /// last in-sync replica. Bumps the epoch (and drops the leadership if it led) so the

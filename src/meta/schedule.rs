@@ -55,14 +55,61 @@ pub fn plan(
     let storage: Vec<NodeId> =
         state.nodes.values().filter(|n| n.roles.contains(&Role::Storage) && alive(&n.id)).map(|n| n.id).collect();
     let mut load = state.replica_load(&storage);
+    let mut repairs = 0;
     for t in state.topics.values() {
         for shard in &t.shards {
             let cmd = elect(&t.name, shard, t.unclean_leader_election, cfg.unsafe_elect_out_of_sync, &alive)
                 .or_else(|| replace(&t.name, shard, &mut load, &|id| silent_ms(id) > cfg.replace_after_ms));
+            repairs += usize::from(cmd.is_some());
             out.extend(cmd);
         }
     }
+    let all_alive = state.nodes.values().all(|n| alive(&n.id));
+    if repairs == 0 && all_alive {
+        out.extend(rebalance(state, &load));
+    }
     out
+}
+
+/// At most one rebalancing step for the whole cluster, only while nothing needs repair: a
+/// shard with an extra replica drops its old one once the new one is in sync (moving the
+/// leadership to it first if the old one led); otherwise, if the busiest storage node holds
+/// two or more replicas more than the idlest (a node joined), a shard on the busiest gets an
+/// extra replica on the idlest, which catches up before anything is removed.
+fn rebalance(state: &MetaState, load: &BTreeMap<NodeId, usize>) -> Option<MetaCommand> {
+    let cmd = |t: &str, s: &ShardRecord| (t.to_string(), s.partition, s.epoch);
+    for t in state.topics.values() {
+        let rf = t.replication_factor as usize;
+        for s in t.shards.iter().filter(|s| s.replicas.len() > rf) {
+            let newest = *s.replicas.last().expect("more replicas than the factor");
+            if !s.isr.contains(&newest) {
+                return None; // the move under way waits for its new replica to catch up
+            }
+            let (topic, partition, expected_epoch) = cmd(&t.name, s);
+            let old = s.replicas[..s.replicas.len() - 1]
+                .iter()
+                .filter(|r| Some(**r) != s.leader)
+                .max_by_key(|r| (load.get(r).copied().unwrap_or(0), **r));
+            return Some(match old {
+                Some(&node) => MetaCommand::RemoveReplica { topic, partition, expected_epoch, node },
+                None => {
+                    MetaCommand::ElectLeader { topic, partition, expected_epoch, leader: Some(newest), unclean: false }
+                }
+            });
+        }
+    }
+    let (&busy, &most) = load.iter().max_by_key(|(id, c)| (**c, std::cmp::Reverse(**id)))?;
+    let (&idle, &least) = load.iter().min_by_key(|(id, c)| (**c, **id))?;
+    if most < least + 2 {
+        return None;
+    }
+    let candidates = state.topics.values().flat_map(|t| t.shards.iter().map(move |s| (t, s)));
+    let movable: Vec<_> = candidates
+        .filter(|(_, s)| s.replicas.contains(&busy) && !s.replicas.contains(&idle) && s.leader.is_some())
+        .collect();
+    let (t, s) = movable.iter().find(|(_, s)| s.leader != Some(busy)).or(movable.first())?;
+    let (topic, partition, expected_epoch) = cmd(&t.name, s);
+    Some(MetaCommand::AddReplica { topic, partition, expected_epoch, node: idle })
 }
 
 fn elect(
@@ -140,6 +187,71 @@ mod tests {
     fn apply_all(s: &mut MetaState, cmds: &[MetaCommand]) {
         for c in cmds {
             s.apply(c).unwrap();
+        }
+    }
+
+    /// A node joins a cluster whose three nodes hold every replica: replicas move to it one
+    /// at a time — an extra replica first, the old one removed only once the new one is in
+    /// sync — until no node holds two more than another.
+    #[test]
+    fn replicas_move_to_a_joined_node_one_safe_step_at_a_time() {
+        let mut s = cluster(3, 3, false);
+        for name in ["u", "v"] {
+            let spec = TopicSpec { name: name.into(), ..topic_spec(3) };
+            s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
+        }
+        s.apply(&MetaCommand::RegisterNode { id: 4, addr: "n4".into(), roles: vec![Role::Storage] }).unwrap();
+        let all = seen(&[(1, 900), (2, 900), (3, 900), (4, 900)]);
+        let mut moves = 0;
+        for _ in 0..20 {
+            let cmds = plan(&s, &all, 1_000, &CFG);
+            let Some(cmd) = cmds.first().cloned() else { break };
+            assert_eq!(cmds.len(), 1, "one step at a time: {cmds:?}");
+            match &cmd {
+                MetaCommand::AddReplica { topic, partition, node, .. } => {
+                    assert_eq!(*node, 4);
+                    s.apply(&cmd).unwrap();
+                    assert_eq!(plan(&s, &all, 1_000, &CFG), vec![], "nothing until the new replica is in sync");
+                    let shard = s.topics[topic].shards[*partition as usize].clone();
+                    let mut isr = shard.isr.clone();
+                    isr.push(4);
+                    let alter = MetaCommand::AlterIsr {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        epoch: shard.epoch,
+                        from: shard.isr.clone(),
+                        isr,
+                        isr_version: Some(shard.isr_version),
+                    };
+                    s.apply(&alter).unwrap();
+                }
+                MetaCommand::RemoveReplica { topic, partition, node, .. } => {
+                    assert_ne!(s.topics[topic].shards[*partition as usize].leader, Some(*node), "never the leader");
+                    s.apply(&cmd).unwrap();
+                    moves += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let load = s.replica_load(&[1, 2, 3, 4]);
+        assert_eq!(moves, 2, "{load:?}");
+        assert!(load.values().max().unwrap() - load.values().min().unwrap() <= 1, "{load:?}");
+        for shard in s.topics.values().flat_map(|t| &t.shards) {
+            assert_eq!(shard.replicas.len(), 3, "every shard back at its replication factor");
+            assert!(shard.isr.iter().all(|r| shard.replicas.contains(r)));
+        }
+    }
+
+    fn topic_spec(rf: u32) -> TopicSpec {
+        TopicSpec {
+            name: String::new(),
+            partitions: 1,
+            replication_factor: rf,
+            engine: Engine::Segment,
+            retention_ms: None,
+            retention_bytes: None,
+            unclean_leader_election: false,
+            min_insync_replicas: 1,
         }
     }
 

@@ -133,6 +133,12 @@ impl MetaState {
             },
             MetaCommand::CreateTopic(spec) => self.create_topic(spec),
             MetaCommand::LeaveIsr { topic, partition, node } => self.leave_isr(topic, *partition, *node),
+            MetaCommand::AddReplica { topic, partition, expected_epoch, node } => {
+                self.add_replica(topic, *partition, *expected_epoch, *node)
+            }
+            MetaCommand::RemoveReplica { topic, partition, expected_epoch, node } => {
+                self.remove_replica(topic, *partition, *expected_epoch, *node)
+            }
             MetaCommand::AllocateProducerId => {
                 self.last_producer_id += 1;
                 Ok(MetaOk::ProducerId(self.last_producer_id))
@@ -285,6 +291,38 @@ impl MetaState {
             }
         }
         shard.leader = leader;
+        shard.epoch += 1;
+        shard.isr_version += 1;
+        Ok(MetaOk::Shard(shard.clone()))
+    }
+
+    fn add_replica(&mut self, topic: &str, partition: u32, expected: u64, node: NodeId) -> MetaResult {
+        let is_storage = self.nodes.get(&node).is_some_and(|n| n.roles.contains(&Role::Storage));
+        let rf = self.topics.get(topic).map_or(0, |t| t.replication_factor as usize);
+        let (shard, _) = self.shard_mut(topic, partition)?;
+        if shard.epoch != expected {
+            return Err(MetaError::StaleEpoch { current: shard.epoch });
+        }
+        if !is_storage || shard.replicas.contains(&node) || shard.replicas.len() != rf {
+            return Err(MetaError::Invalid { reason: format!("cannot add a replica on {node} now") });
+        }
+        shard.replicas.push(node);
+        shard.epoch += 1;
+        shard.isr_version += 1;
+        Ok(MetaOk::Shard(shard.clone()))
+    }
+
+    fn remove_replica(&mut self, topic: &str, partition: u32, expected: u64, node: NodeId) -> MetaResult {
+        let rf = self.topics.get(topic).map_or(0, |t| t.replication_factor as usize);
+        let (shard, _) = self.shard_mut(topic, partition)?;
+        if shard.epoch != expected {
+            return Err(MetaError::StaleEpoch { current: shard.epoch });
+        }
+        if shard.replicas.len() <= rf || shard.leader == Some(node) || !shard.replicas.contains(&node) {
+            return Err(MetaError::Invalid { reason: format!("cannot remove the replica on {node} now") });
+        }
+        shard.replicas.retain(|r| *r != node);
+        shard.isr.retain(|r| *r != node);
         shard.epoch += 1;
         shard.isr_version += 1;
         Ok(MetaOk::Shard(shard.clone()))

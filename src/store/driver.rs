@@ -58,6 +58,8 @@ pub enum Input {
     Fetched { epoch: u64, fetch_offset: u64, result: Result<ReplicaFetchResponse, String> },
     /// Where the current leader listens.
     LeaderAddr(String),
+    /// This node holds no replica of the shard any more (moved away, or topic deleted).
+    Stop,
 }
 
 /// The shard's identity and its collaborators.
@@ -200,6 +202,10 @@ async fn scan_producers(engine: &dyn LogEngine) -> ProducerTable {
 impl Driver {
     async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
         while let Some(input) = rx.recv().await {
+            if matches!(input, Input::Stop) {
+                tracing::info!(topic = %self.ctx.topic, partition = self.ctx.partition, "replica removed; driver stops");
+                return;
+            }
             let event = match self.input_event(input) {
                 Some(e) => e,
                 None => continue,
@@ -245,6 +251,7 @@ impl Driver {
     fn input_event(&mut self, input: Input) -> Option<Event> {
         match input {
             Input::Event(e) => Some(e),
+            Input::Stop => None,
             Input::LeaderAddr(a) => {
                 self.leader_addr = a;
                 None

@@ -179,7 +179,14 @@ impl StoreNode {
                 wanted.insert((t.name.clone(), s.partition), (TopicSettings::of(t), s.clone()));
             }
         }
-        self.shards.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| wanted.contains_key(k));
+        let removed: Vec<ShardHandle> = {
+            let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+            let gone: Vec<ShardKey> = shards.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+            gone.iter().filter_map(|k| shards.remove(k)).map(|r| r.handle).collect()
+        };
+        for h in removed {
+            let _ = h.tx.send(Input::Stop).await;
+        }
         let now_ms = time::since_start().as_millis() as u64;
         for ((topic, partition), (settings, shard)) in wanted {
             self.ensure(&topic, partition, &settings).await?;
