@@ -7,6 +7,9 @@
 //!   opted into unclean elections, else no leader (offline) until an in-sync replica returns.
 //! - A replica on a node dead for `replace_after_ms` moves to the live storage node holding
 //!   the fewest replicas, restoring the replication factor.
+//! - With nothing to repair and every node alive, replicas move from the busiest storage node
+//!   to the idlest while they differ by two or more (a node joined): one shard at a time, an
+//!   extra replica first, the old one (never the leader) removed once the new one is in sync.
 //!
 //! Every shard command carries the shard's epoch, so a plan made on stale state fails its
 //! compare-and-set instead of undoing a newer decision. At most one command per shard per plan.
