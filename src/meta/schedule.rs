@@ -81,25 +81,25 @@ pub fn plan(
 /// extra replica on the idlest, which catches up before anything is removed.
 fn rebalance(state: &MetaState, load: &BTreeMap<NodeId, usize>) -> Option<MetaCommand> {
     let cmd = |t: &str, s: &ShardRecord| (t.to_string(), s.partition, s.epoch);
-    for t in state.topics.values() {
-        let rf = t.replication_factor as usize;
-        for s in t.shards.iter().filter(|s| s.replicas.len() > rf) {
-            let newest = *s.replicas.last().expect("more replicas than the factor");
-            if !s.isr.contains(&newest) {
-                return None; // the move under way waits for its new replica to catch up
-            }
-            let (topic, partition, expected_epoch) = cmd(&t.name, s);
-            let old = s.replicas[..s.replicas.len() - 1]
-                .iter()
-                .filter(|r| Some(**r) != s.leader)
-                .max_by_key(|r| (load.get(r).copied().unwrap_or(0), **r));
-            return Some(match old {
-                Some(&node) => MetaCommand::RemoveReplica { topic, partition, expected_epoch, node },
-                None => {
-                    MetaCommand::ElectLeader { topic, partition, expected_epoch, leader: Some(newest), unclean: false }
-                }
-            });
+    let mut moving = state
+        .topics
+        .values()
+        .flat_map(|t| t.shards.iter().map(move |s| (t, s)))
+        .filter(|(t, s)| s.replicas.len() > t.replication_factor as usize);
+    if let Some((t, s)) = moving.next() {
+        let newest = *s.replicas.last().expect("more replicas than the factor");
+        if !s.isr.contains(&newest) {
+            return None; // the move under way waits for its new replica to catch up
         }
+        let (topic, partition, expected_epoch) = cmd(&t.name, s);
+        let old = s.replicas[..s.replicas.len() - 1]
+            .iter()
+            .filter(|r| Some(**r) != s.leader)
+            .max_by_key(|r| (load.get(r).copied().unwrap_or(0), **r));
+        return Some(match old {
+            Some(&node) => MetaCommand::RemoveReplica { topic, partition, expected_epoch, node },
+            None => MetaCommand::ElectLeader { topic, partition, expected_epoch, leader: Some(newest), unclean: false },
+        });
     }
     let (&busy, &most) = load.iter().max_by_key(|(id, c)| (**c, std::cmp::Reverse(**id)))?;
     let (&idle, &least) = load.iter().min_by_key(|(id, c)| (**c, **id))?;
