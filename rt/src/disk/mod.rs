@@ -73,6 +73,11 @@ pub trait DiskFile: Send + Sync {
     async fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>>;
     /// Writes all of `data` at `offset`, extending the file if needed.
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// As [`DiskFile::write_at`], taking the buffer by value: a file whose I/O runs on another
+    /// thread can hand it over without copying it (the hot append path).
+    async fn write_bytes(&self, offset: u64, data: bytes::Bytes) -> io::Result<()> {
+        self.write_at(offset, &data).await
+    }
     /// The file's length.
     async fn len(&self) -> io::Result<u64>;
     /// Truncates or extends the file.

@@ -132,6 +132,11 @@ impl DiskFile for RealFile {
         blocking(move || f.write_all_at(&data, offset)).await
     }
 
+    async fn write_bytes(&self, offset: u64, data: bytes::Bytes) -> io::Result<()> {
+        let f = self.file.clone();
+        blocking(move || f.write_all_at(&data, offset)).await
+    }
+
     async fn len(&self) -> io::Result<u64> {
         let f = self.file.clone();
         blocking(move || Ok(f.metadata()?.len())).await

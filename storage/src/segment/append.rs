@@ -43,11 +43,12 @@ impl SegmentEngine {
             let st = self.state();
             (st.active().file.clone(), st.active().bytes)
         };
-        if let Err(e) = file.write_at(pos, &buf).await {
+        let data = Bytes::from(buf);
+        if let Err(e) = file.write_bytes(pos, data.clone()).await {
             self.undo_write(file.as_ref(), pos).await;
             return Err(LogError::Io(e));
         }
-        self.publish(&headers, Bytes::from(buf));
+        self.publish(&headers, data);
         let last = headers.last().expect("at least one batch");
         Ok((base, last.end_offset() - 1))
     }
