@@ -191,13 +191,19 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     }
 
     let safety_end = time::now() + Duration::from_millis(settings.safety_ms);
-    let workers: Vec<_> = producers
+    let mut workers: Vec<_> = producers
         .iter()
         .map(|(n, p)| {
             let p = p.clone();
             n.spawn(async move { p.run(safety_end).await })
         })
         .collect();
+    if retention_bytes.is_some() {
+        // Halfway through, the retention changes: replicas reopen with the new setting.
+        let p = p0.clone();
+        let at = time::now() + Duration::from_millis(settings.safety_ms / 2);
+        workers.push(node0.spawn(async move { change_retention(&p, at, safety_end, 4_096).await }));
+    }
     let (nemesis, live_end, failure) = safety_then_heal(&mut cluster, &settings, safety_end, workers).await;
     failures.extend(failure);
     for partition in 0..PARTITIONS {
@@ -244,6 +250,27 @@ pub async fn run(settings: Settings, options: DataOptions) -> Outcome {
     );
     let digest = trace::fnv1a(trace::digest(), summary.as_bytes());
     Outcome { violations, digest, summary }
+}
+
+/// From `at` until `until`, tries to set the topic's retention to `bytes` (a compare-and-set
+/// on the topic's version, read first).
+async fn change_retention(p: &Producer, at: time::Instant, until: time::Instant, bytes: u64) {
+    time::sleep_until(at).await;
+    while time::now() < until {
+        if let Some((t, _)) = p.topic().await {
+            let cmd = MetaCommand::UpdateTopic {
+                name: TOPIC.into(),
+                expected_version: t.version,
+                retention_ms: t.retention_ms,
+                retention_bytes: Some(bytes),
+            };
+            if matches!(p.meta.write(&cmd).await, Ok(ok) if ok.result.is_ok()) {
+                trace::record("retention.changed", bytes);
+                return;
+            }
+        }
+        time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn create_topic(

@@ -39,6 +39,8 @@ pub const REPLICA_FETCH: &str = "shard.replica_fetch";
 pub const READ: &str = "shard.read";
 pub const LIST_OFFSETS: &str = "shard.list_offsets";
 
+/// How long a replica being reopened may take to stop.
+const STOP_WAIT: Duration = Duration::from_secs(30);
 /// How often an object engine runs a tiering round (upload, clean up, evict).
 const TIER_EVERY: Duration = Duration::from_secs(1);
 
@@ -61,6 +63,8 @@ struct Replica {
     told: Option<(u64, Option<NodeId>)>,
     /// The object engine's tiering loop, stopped with the replica.
     _tiering: Option<AbortOnDrop>,
+    /// The topic's retention the log was opened with.
+    retention: (Option<u64>, Option<u64>),
 }
 
 /// Aborts a background task when dropped.
@@ -189,10 +193,38 @@ impl StoreNode {
         }
         let now_ms = time::since_start().as_millis() as u64;
         for ((topic, partition), (settings, shard)) in wanted {
+            self.reopen_if_retention_changed(&topic, partition, &settings).await;
             self.ensure(&topic, partition, &settings).await?;
             self.tell(&topic, &shard, &addrs, now_ms).await;
         }
         Ok(())
+    }
+
+    /// An engine's retention is fixed when it opens: after a topic update, the replica stops
+    /// and is opened again from its disk with the new settings.
+    async fn reopen_if_retention_changed(&self, topic: &str, partition: u32, settings: &TopicSettings) {
+        let stale = {
+            let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (topic.to_string(), partition);
+            let changed =
+                shards.get(&key).is_some_and(|r| r.retention != (settings.retention_ms, settings.retention_bytes));
+            if changed {
+                shards.remove(&key)
+            } else {
+                None
+            }
+        };
+        if let Some(r) = stale {
+            tracing::info!(topic, partition, "retention changed; reopening the replica");
+            let _ = r.handle.tx.send(Input::Stop).await;
+            // The old driver must be gone before a new engine opens the same files: if it has
+            // not stopped in time, it stays registered and the next round tries again.
+            if time::timeout(STOP_WAIT, r.handle.tx.closed()).await.is_err() {
+                tracing::warn!(topic, partition, "the replica did not stop in time; reopening later");
+                let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+                shards.insert((topic.to_string(), partition), r);
+            }
+        }
     }
 
     async fn ensure(&self, topic: &str, partition: u32, settings: &TopicSettings) -> Result<(), String> {
@@ -238,7 +270,8 @@ impl StoreNode {
             Err(e) => return Err(e.to_string()),
         };
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        shards.insert((topic.to_string(), partition), Replica { handle, told: None, _tiering: tiering });
+        let retention = (settings.retention_ms, settings.retention_bytes);
+        shards.insert((topic.to_string(), partition), Replica { handle, told: None, _tiering: tiering, retention });
         Ok(())
     }
 
