@@ -13,3 +13,5 @@ cargo clippy --workspace --all-targets --target-dir "$target/sim" \
 # very feature set ci/test.sh tests it with, so RocksDB's C++ is built once for both (building the
 # root crate with the feature would unify bindgen's features differently and build it again).
 cargo clippy -p keel-storage --all-targets --features rocksdb -- -D warnings
+# The object tier's S3 client (feature `s3`), likewise alone.
+cargo clippy -p keel-storage --all-targets --features s3 -- -D warnings

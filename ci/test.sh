@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: every test of the workspace, the seeded simulations included; then
 # the storage engine tests with the rocksdb feature, only those on RocksDB (the shared suite and
-# the model test; the filter `rocks` skips the engines that ran already). Ends with one line
+# the model test; the filter `rocks` skips the engines that ran already); then the shared suite
+# on the object engine over S3 (moto's server on loopback). Ends with one line
 # summing every test binary's result, both runs included.
 # The rocksdb run builds RocksDB's C++ once per target directory (20-30 minutes on 2 cores, kept
 # in $CARGO_TARGET_DIR): later runs rebuild nothing. It keeps one feature set on purpose: a
@@ -13,6 +14,21 @@ trap 'rm -f "$log"' EXIT
 status=0
 cargo test --features sim 2>&1 | tee "$log" || status=$?
 cargo test -p keel-storage --features rocksdb --test engines -- rocks 2>&1 | tee -a "$log" || status=$?
+
+# The object tier on S3: moto's S3-compatible server on a loopback port, one bucket, and the
+# shared suite on object engines that tier everything to it at once (feature `s3`).
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+python3 -m moto.server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+moto=$!
+trap 'kill "$moto" 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 1 60); do
+  curl -sf -o /dev/null "http://127.0.0.1:$port/" && break
+  sleep 0.5
+done
+curl -sf -o /dev/null -X PUT "http://127.0.0.1:$port/keel-test" || { echo "the S3 test server did not start"; status=1; }
+AWS_ENDPOINT="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=keel AWS_SECRET_ACCESS_KEY=keel KEEL_TEST_S3_URL=s3://keel-test \
+  cargo test -p keel-storage --features s3 --test engines -- object_s3 2>&1 | tee -a "$log" || status=$?
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

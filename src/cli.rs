@@ -168,17 +168,24 @@ fn load_config(args: &ServerArgs) -> Result<Config, String> {
     Ok(config)
 }
 
-/// The object tier: objects as files under `<data_dir>/objects` (created if missing).
+/// The object tier: files under `<data_dir>/objects` (created if missing) unless
+/// `storage.object_store_url` names another store.
 async fn object_tier(
     config: &keel::config::Config,
     disk: &keel_rt::disk::RealDisk,
 ) -> Result<keel::node::ObjectTier, String> {
     use keel_rt::disk::Disk;
-    disk.create_dir_all("objects").await.map_err(|e| format!("object dir: {e}"))?;
-    let root = std::path::Path::new(&config.data_dir).join("objects");
-    let store =
-        keel_storage::object::local_store(&root).map_err(|e| format!("object store at {}: {e}", root.display()))?;
-    Ok(keel::node::ObjectTier { store, config: keel_storage::ObjectConfig::default() })
+    let s = &config.storage;
+    let (store, prefix) = if s.object_store_url.is_empty() {
+        disk.create_dir_all("objects").await.map_err(|e| format!("object dir: {e}"))?;
+        let root = std::path::Path::new(&config.data_dir).join("objects");
+        let store =
+            keel_storage::object::local_store(&root).map_err(|e| format!("object store at {}: {e}", root.display()))?;
+        (store, String::new())
+    } else {
+        keel_storage::object::store_from_url(&s.object_store_url, &s.object_store_options).map_err(|e| e.to_string())?
+    };
+    Ok(keel::node::ObjectTier { store, prefix, config: keel_storage::ObjectConfig::default() })
 }
 
 async fn server(args: ServerArgs) -> Result<(), String> {

@@ -22,7 +22,21 @@ pub struct Config {
     pub rpc: RpcConfig,
     pub admin: AdminConfig,
     pub meta: MetaSection,
+    pub storage: StorageSection,
     pub log: LogConfig,
+}
+
+/// The storage role.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// Where `object` topics tier their segments: empty for files under `<data_dir>/objects`,
+    /// else a URL — `file:///abs/dir`, `memory://`, or `s3://bucket/prefix` (builds with the
+    /// `s3` feature; MinIO through the options).
+    pub object_store_url: String,
+    /// Options of the object store, e.g. `aws_endpoint`, `aws_region`, `aws_allow_http`,
+    /// `aws_access_key_id`, `aws_secret_access_key` (unset ones come from `AWS_*`).
+    pub object_store_options: BTreeMap<String, String>,
 }
 
 /// Internal RPC between nodes.
@@ -82,6 +96,7 @@ impl Default for Config {
             rpc: RpcConfig::default(),
             admin: AdminConfig::default(),
             meta: MetaSection::default(),
+            storage: StorageSection::default(),
             log: LogConfig::default(),
         }
     }

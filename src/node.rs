@@ -36,6 +36,8 @@ pub struct NodeParts {
 #[derive(Clone)]
 pub struct ObjectTier {
     pub store: Arc<dyn keel_storage::object_store::ObjectStore>,
+    /// Where under the store this cluster's logs go (may be empty).
+    pub prefix: String,
     pub config: keel_storage::ObjectConfig,
 }
 

@@ -82,7 +82,8 @@ impl MetaCluster {
         let peers: BTreeMap<String, String> =
             ids.iter().map(|id| (id.to_string(), format!("{}:{RPC_PORT}", meta_ip(*id)))).collect();
         let objects = FaultyStore::from_runtime(Arc::new(InMemory::new()));
-        let object_tier = ObjectTier { store: Arc::new(objects.clone()), config: sim_object_config() };
+        let object_tier =
+            ObjectTier { store: Arc::new(objects.clone()), prefix: String::new(), config: sim_object_config() };
         let mut nodes = Vec::new();
         for &id in &ids {
             let mut config = Config { node_id: id, roles: vec![Role::Meta, Role::Storage], ..Config::default() };

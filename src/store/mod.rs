@@ -306,7 +306,8 @@ impl StoreNode {
                 // One prefix per replica: each replica tiers its own log (they may differ
                 // above the HW, and each truncates on its own). A single copy uploaded by the
                 // leader would save space; it needs remote metadata shared through meta.
-                let prefix = format!("{topic}/{partition}/replica-{}", self.node);
+                let base = if tier.prefix.is_empty() { String::new() } else { format!("{}/", tier.prefix) };
+                let prefix = format!("{base}{topic}/{partition}/replica-{}", self.node);
                 let mut config = tier.config;
                 (config.segment.retention_ms, config.segment.retention_bytes) = (retention_ms, retention_bytes);
                 let log =

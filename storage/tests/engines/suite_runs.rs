@@ -74,6 +74,8 @@ suite_tests!(object_aggressive, ObjectHarness { seed: 500, aggressive: true });
 suite_tests!(segment_real, crate::harness::RealHarness::new());
 #[cfg(all(feature = "rocksdb", not(madsim)))]
 suite_tests!(rocksdb, crate::harness::RocksHarness::new());
+#[cfg(all(feature = "s3", not(madsim)))]
+suite_tests!(object_s3, crate::harness::S3Harness { seed: 900 });
 
 #[tokio::test]
 async fn segment_sim_partly_cached_passes_the_whole_suite() {
