@@ -103,23 +103,27 @@ fn be_u16(buf: &[u8], at: usize) -> u16 {
 pub fn runs(records: &[Record]) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        let joins = i > 0
-            && match (&records[i - 1].producer, &r.producer) {
-                (None, None) => true,
-                (Some(a), Some(b)) => a.is_followed_by(b),
-                _ => false,
-            };
         match out.last_mut() {
-            Some(n) if joins => *n += 1,
+            Some(n) if joins(&records[i - 1], r) => *n += 1,
             _ => out.push(1),
         }
     }
     out
 }
 
+/// Whether `next` may follow `prev` in one batch: both without a producer, or one producer's
+/// consecutive sequences.
+fn joins(prev: &Record, next: &Record) -> bool {
+    match (&prev.producer, &next.producer) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.is_followed_by(b),
+        _ => false,
+    }
+}
+
 /// Whether `records` form one run (see [`runs`]).
 fn is_run(records: &[Record]) -> bool {
-    runs(records).len() <= 1
+    records.windows(2).all(|w| joins(&w[0], &w[1]))
 }
 
 /// The encoded length of one record given the batch's base timestamp.
@@ -176,7 +180,6 @@ pub fn encode(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> BatchH
     let (base_ts, max_ts) = timestamp_bounds(records);
     let producer = records[0].producer;
     let start = out.len();
-    out.reserve(encoded_len(records));
     out.extend_from_slice(&[MAGIC, VERSION, 0, 0, 0, 0]);
     out.extend_from_slice(&base_offset.to_be_bytes());
     out.extend_from_slice(&(records.len() as u32).to_be_bytes());
