@@ -76,6 +76,23 @@ pub struct TopicSpec {
     pub min_insync_replicas: u32,
 }
 
+#[cfg(test)]
+impl TopicSpec {
+    /// A `segment` topic with every other setting at its default, for tests.
+    pub(crate) fn for_test(name: &str, partitions: u32, replication_factor: u32) -> Self {
+        TopicSpec {
+            name: name.into(),
+            partitions,
+            replication_factor,
+            engine: super::state::Engine::Segment,
+            retention_ms: None,
+            retention_bytes: None,
+            unclean_leader_election: false,
+            min_insync_replicas: 1,
+        }
+    }
+}
+
 /// A successful command's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaOk {

@@ -169,16 +169,7 @@ mod tests {
         for id in 1..=nodes {
             s.apply(&MetaCommand::RegisterNode { id, addr: format!("n{id}"), roles: vec![Role::Storage] }).unwrap();
         }
-        let spec = TopicSpec {
-            name: "t".into(),
-            partitions: 1,
-            replication_factor: rf,
-            engine: Engine::Segment,
-            retention_ms: None,
-            retention_bytes: None,
-            unclean_leader_election: unclean,
-            min_insync_replicas: 1,
-        };
+        let spec = TopicSpec { unclean_leader_election: unclean, ..TopicSpec::for_test("t", 1, rf) };
         s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
         s
     }
@@ -200,7 +191,7 @@ mod tests {
     fn replicas_move_to_a_joined_node_one_safe_step_at_a_time() {
         let mut s = cluster(3, 3, false);
         for name in ["u", "v"] {
-            let spec = TopicSpec { name: name.into(), ..topic_spec(3) };
+            let spec = TopicSpec::for_test(name, 1, 3);
             s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
         }
         s.apply(&MetaCommand::RegisterNode { id: 4, addr: "n4".into(), roles: vec![Role::Storage] }).unwrap();
@@ -242,19 +233,6 @@ mod tests {
         for shard in s.topics.values().flat_map(|t| &t.shards) {
             assert_eq!(shard.replicas.len(), 3, "every shard back at its replication factor");
             assert!(shard.isr.iter().all(|r| shard.replicas.contains(r)));
-        }
-    }
-
-    fn topic_spec(rf: u32) -> TopicSpec {
-        TopicSpec {
-            name: String::new(),
-            partitions: 1,
-            replication_factor: rf,
-            engine: Engine::Segment,
-            retention_ms: None,
-            retention_bytes: None,
-            unclean_leader_election: false,
-            min_insync_replicas: 1,
         }
     }
 
@@ -422,7 +400,13 @@ mod tests {
     #[test]
     fn isr_changes_compare_members_not_their_order() {
         let mut s = cluster(3, 3, false);
-        let shard = s.topics["t"].shards[0].clone();
+        // The ISR as placement leaves it: in replica order, which need not be sorted.
+        let unsorted = {
+            let sh = &mut s.topics.get_mut("t").unwrap().shards[0];
+            sh.isr = vec![3, 1, 2];
+            sh.clone()
+        };
+        let shard = unsorted;
         let leader = shard.leader.unwrap();
         let follower = *shard.replicas.iter().rev().find(|r| **r != leader).unwrap();
         let mut shrunk: Vec<u64> = shard.isr.iter().copied().filter(|r| *r != follower).collect();

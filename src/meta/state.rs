@@ -447,16 +447,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, partitions: u32, rf: u32) -> TopicSpec {
-        TopicSpec {
-            name: name.into(),
-            partitions,
-            replication_factor: rf,
-            engine: Engine::Segment,
-            retention_ms: None,
-            retention_bytes: None,
-            unclean_leader_election: false,
-            min_insync_replicas: 1,
-        }
+        TopicSpec::for_test(name, partitions, rf)
     }
 
     fn with_storage(n: u64) -> MetaState {

@@ -532,3 +532,21 @@ impl Driver {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{decode_epochs, encode_epochs};
+
+    #[test]
+    fn the_epoch_file_roundtrips_and_any_damage_is_invalid_data() {
+        let bytes = encode_epochs(&[(1, 0), (3, 17)]);
+        assert_eq!(decode_epochs(&bytes).expect("decode").entries(), &[(1, 0), (3, 17)]);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x08;
+            let e = decode_epochs(&bad).expect_err("a flipped bit is found");
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "byte {i}");
+        }
+        assert_eq!(decode_epochs(&bytes[..3]).expect_err("short").kind(), std::io::ErrorKind::InvalidData);
+    }
+}
