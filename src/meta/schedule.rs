@@ -159,7 +159,6 @@ fn replace(
 mod tests {
     use super::*;
     use crate::meta::command::{MetaError, MetaOk, TopicSpec};
-    use crate::meta::state::Engine;
 
     const CFG: ScheduleConfig =
         ScheduleConfig { node_timeout_ms: 1_000, replace_after_ms: 5_000, unsafe_elect_out_of_sync: false };
