@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use keel::config::Config;
-use keel::meta::state::Role;
+use keel::meta::records::Role;
 use serde_json::{json, Value};
 
 #[derive(Parser)]

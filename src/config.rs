@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::meta::state::Role;
-use crate::meta::types::NodeId;
+use crate::meta::records::{NodeId, Role};
 
 /// Everything one `keel` process needs to know.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

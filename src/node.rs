@@ -13,10 +13,12 @@ use crate::meta::client::MetaClient;
 use crate::meta::command::MetaCommand;
 use crate::meta::log_store::StoreOptions;
 use crate::meta::network::Peers;
-use crate::meta::state::Role;
+use crate::meta::records::Role;
 use crate::meta::state_machine::ApplyHook;
+use crate::meta::view::ViewHandle;
 use crate::meta::MetaNode;
 use crate::rpc::{self, RemoteError, RpcServerConfig, RpcService};
+pub use crate::store::ObjectTier;
 use crate::store::StoreNode;
 
 /// What a node is started with.
@@ -32,20 +34,14 @@ pub struct NodeParts {
     pub object_tier: Option<ObjectTier>,
 }
 
-/// The object store behind the `object` engine and its limits.
-#[derive(Clone)]
-pub struct ObjectTier {
-    pub store: Arc<dyn keel_storage::object_store::ObjectStore>,
-    /// Where under the store this cluster's logs go (may be empty).
-    pub prefix: String,
-    pub config: keel_storage::ObjectConfig,
-}
-
 /// A running node.
 pub struct Node {
     pub config: Config,
     pub meta: Option<MetaNode>,
     pub meta_client: MetaClient,
+    /// This node's view of the cluster metadata (the meta watch), shared by its roles.
+    pub view: ViewHandle,
+    pub store: Option<StoreNode>,
     tasks: Vec<task::JoinHandle<()>>,
 }
 
@@ -67,46 +63,33 @@ impl RpcService for NodeService {
 }
 
 impl Node {
-    /// Binds the listeners and starts every configured role.
+    /// Binds the listeners and starts every configured role, each through its own entry.
     pub async fn start(parts: NodeParts) -> io::Result<Node> {
-        let NodeParts { config, disk, apply_hook, store, object_tier } = parts;
-        config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let NodeParts { config, disk, apply_hook, store: options, object_tier } = parts;
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        config.validate().map_err(invalid)?;
         let peers = Peers::default();
-        let meta_peers = config.meta_peers().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let meta_peers = config.meta_peers().map_err(invalid)?;
         let rpc_listener = net::TcpListener::bind(config.rpc.listen.as_str()).await?;
         let mut tasks = Vec::new();
 
-        let unsafe_shard_sync = store.unsafe_shard_ack_before_sync;
-        let shard_lag_ms_max = store.shard_lag_ms_max;
-        let segment_bytes_max = store.shard_segment_bytes_max;
-        let meta = if config.roles.contains(&Role::Meta) {
-            let mut mc = config.meta_config();
-            mc.schedule.unsafe_elect_out_of_sync = store.unsafe_elect_out_of_sync;
-            mc.store = store;
-            let node = MetaNode::start(config.node_id, disk.clone(), "meta", peers.clone(), &mc, apply_hook).await?;
-            tasks.push(task::spawn(node.clone().schedule_loop(mc.schedule.clone())));
-            Some(node)
-        } else {
-            None
+        let meta = match config.roles.contains(&Role::Meta) {
+            true => Some(start_meta(&config, disk.clone(), peers.clone(), &options, apply_hook, &mut tasks).await?),
+            false => None,
         };
-        let endpoints = if config.meta.endpoints.is_empty() {
-            meta_peers.values().cloned().collect()
-        } else {
-            config.meta.endpoints.clone()
+        let endpoints = match config.meta.endpoints.is_empty() {
+            true => meta_peers.values().cloned().collect(),
+            false => config.meta.endpoints.clone(),
         };
         let meta_client = MetaClient::new(endpoints, peers.clone());
+        let (view, watching) = ViewHandle::start(meta_client.clone());
+        tasks.push(watching);
         let store = config.roles.contains(&Role::Storage).then(|| {
-            let mut s = StoreNode::new(config.node_id, disk.clone(), peers.clone(), meta_client.clone());
-            s.unsafe_ack_before_sync = unsafe_shard_sync;
-            s.object_tier = object_tier;
-            s.segment_bytes_max = segment_bytes_max;
-            if let Some(lag) = shard_lag_ms_max {
-                s.replica_config.lag_ms_max = lag;
-            }
-            tasks.push(s.spawn());
-            s
+            let store = storage_role(&config, disk.clone(), &peers, &meta_client, &options, object_tier);
+            tasks.push(store.clone().start(view.clone()));
+            store
         });
-        let service: Arc<dyn RpcService> = Arc::new(NodeService { meta: meta.clone(), store });
+        let service: Arc<dyn RpcService> = Arc::new(NodeService { meta: meta.clone(), store: store.clone() });
         tasks.push(task::spawn(rpc::serve(rpc_listener, service, RpcServerConfig::default())));
         if let Some(m) = &meta {
             // Only the bootstrap voters initialise; a joiner waits to be added.
@@ -125,7 +108,7 @@ impl Node {
             tasks.push(task::spawn(crate::admin::serve(listener, state)));
         }
         tracing::info!(node_id = config.node_id, rpc = %config.rpc.listen, admin = %config.admin.listen, roles = ?config.roles, "node started");
-        Ok(Node { config, meta, meta_client, tasks })
+        Ok(Node { config, meta, meta_client, view, store, tasks })
     }
 
     /// Resolves when a role stops on a fatal error (such as a failed sync): a node that cannot
@@ -153,6 +136,43 @@ impl Node {
         }
         tracing::info!(node_id = self.config.node_id, "node stopped");
     }
+}
+
+/// The meta role: Raft over this node's disk, and the scheduling loop (which acts only while
+/// this node leads).
+async fn start_meta(
+    config: &Config,
+    disk: Arc<dyn Disk>,
+    peers: Peers,
+    options: &StoreOptions,
+    apply_hook: Option<ApplyHook>,
+    tasks: &mut Vec<task::JoinHandle<()>>,
+) -> io::Result<MetaNode> {
+    let mut mc = config.meta_config();
+    mc.schedule.unsafe_elect_out_of_sync = options.unsafe_elect_out_of_sync;
+    mc.store = options.clone();
+    let node = MetaNode::start(config.node_id, disk, "meta", peers, &mc, apply_hook).await?;
+    tasks.push(task::spawn(node.clone().schedule_loop(mc.schedule.clone())));
+    Ok(node)
+}
+
+/// The storage role's settings (it starts following the view in [`StoreNode::start`]).
+fn storage_role(
+    config: &Config,
+    disk: Arc<dyn Disk>,
+    peers: &Peers,
+    meta: &MetaClient,
+    options: &StoreOptions,
+    object_tier: Option<ObjectTier>,
+) -> StoreNode {
+    let mut s = StoreNode::new(config.node_id, disk, peers.clone(), meta.clone());
+    s.unsafe_ack_before_sync = options.unsafe_shard_ack_before_sync;
+    s.object_tier = object_tier;
+    s.segment_bytes_max = options.shard_segment_bytes_max;
+    if let Some(lag) = options.shard_lag_ms_max {
+        s.replica_config.lag_ms_max = lag;
+    }
+    s
 }
 
 /// Tells the meta leader this node is alive, every `interval_ms`.

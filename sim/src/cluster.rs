@@ -18,7 +18,7 @@ use std::time::Duration;
 use ::rand::Rng;
 use keel::config::Config;
 use keel::meta::log_store::StoreOptions;
-use keel::meta::state::Role;
+use keel::meta::records::Role;
 use keel::meta::MetaNode;
 use keel::node::{Node, NodeParts};
 use keel_rt::disk::SimDisk;

@@ -148,7 +148,7 @@ fn shard_views(state: &keel::meta::state::MetaState) -> Vec<ShardView> {
 }
 
 /// The shards of `topics` as the `shards_led` invariant sees them.
-pub fn topic_shard_views<'a>(topics: impl Iterator<Item = &'a keel::meta::state::TopicRecord>) -> Vec<ShardView> {
+pub fn topic_shard_views<'a>(topics: impl Iterator<Item = &'a keel::meta::records::TopicRecord>) -> Vec<ShardView> {
     topics
         .flat_map(|t| {
             t.shards.iter().map(|s| ShardView {

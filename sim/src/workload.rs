@@ -9,7 +9,7 @@ use ::rand::Rng;
 use keel::meta::client::MetaClient;
 use keel::meta::command::{MetaCommand, MetaError, MetaOk, MetaQuery, QueryResult, TopicSpec};
 use keel::meta::network::Peers;
-use keel::meta::state::Engine;
+use keel::meta::records::Engine;
 use keel::meta::state_machine::payload_hash;
 use keel::meta::MetaApiError;
 use keel_rt::{rand, time};

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 
 use self::http::{parse_request, HttpError, Response};
 use crate::meta::client::MetaClient;
-use crate::meta::types::NodeId;
+use crate::meta::records::NodeId;
 use crate::meta::MetaNode;
 
 /// The longest an admin connection may take to send its request.

@@ -1,14 +1,14 @@
 //! The admin API's routes.
 
 use crate::client::ClientConfig;
-use crate::store::wire::offset_spec;
+use crate::rpc::shard::OffsetSpec;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::{Request, Response};
 use super::AdminState;
 use crate::meta::command::{MetaCommand, MetaError, MetaOk, MetaQuery, QueryResult, TopicSpec};
-use crate::meta::state::Engine;
+use crate::meta::records::Engine;
 use crate::meta::{MemberChange, MetaApiError, WriteOk};
 
 /// The body of `POST /api/topics`.
@@ -93,7 +93,7 @@ async fn with_high_watermarks(state: &AdminState, topic: &str, mut v: Value) -> 
     let Some(shards) = v.pointer_mut("/Topic/shards").and_then(Value::as_array_mut) else { return v };
     for shard in shards.iter_mut() {
         let Some(p) = shard["partition"].as_u64().and_then(|p| u32::try_from(p).ok()) else { continue };
-        let hw = client.list_offsets(topic, p, offset_spec::LATEST, 0).await.ok();
+        let hw = client.list_offsets(topic, p, OffsetSpec::Latest, 0).await.ok();
         shard["high_watermark"] = json!(hw);
     }
     v

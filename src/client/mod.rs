@@ -24,11 +24,10 @@ use self::retry::Step;
 use crate::meta::client::MetaClient;
 use crate::meta::command::{MetaQuery, QueryResult};
 use crate::meta::network::Peers;
-use crate::store::wire::{
-    code, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse, ReadRequest, ReadResponse,
-    WireRecord,
+use crate::rpc::shard::{
+    Code, ListOffsetsRequest, ListOffsetsResponse, OffsetSpec, ProduceRequest, ProduceResponse, ReadRequest,
+    ReadResponse, WireRecord, LIST_OFFSETS, PRODUCE, READ,
 };
-use crate::store::{LIST_OFFSETS, PRODUCE, READ};
 
 /// Timeouts and retry pacing.
 #[derive(Clone, Debug)]
@@ -56,8 +55,8 @@ impl Default for ClientConfig {
 /// Why an operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientError {
-    /// The shard refused it for good (`code` is one of [`code`]).
-    Refused { code: u32, message: String },
+    /// The shard refused it for good.
+    Refused { code: Code, message: String },
     /// The topic or partition does not exist.
     NotFound(String),
     /// Retried until the delivery timeout without an answer: for a produce the records may or
@@ -68,7 +67,7 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Refused { code, message } => write!(f, "refused (code {code}): {message}"),
+            ClientError::Refused { code, message } => write!(f, "refused ({code:?}): {message}"),
             ClientError::NotFound(m) => write!(f, "not found: {m}"),
             ClientError::GaveUp(m) => write!(f, "gave up after retrying (outcome unknown): {m}"),
         }
@@ -137,8 +136,8 @@ impl DataClient {
                 match self.call::<ProduceResponse>(&addr, PRODUCE, body, 0).await {
                     Err(e) if idempotent => Step::Retry { refresh: true, why: e },
                     Err(e) => Step::Fail(ClientError::GaveUp(e)),
-                    Ok(r) if r.code == code::OK => Step::Done((r.base_offset, r.last_offset)),
-                    Ok(r) => retry::on_code(r.code, r.error, idempotent),
+                    Ok(r) if Code::of(r.code) == Code::Ok => Step::Done((r.base_offset, r.last_offset)),
+                    Ok(r) => retry::on_code(Code::of(r.code), r.error, idempotent),
                 }
             }
         })
@@ -161,35 +160,35 @@ impl DataClient {
             async move {
                 match self.call::<ReadResponse>(&addr, READ, body, u64::from(wait_ms)).await {
                     Err(e) => Step::Retry { refresh: true, why: e },
-                    Ok(r) if r.code == code::OK => Step::Done(Fetched {
+                    Ok(r) if Code::of(r.code) == Code::Ok => Step::Done(Fetched {
                         records: r.records,
                         high_watermark: r.high_watermark,
                         start_offset: r.start_offset,
                     }),
-                    Ok(r) => retry::on_code(r.code, r.error, true),
+                    Ok(r) => retry::on_code(Code::of(r.code), r.error, true),
                 }
             }
         })
         .await
     }
 
-    /// An offset of the shard: earliest, latest (the HW) or by time (see `offset_spec`).
+    /// An offset of the shard: earliest, latest (the HW) or by time.
     pub async fn list_offsets(
         &self,
         topic: &str,
         partition: u32,
-        spec: u32,
+        spec: OffsetSpec,
         timestamp_ms: u64,
     ) -> Result<u64, ClientError> {
-        let req = ListOffsetsRequest { topic: topic.to_string(), partition, spec, timestamp_ms };
+        let req = ListOffsetsRequest { topic: topic.to_string(), partition, spec: spec as i32, timestamp_ms };
         let body = Bytes::from(prost::Message::encode_to_vec(&req));
         self.retry(topic, partition, |addr| {
             let body = body.clone();
             async move {
                 match self.call::<ListOffsetsResponse>(&addr, LIST_OFFSETS, body, 0).await {
                     Err(e) => Step::Retry { refresh: true, why: e },
-                    Ok(r) if r.code == code::OK => Step::Done(r.offset),
-                    Ok(r) => retry::on_code(r.code, r.error, true),
+                    Ok(r) if Code::of(r.code) == Code::Ok => Step::Done(r.offset),
+                    Ok(r) => retry::on_code(Code::of(r.code), r.error, true),
                 }
             }
         })

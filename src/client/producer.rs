@@ -15,7 +15,7 @@ use keel_rt::time;
 
 use super::{ClientError, DataClient};
 use crate::meta::command::{MetaCommand, MetaOk};
-use crate::store::wire::WireRecord;
+use crate::rpc::shard::{Code, WireRecord};
 
 /// Where a producer's numbering stands on one shard.
 #[derive(Clone, Copy, Debug, Default)]
@@ -96,5 +96,5 @@ impl Producer {
 }
 
 fn refused(message: &str) -> ClientError {
-    ClientError::Refused { code: crate::store::wire::code::INVALID, message: message.to_string() }
+    ClientError::Refused { code: Code::Invalid, message: message.to_string() }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use keel_rt::time;
 
 use super::{ClientError, DataClient};
-use crate::store::wire::code;
+use crate::rpc::shard::Code;
 
 /// What one attempt came to.
 pub(super) enum Step<T> {
@@ -22,12 +22,12 @@ pub(super) enum Step<T> {
 
 /// The step for a refusal with `code`. `safe`: the request may be sent again whatever
 /// happened to it (idempotent produces, reads).
-pub(super) fn on_code<T>(c: u32, message: String, safe: bool) -> Step<T> {
+pub(super) fn on_code<T>(c: Code, message: String, safe: bool) -> Step<T> {
     match c {
-        code::NOT_LEADER | code::STORAGE => Step::Retry { refresh: true, why: message },
-        code::NOT_ENOUGH_REPLICAS | code::IN_FLIGHT => Step::Retry { refresh: false, why: message },
-        code::TIMEOUT if safe => Step::Retry { refresh: true, why: message },
-        code::TIMEOUT => Step::Fail(ClientError::GaveUp(message)),
+        Code::NotLeader | Code::Storage => Step::Retry { refresh: true, why: message },
+        Code::NotEnoughReplicas | Code::InFlight => Step::Retry { refresh: false, why: message },
+        Code::Timeout if safe => Step::Retry { refresh: true, why: message },
+        Code::Timeout => Step::Fail(ClientError::GaveUp(message)),
         _ => Step::Fail(ClientError::Refused { code: c, message }),
     }
 }

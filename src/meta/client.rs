@@ -12,7 +12,8 @@ use rand::Rng;
 
 use super::command::{MetaCommand, MetaQuery, QueryResult};
 use super::network::Peers;
-use super::service::{META_BEAT, META_QUERY, META_SUBMIT};
+use super::service::{META_BEAT, META_QUERY, META_SUBMIT, META_WATCH};
+use super::watch::{WatchRequest, WatchResponse};
 use super::{MetaApiError, WriteOk};
 
 /// A client of a meta cluster.
@@ -101,5 +102,21 @@ impl MetaClient {
             time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// One long poll of the metadata watch at meta node `i` (modulo their number): the changes
+    /// after `since`, or none after `wait_ms`.
+    pub async fn watch(&self, i: usize, since: u64, wait_ms: u64) -> Result<WatchResponse, MetaApiError> {
+        let addr = &self.addrs[i % self.addrs.len()];
+        let req = WatchRequest { since, wait_ms };
+        let timeout = self.attempt_timeout + Duration::from_millis(wait_ms);
+        let r: Result<Result<WatchResponse, MetaApiError>, _> =
+            self.peers.call_json(addr, META_WATCH, &req, timeout).await;
+        r.unwrap_or_else(|e| Err(MetaApiError::Unavailable(e.to_string())))
+    }
+
+    /// How many meta nodes this client knows.
+    pub fn endpoints(&self) -> usize {
+        self.addrs.len()
     }
 }

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{Engine, NodeRecord, Role, ShardRecord, TopicRecord};
-use super::types::NodeId;
+use super::records::{Engine, NodeId, NodeRecord, Role, ShardRecord, TopicRecord};
 
 /// A change to cluster metadata; applied in log order on every meta node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +71,7 @@ pub struct TopicSpec {
     #[serde(default)]
     pub unclean_leader_election: bool,
     /// See [`TopicRecord::min_insync_replicas`].
-    #[serde(default = "crate::meta::state::one")]
+    #[serde(default = "crate::meta::records::one")]
     pub min_insync_replicas: u32,
 }
 
@@ -84,7 +83,7 @@ impl TopicSpec {
             name: name.into(),
             partitions,
             replication_factor,
-            engine: super::state::Engine::Segment,
+            engine: Engine::Segment,
             retention_ms: None,
             retention_bytes: None,
             unclean_leader_election: false,

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use keel_rt::time;
 
+use super::records::NodeId;
 use super::schedule::{plan, ScheduleConfig};
-use super::types::NodeId;
 use super::{MetaApiError, MetaNode};
 
 /// How often the leader plans.

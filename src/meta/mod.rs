@@ -10,12 +10,15 @@ pub mod command;
 pub mod liveness;
 pub mod log_store;
 pub mod network;
+pub mod records;
 pub mod runtime;
 pub mod schedule;
 pub mod service;
 pub mod state;
 pub mod state_machine;
 pub mod types;
+pub mod view;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -30,8 +33,9 @@ use serde::{Deserialize, Serialize};
 use self::command::{MetaCommand, MetaQuery, MetaResult, QueryResult};
 use self::log_store::{LogStore, StoreOptions};
 use self::network::{NetworkFactory, Peers};
+use self::records::NodeId;
 use self::state_machine::{ApplyHook, StateMachineStore};
-use self::types::{LogId, NodeId, Raft};
+use self::types::{LogId, Raft};
 use crate::rpc::RpcError;
 
 /// How long a read waits for the entries this node had before a restart to be applied.

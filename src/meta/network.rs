@@ -19,7 +19,8 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::types::{NodeId, TypeConfig};
+use super::records::NodeId;
+use super::types::TypeConfig;
 use crate::rpc::{RpcClient, RpcClientConfig, RpcError};
 
 /// RPC clients by address, shared by Raft replication and request forwarding.

@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 
 use super::command::MetaCommand;
-use super::state::{MetaState, Role, ShardRecord};
-use super::types::NodeId;
+use super::records::{NodeId, Role, ShardRecord};
+use super::state::MetaState;
 
 /// Timing of failure detection and repair.
 #[derive(Clone, Debug, PartialEq, Eq)]

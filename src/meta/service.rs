@@ -27,6 +27,8 @@ pub const META_HEARTBEAT: &str = "meta.heartbeat";
 pub const META_BEAT: &str = "meta.beat";
 /// Changes the meta voters on this node if it is leader (no further forwarding).
 pub const META_MEMBERS: &str = "meta.members";
+/// What changed since a version, from this node's applied state (long poll; `super::watch`).
+pub const META_WATCH: &str = "meta.watch";
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RemoteError> {
     serde_json::from_slice(body).map_err(RemoteError::bad_request)
@@ -67,6 +69,7 @@ impl RpcService for MetaNode {
                 let node: u64 = decode(&body)?;
                 encode(&self.heartbeat_local(node).await)
             }
+            META_WATCH => encode(&self.watch_local(decode(&body)?).await),
             META_BEAT => {
                 let node: u64 = decode(&body)?;
                 encode(&self.heartbeat(node).await)

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::command::{MetaOk, MetaResult};
 use super::state::MetaState;
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use super::watch::{keys_of, ChangeLog};
+use tokio::sync::watch;
 
 /// Called for every applied entry with (log index, log term, hash of the payload); the
 /// simulation records these to check that committed entries never change.
@@ -32,12 +34,14 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
-/// What queries read.
+/// What queries and watches read.
 #[derive(Default)]
 pub struct Applied {
     pub state: MetaState,
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
+    /// The keys recent entries changed, for watches.
+    pub changes: ChangeLog,
 }
 
 /// The state machine of one meta node.
@@ -49,6 +53,8 @@ pub struct StateMachineStore {
     path: String,
     hook: Option<ApplyHook>,
     built: Arc<Mutex<u64>>,
+    /// The applied version (the last applied log index), for watches to wait on.
+    version: Arc<watch::Sender<u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,6 +79,8 @@ impl StateMachineStore {
             applied.membership = s.meta.last_membership.clone();
             snapshot = Some(s);
         }
+        let version = applied.last_applied.map_or(0, |l| l.index);
+        applied.changes = ChangeLog::starting_at(version);
         Ok(StateMachineStore {
             applied: Arc::new(Mutex::new(applied)),
             snapshot: Arc::new(Mutex::new(snapshot)),
@@ -80,7 +88,13 @@ impl StateMachineStore {
             path,
             hook,
             built: Arc::new(Mutex::new(0)),
+            version: Arc::new(watch::channel(version).0),
         })
+    }
+
+    /// The applied version, as it changes.
+    pub fn versions(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
     }
 
     /// Runs `f` on the applied state.
@@ -142,7 +156,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             a.last_applied = Some(entry.log_id);
             let r = match entry.payload {
                 EntryPayload::Blank => Ok(MetaOk::Done),
-                EntryPayload::Normal(cmd) => a.state.apply(&cmd),
+                EntryPayload::Normal(cmd) => {
+                    let r = a.state.apply(&cmd);
+                    a.changes.record(entry.log_id.index, keys_of(&cmd));
+                    r
+                }
                 EntryPayload::Membership(m) => {
                     a.membership = StoredMembership::new(Some(entry.log_id), m);
                     Ok(MetaOk::Done)
@@ -150,6 +168,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             };
             out.push(r);
         }
+        let version = a.last_applied.map_or(0, |l| l.index);
+        drop(a);
+        self.version.send_replace(version);
         Ok(out)
     }
 
@@ -175,7 +196,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             a.state = state;
             a.last_applied = meta.last_log_id;
             a.membership = meta.last_membership.clone();
+            a.changes.reset(meta.last_log_id.map_or(0, |l| l.index));
         }
+        self.version.send_replace(meta.last_log_id.map_or(0, |l| l.index));
         *lock(&self.snapshot) = Some(stored);
         Ok(())
     }

@@ -3,10 +3,8 @@
 use std::io::Cursor;
 
 use super::command::{MetaCommand, MetaResult};
+use super::records::NodeId;
 use super::runtime::SeamRuntime;
-
-/// A node's id in the cluster (all roles share one id space).
-pub type NodeId = u64;
 
 openraft::declare_raft_types!(
     /// Raft types of the meta cluster.

@@ -9,6 +9,7 @@ mod client;
 mod error;
 mod frame;
 mod server;
+pub mod shard;
 
 pub use client::{RpcClient, RpcClientConfig};
 pub use error::{RemoteError, RpcError};

@@ -14,17 +14,16 @@ use keel_rt::disk::{self, Disk};
 use keel_rt::{task, time};
 use keel_storage::replication::producers::runs_of;
 use keel_storage::replication::{
-    Command, EpochCache, Event, FetchReply, NodeId, ProduceError, ProducerBatch, ProducerTable, ReplicaConfig, Role,
-    ShardReplica,
+    Command, EpochCache, Event, NodeId, ProduceError, ProducerBatch, ProducerTable, ReplicaConfig, Role, ShardReplica,
 };
 use keel_storage::{LogEngine, Record};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
-use super::wire::{fetch_kind, EpochStart, ReplicaFetchRequest, ReplicaFetchResponse, WireRecord};
 use crate::meta::client::MetaClient;
 use crate::meta::command::{MetaCommand, MetaError, MetaOk};
 use crate::meta::network::Peers;
+use crate::rpc::shard::{EpochStart, FetchKind, ReplicaFetchRequest, ReplicaFetchResponse, WireRecord};
 
 /// The most record bytes one replica fetch returns.
 const FETCH_BYTES_MAX: usize = 1024 * 1024;
@@ -275,27 +274,21 @@ impl Driver {
 
     fn fetched_event(&mut self, epoch: u64, fetch_offset: u64, result: Result<ReplicaFetchResponse, String>) -> Event {
         let Ok(resp) = result else { return Event::FetchFailed { epoch } };
-        let refused = |reply| Event::FetchRefused { epoch, fetch_offset, reply };
-        match resp.kind {
-            fetch_kind::RECORDS => {
-                let Some(records) = resp.records.iter().map(WireRecord::to_record).collect::<Option<Vec<_>>>() else {
-                    tracing::warn!(topic = %self.ctx.topic, "leader sent a record with impossible producer fields");
-                    return Event::FetchFailed { epoch };
-                };
-                self.fetched = records;
-                Event::FetchedRecords {
-                    epoch,
-                    from_offset: fetch_offset,
-                    count: self.fetched.len() as u64,
-                    epoch_starts: resp.epoch_starts.iter().map(|e| (e.epoch, e.start)).collect(),
-                    producers: runs_of(&self.fetched, fetch_offset),
-                    leader_hw: resp.hw,
-                }
-            }
-            fetch_kind::DIVERGING => refused(FetchReply::Diverging { epoch: resp.epoch, end_offset: resp.end_offset }),
-            fetch_kind::FENCED => refused(FetchReply::Fenced { leader_epoch: resp.epoch }),
-            fetch_kind::OUT_OF_RANGE => refused(FetchReply::OutOfRange { start: resp.end_offset }),
-            _ => refused(FetchReply::NotLeader),
+        if let Some(reply) = resp.refused() {
+            return Event::FetchRefused { epoch, fetch_offset, reply };
+        }
+        let Some(records) = resp.records.iter().map(WireRecord::to_record).collect::<Option<Vec<_>>>() else {
+            tracing::warn!(topic = %self.ctx.topic, "leader sent a record with impossible producer fields");
+            return Event::FetchFailed { epoch };
+        };
+        self.fetched = records;
+        Event::FetchedRecords {
+            epoch,
+            from_offset: fetch_offset,
+            count: self.fetched.len() as u64,
+            epoch_starts: resp.epoch_starts.iter().map(|e| (e.epoch, e.start)).collect(),
+            producers: runs_of(&self.fetched, fetch_offset),
+            leader_hw: resp.hw,
         }
     }
 
@@ -367,20 +360,7 @@ impl Driver {
                 None
             }
             Command::RefuseFetch { to, reply, .. } => {
-                let resp = match reply {
-                    FetchReply::Diverging { epoch, end_offset } => {
-                        ReplicaFetchResponse { kind: fetch_kind::DIVERGING, epoch, end_offset, ..Default::default() }
-                    }
-                    FetchReply::Fenced { leader_epoch } => {
-                        ReplicaFetchResponse { kind: fetch_kind::FENCED, epoch: leader_epoch, ..Default::default() }
-                    }
-                    FetchReply::NotLeader => {
-                        ReplicaFetchResponse { kind: fetch_kind::NOT_LEADER, ..Default::default() }
-                    }
-                    FetchReply::OutOfRange { start } => {
-                        ReplicaFetchResponse { kind: fetch_kind::OUT_OF_RANGE, end_offset: start, ..Default::default() }
-                    }
-                };
+                let resp = ReplicaFetchResponse::refusal(reply);
                 if let Some(w) = self.waiters.remove(&to) {
                     let _ = w.send(resp);
                 }
@@ -406,7 +386,7 @@ impl Driver {
         let start = self.engine.start_offset();
         if from < start {
             let _ = waiter.send(ReplicaFetchResponse {
-                kind: fetch_kind::OUT_OF_RANGE,
+                kind: FetchKind::OutOfRange as i32,
                 end_offset: start,
                 epoch,
                 ..Default::default()
@@ -426,7 +406,7 @@ impl Driver {
             let epoch_starts = starts(records.len() as u64, &self.replica.epochs);
             let records = records.iter().map(WireRecord::from_stored).collect();
             let _ = waiter.send(ReplicaFetchResponse {
-                kind: fetch_kind::RECORDS,
+                kind: FetchKind::Records as i32,
                 records,
                 epoch_starts,
                 hw,
@@ -441,7 +421,8 @@ impl Driver {
         task::spawn(async move {
             let _ = time::timeout(LONG_POLL, appended.notified()).await;
             let hw = *hw_rx.borrow();
-            let _ = waiter.send(ReplicaFetchResponse { kind: fetch_kind::RECORDS, hw, epoch, ..Default::default() });
+            let _ =
+                waiter.send(ReplicaFetchResponse { kind: FetchKind::Records as i32, hw, epoch, ..Default::default() });
         });
         Ok(())
     }
@@ -458,7 +439,7 @@ impl Driver {
         let (peers, addr, tx) = (self.ctx.peers.clone(), self.leader_addr.clone(), self.tx.clone());
         task::spawn(async move {
             let body = bytes::Bytes::from(req.encode_to_vec());
-            let result = match peers.client(&addr).call(super::REPLICA_FETCH, body, FETCH_TIMEOUT).await {
+            let result = match peers.client(&addr).call(crate::rpc::shard::REPLICA_FETCH, body, FETCH_TIMEOUT).await {
                 Ok(b) => ReplicaFetchResponse::decode(b).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };

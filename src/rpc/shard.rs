@@ -1,7 +1,20 @@
-//! The data-plane RPC bodies (protobuf): produce, replica fetch, consumer reads, list offsets.
+//! The shard data-plane protocol between nodes (protobuf bodies over [`crate::rpc`]): produce
+//! (acks=all), follower fetches, consumer reads and list offsets. Storage nodes serve it
+//! (`store`); the data client, the admin API and brokers call it, and none of them need the
+//! storage role to do so. The bytes are in `docs/rpc.md`.
 
 use bytes::Bytes;
+use keel_storage::replication::FetchReply;
 use keel_storage::{ProducerSeq, Record, StoredRecord};
+
+/// Appends records with acks=all ([`ProduceRequest`] → [`ProduceResponse`]).
+pub const PRODUCE: &str = "shard.produce";
+/// A follower pulls from the leader ([`ReplicaFetchRequest`] → [`ReplicaFetchResponse`]).
+pub const REPLICA_FETCH: &str = "shard.replica_fetch";
+/// A consumer reads committed records ([`ReadRequest`] → [`ReadResponse`]).
+pub const READ: &str = "shard.read";
+/// Where a consumer can start ([`ListOffsetsRequest`] → [`ListOffsetsResponse`]).
+pub const LIST_OFFSETS: &str = "shard.list_offsets";
 
 /// A record on the wire. `producer_id` 0 means the record has no producer (and then the
 /// epoch and sequence are 0).
@@ -57,29 +70,39 @@ impl WireRecord {
     }
 }
 
-/// Result codes of the data-plane methods (0 is success).
-pub mod code {
-    pub const OK: u32 = 0;
+/// Result codes of the data-plane methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum Code {
+    Ok = 0,
     /// This node does not lead the shard (or holds no replica of it): refresh and retry.
-    pub const NOT_LEADER: u32 = 1;
+    NotLeader = 1,
     /// Too few in-sync replicas to accept writes: retry later.
-    pub const NOT_ENOUGH_REPLICAS: u32 = 2;
+    NotEnoughReplicas = 2,
     /// The same idempotent request is being appended: retry a little later.
-    pub const IN_FLIGHT: u32 = 3;
+    InFlight = 3,
     /// Not acknowledged in time: the outcome is unknown (an idempotent retry is safe).
-    pub const TIMEOUT: u32 = 4;
+    Timeout = 4,
     /// The producer's sequence does not follow the shard's (fatal for this producer epoch).
-    pub const OUT_OF_ORDER_SEQUENCE: u32 = 5;
+    OutOfOrderSequence = 5,
     /// A newer epoch of this producer exists (fatal).
-    pub const PRODUCER_FENCED: u32 = 6;
+    ProducerFenced = 6,
     /// The request is malformed or asks the impossible (fatal).
-    pub const INVALID: u32 = 7;
+    Invalid = 7,
     /// The replica's log failed (retry elsewhere later).
-    pub const STORAGE: u32 = 8;
+    Storage = 8,
+}
 
+impl Code {
     /// Whether the same request may succeed if sent again.
-    pub fn is_retriable(code: u32) -> bool {
-        matches!(code, NOT_LEADER | NOT_ENOUGH_REPLICAS | IN_FLIGHT | TIMEOUT | STORAGE)
+    pub fn is_retriable(self) -> bool {
+        matches!(self, Code::NotLeader | Code::NotEnoughReplicas | Code::InFlight | Code::Timeout | Code::Storage)
+    }
+
+    /// The code a response field carries; a number this build does not know is `Invalid`
+    /// (fatal), never mistaken for success.
+    pub fn of(raw: i32) -> Code {
+        Code::try_from(raw).unwrap_or(Code::Invalid)
     }
 }
 
@@ -111,9 +134,9 @@ pub struct ProduceResponse {
     pub base_offset: u64,
     #[prost(uint64, tag = "3")]
     pub last_offset: u64,
-    /// One of [`code`].
-    #[prost(uint32, tag = "4")]
-    pub code: u32,
+    /// A [`Code`].
+    #[prost(enumeration = "Code", tag = "4")]
+    pub code: i32,
 }
 
 /// `shard.replica_fetch`: a follower pulls from the leader.
@@ -134,14 +157,16 @@ pub struct ReplicaFetchRequest {
 }
 
 /// What kind of answer a [`ReplicaFetchResponse`] is.
-pub mod fetch_kind {
-    pub const RECORDS: u32 = 0;
-    pub const DIVERGING: u32 = 1;
-    pub const FENCED: u32 = 2;
-    pub const NOT_LEADER: u32 = 3;
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum FetchKind {
+    Records = 0,
+    Diverging = 1,
+    Fenced = 2,
+    NotLeader = 3,
     /// The offset asked for is below the leader's log start (retention): `end_offset` holds
     /// the start.
-    pub const OUT_OF_RANGE: u32 = 4;
+    OutOfRange = 4,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -154,8 +179,9 @@ pub struct EpochStart {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ReplicaFetchResponse {
-    #[prost(uint32, tag = "1")]
-    pub kind: u32,
+    /// A [`FetchKind`].
+    #[prost(enumeration = "FetchKind", tag = "1")]
+    pub kind: i32,
     #[prost(message, repeated, tag = "2")]
     pub records: Vec<WireRecord>,
     #[prost(message, repeated, tag = "3")]
@@ -195,20 +221,22 @@ pub struct ReadResponse {
     pub high_watermark: u64,
     #[prost(uint64, tag = "4")]
     pub start_offset: u64,
-    /// One of [`code`].
-    #[prost(uint32, tag = "5")]
-    pub code: u32,
+    /// A [`Code`].
+    #[prost(enumeration = "Code", tag = "5")]
+    pub code: i32,
 }
 
 /// What offset a [`ListOffsetsRequest`] asks for.
-pub mod offset_spec {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum OffsetSpec {
     /// The first offset still stored.
-    pub const EARLIEST: u32 = 0;
+    Earliest = 0,
     /// The high watermark: the offset the next committed record will have.
-    pub const LATEST: u32 = 1;
+    Latest = 1,
     /// The first committed offset whose timestamp is at or after `timestamp_ms` (the HW if
     /// none).
-    pub const TIMESTAMP: u32 = 2;
+    Timestamp = 2,
 }
 
 /// `shard.list_offsets`: where a consumer can start.
@@ -218,9 +246,9 @@ pub struct ListOffsetsRequest {
     pub topic: String,
     #[prost(uint32, tag = "2")]
     pub partition: u32,
-    /// One of [`offset_spec`].
-    #[prost(uint32, tag = "3")]
-    pub spec: u32,
+    /// An [`OffsetSpec`].
+    #[prost(enumeration = "OffsetSpec", tag = "3")]
+    pub spec: i32,
     #[prost(uint64, tag = "4")]
     pub timestamp_ms: u64,
 }
@@ -229,9 +257,61 @@ pub struct ListOffsetsRequest {
 pub struct ListOffsetsResponse {
     #[prost(string, tag = "1")]
     pub error: String,
-    /// One of [`code`].
-    #[prost(uint32, tag = "2")]
-    pub code: u32,
+    /// A [`Code`].
+    #[prost(enumeration = "Code", tag = "2")]
+    pub code: i32,
     #[prost(uint64, tag = "3")]
     pub offset: u64,
+}
+
+impl ReplicaFetchResponse {
+    /// A leader's refusal of a follower's fetch.
+    pub fn refusal(reply: FetchReply) -> Self {
+        let (kind, epoch, end_offset) = match reply {
+            FetchReply::Diverging { epoch, end_offset } => (FetchKind::Diverging, epoch, end_offset),
+            FetchReply::Fenced { leader_epoch } => (FetchKind::Fenced, leader_epoch, 0),
+            FetchReply::NotLeader => (FetchKind::NotLeader, 0, 0),
+            FetchReply::OutOfRange { start } => (FetchKind::OutOfRange, 0, start),
+        };
+        ReplicaFetchResponse { kind: kind as i32, epoch, end_offset, ..Default::default() }
+    }
+
+    /// The refusal this response carries; `None` for records (and for a kind this build does
+    /// not know, which the follower treats as "not leader": it asks meta again).
+    pub fn refused(&self) -> Option<FetchReply> {
+        match FetchKind::try_from(self.kind) {
+            Ok(FetchKind::Records) => None,
+            Ok(FetchKind::Diverging) => Some(FetchReply::Diverging { epoch: self.epoch, end_offset: self.end_offset }),
+            Ok(FetchKind::Fenced) => Some(FetchReply::Fenced { leader_epoch: self.epoch }),
+            Ok(FetchKind::OutOfRange) => Some(FetchReply::OutOfRange { start: self.end_offset }),
+            Ok(FetchKind::NotLeader) | Err(_) => Some(FetchReply::NotLeader),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_round_trip_through_the_wire_form() {
+        for reply in [
+            FetchReply::Diverging { epoch: 4, end_offset: 17 },
+            FetchReply::Fenced { leader_epoch: 9 },
+            FetchReply::NotLeader,
+            FetchReply::OutOfRange { start: 120 },
+        ] {
+            assert_eq!(ReplicaFetchResponse::refusal(reply.clone()).refused(), Some(reply));
+        }
+        assert_eq!(ReplicaFetchResponse::default().refused(), None);
+        assert_eq!(ReplicaFetchResponse { kind: 99, ..Default::default() }.refused(), Some(FetchReply::NotLeader));
+    }
+
+    #[test]
+    fn unknown_codes_are_never_success() {
+        assert_eq!(Code::of(0), Code::Ok);
+        assert_eq!(Code::of(8), Code::Storage);
+        assert_eq!(Code::of(42), Code::Invalid);
+        assert!(!Code::of(42).is_retriable());
+    }
 }
