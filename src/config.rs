@@ -22,7 +22,99 @@ pub struct Config {
     pub admin: AdminConfig,
     pub meta: MetaSection,
     pub storage: StorageSection,
+    pub broker: BrokerSection,
+    pub mqtt: MqttSection,
     pub log: LogConfig,
+}
+
+/// The broker role: client listeners and their limits (protocol-agnostic: MQTT today, Kafka
+/// and AMQP later share them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSection {
+    /// MQTT over TCP; "" disables it.
+    pub mqtt_listen: String,
+    /// MQTT over WebSocket (subprotocol `mqtt`, any path); "" disables it.
+    pub mqtt_ws_listen: String,
+    /// MQTT over TLS; used only when `tls_cert_file` is set.
+    pub mqtt_tls_listen: String,
+    /// PEM certificate chain and private key for the TLS listener.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// Client connections this broker holds at once, all listeners together; more are refused.
+    pub connections_max: usize,
+    /// The largest packet a client may send (and, unless it says less, receive), in bytes.
+    pub packet_bytes_max: usize,
+    /// QoS 1 and 2 messages in flight per direction per connection (MQTT's Receive Maximum).
+    pub inflight_max: u16,
+    /// Bytes of messages waiting for one session's window before the session falls back to
+    /// reading them from the log later (nothing is dropped for a persistent session).
+    pub session_queued_bytes_max: usize,
+    /// A client must send CONNECT within this long of connecting.
+    pub connect_timeout_ms: u64,
+    /// The longest keep-alive a client may choose (MQTT 5 Server Keep Alive); 0: no limit.
+    pub keep_alive_max_s: u16,
+}
+
+/// MQTT: the namespace log, sessions, retained messages, authentication and ACLs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttSection {
+    /// Shards of the MQTT namespace log (a topic's messages go to one, chosen by hash). Fixed
+    /// when the log is first created.
+    pub shards: u32,
+    /// Engine of the namespace log: "segment" (durable, the default) or "memory" (fastest, a
+    /// QoS 1/2 acknowledgement then means "in memory on the in-sync replicas").
+    pub engine: String,
+    /// Copies of every message; capped by the storage nodes there are when the log is created.
+    pub replication_factor: u32,
+    /// How long messages stay in the log: the longest a persistent session may be away and
+    /// still receive what was published meanwhile.
+    pub retention_ms: u64,
+    /// The longest Session Expiry Interval a client may ask for, in seconds (0: no limit).
+    pub session_expiry_max_s: u32,
+    /// Topic aliases a client may use towards the broker (MQTT 5 Topic Alias Maximum).
+    pub topic_alias_max: u16,
+    /// The most retained messages, and bytes of retained payload, the cluster keeps.
+    pub retained_messages_max: usize,
+    pub retained_bytes_max: usize,
+    /// Clients may connect without a username (the zero-config default).
+    pub allow_anonymous: bool,
+    /// Users and their password hashes (`keel passwd` makes one).
+    pub users: Vec<MqttUser>,
+    /// Access rules, first match wins; with none, everything is allowed.
+    pub acl: Vec<AclRule>,
+    /// What is decided when rules exist but none matches: "allow" or "deny".
+    pub acl_default: String,
+    /// How often `$SYS/brokers/<id>/...` statistics are published, in seconds (0: never).
+    pub sys_interval_s: u32,
+}
+
+/// A user of the MQTT front-end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttUser {
+    pub username: String,
+    /// `pbkdf2-sha256$<iterations>$<salt, base64>$<hash, base64>` (never the password itself).
+    pub password_hash: String,
+}
+
+/// One access rule. `topic` is a topic filter in which `%c` stands for the client id and `%u`
+/// for the username.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclRule {
+    /// The rule applies to this user only (absent: to every client, anonymous ones included).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The rule applies to this client id only.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    pub topic: String,
+    /// "publish", "subscribe" or "all".
+    pub access: String,
+    /// "allow" or "deny".
+    pub permission: String,
 }
 
 /// The storage role.
@@ -96,6 +188,8 @@ impl Default for Config {
             admin: AdminConfig::default(),
             meta: MetaSection::default(),
             storage: StorageSection::default(),
+            broker: BrokerSection::default(),
+            mqtt: MqttSection::default(),
             log: LogConfig::default(),
         }
     }
@@ -127,6 +221,44 @@ impl Default for MetaSection {
             node_heartbeat_ms: 1_000,
             node_timeout_ms: m.schedule.node_timeout_ms,
             replace_after_ms: m.schedule.replace_after_ms,
+        }
+    }
+}
+
+impl Default for BrokerSection {
+    fn default() -> Self {
+        BrokerSection {
+            mqtt_listen: "0.0.0.0:1883".into(),
+            mqtt_ws_listen: "0.0.0.0:8083".into(),
+            mqtt_tls_listen: "0.0.0.0:8883".into(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            connections_max: 100_000,
+            packet_bytes_max: 1024 * 1024,
+            inflight_max: 64,
+            session_queued_bytes_max: 1024 * 1024,
+            connect_timeout_ms: 10_000,
+            keep_alive_max_s: 0,
+        }
+    }
+}
+
+impl Default for MqttSection {
+    fn default() -> Self {
+        MqttSection {
+            shards: 8,
+            engine: "segment".into(),
+            replication_factor: 3,
+            retention_ms: 24 * 3600 * 1000,
+            session_expiry_max_s: 0,
+            topic_alias_max: 64,
+            retained_messages_max: 1_000_000,
+            retained_bytes_max: 256 * 1024 * 1024,
+            allow_anonymous: true,
+            users: Vec::new(),
+            acl: Vec::new(),
+            acl_default: "deny".into(),
+            sys_interval_s: 10,
         }
     }
 }
@@ -183,6 +315,41 @@ impl Config {
         }
         if self.meta.node_heartbeat_ms == 0 || self.meta.node_timeout_ms <= self.meta.node_heartbeat_ms {
             return Err("meta: need 0 < node_heartbeat_ms < node_timeout_ms".into());
+        }
+        self.validate_mqtt()
+    }
+
+    /// The `[broker]` and `[mqtt]` sections.
+    fn validate_mqtt(&self) -> Result<(), String> {
+        let (b, m) = (&self.broker, &self.mqtt);
+        if b.tls_cert_file.is_empty() != b.tls_key_file.is_empty() {
+            return Err("broker: tls_cert_file and tls_key_file go together".into());
+        }
+        if b.packet_bytes_max < 64 || b.packet_bytes_max > 268_435_460 {
+            return Err("broker.packet_bytes_max: 64 to 268435460 bytes".into());
+        }
+        if b.inflight_max == 0 || b.connections_max == 0 {
+            return Err("broker: inflight_max and connections_max must be at least 1".into());
+        }
+        if m.shards == 0 || m.shards > 1024 {
+            return Err("mqtt.shards: 1 to 1024".into());
+        }
+        if !matches!(m.engine.as_str(), "segment" | "memory") {
+            return Err(format!("mqtt.engine: \"segment\" or \"memory\", not {:?}", m.engine));
+        }
+        if m.replication_factor == 0 {
+            return Err("mqtt.replication_factor must be at least 1".into());
+        }
+        if !matches!(m.acl_default.as_str(), "allow" | "deny") {
+            return Err(format!("mqtt.acl_default: \"allow\" or \"deny\", not {:?}", m.acl_default));
+        }
+        for (i, r) in m.acl.iter().enumerate() {
+            if !matches!(r.access.as_str(), "publish" | "subscribe" | "all") {
+                return Err(format!("mqtt.acl[{i}].access: \"publish\", \"subscribe\" or \"all\""));
+            }
+            if !matches!(r.permission.as_str(), "allow" | "deny") {
+                return Err(format!("mqtt.acl[{i}].permission: \"allow\" or \"deny\""));
+            }
         }
         Ok(())
     }
@@ -242,5 +409,36 @@ mod tests {
         assert!(Config::from_toml("nodeid = 1").unwrap_err().contains("unknown field"));
         assert!(Config::from_toml("[meta.peers]\nx = \"a:1\"").unwrap_err().contains("not a node id"));
         assert!(Config::from_toml("roles = [\"teapot\"]").is_err());
+    }
+
+    #[test]
+    fn broker_and_mqtt_sections_parse_and_are_checked() {
+        let c = Config::from_toml(
+            r#"
+            [broker]
+            mqtt_listen = "127.0.0.1:1884"
+            inflight_max = 10
+            [mqtt]
+            shards = 4
+            engine = "memory"
+            allow_anonymous = false
+            [[mqtt.users]]
+            username = "alice"
+            password_hash = "pbkdf2-sha256$1000$c2FsdA==$aGFzaA=="
+            [[mqtt.acl]]
+            username = "alice"
+            topic = "devices/%c/#"
+            access = "all"
+            permission = "allow"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.broker.mqtt_listen, "127.0.0.1:1884");
+        assert_eq!(c.broker.mqtt_ws_listen, BrokerSection::default().mqtt_ws_listen);
+        assert_eq!((c.mqtt.shards, c.mqtt.users.len(), c.mqtt.acl.len()), (4, 1, 1));
+        assert!(Config::from_toml("[mqtt]\nengine = \"object\"").unwrap_err().contains("mqtt.engine"));
+        assert!(Config::from_toml("[mqtt]\nshards = 0").unwrap_err().contains("mqtt.shards"));
+        let bad_acl = "[[mqtt.acl]]\ntopic = \"a\"\naccess = \"read\"\npermission = \"allow\"";
+        assert!(Config::from_toml(bad_acl).unwrap_err().contains("access"));
     }
 }

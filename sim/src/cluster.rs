@@ -52,13 +52,27 @@ impl SimNode {
 /// The running meta nodes' handles, by node id, for the final checks.
 pub type Registry = Arc<Mutex<BTreeMap<u64, MetaNode>>>;
 
+/// What the simulation can look into on every running node (meta or not), by node id.
+#[derive(Clone)]
+pub struct NodeProbe {
+    pub view: keel::meta::view::ViewHandle,
+    pub store: Option<keel::store::StoreNode>,
+}
+
+/// The running nodes' probes.
+pub type Probes = Arc<Mutex<BTreeMap<u64, NodeProbe>>>;
+
 /// Nodes whose process exited and awaits a restart by the supervisor.
 pub type Exits = Arc<Mutex<std::collections::BTreeSet<u64>>>;
 
 /// The cluster.
 pub struct MetaCluster {
     pub nodes: Vec<SimNode>,
+    /// Nodes without the meta role (`settings.data_nodes`): storage only for now. The nemesis
+    /// leaves them alone.
+    pub data: Vec<SimNode>,
     pub registry: Registry,
+    pub probes: Probes,
     pub exits: Exits,
     /// A host for operator actions (membership changes) and the process supervisor.
     pub operator: NodeHandle,
@@ -72,11 +86,17 @@ pub fn meta_ip(id: u64) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 1, id as u8))
 }
 
+/// The address of data node `id` (ids follow the meta nodes').
+pub fn data_ip(id: u64) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 4, id as u8))
+}
+
 impl MetaCluster {
     /// Builds and starts `settings.meta_nodes` nodes.
     pub fn start(settings: &Settings, store: StoreOptions, recorder: &Recorder) -> MetaCluster {
         let handle = Handle::current();
         let registry: Registry = Arc::default();
+        let probes: Probes = Arc::default();
         let exits: Exits = Arc::default();
         let ids: Vec<u64> = (1..=settings.meta_nodes as u64).collect();
         let peers: BTreeMap<String, String> =
@@ -101,25 +121,32 @@ impl MetaCluster {
                 object_tier: object_tier.clone(),
                 recorder: recorder.clone(),
                 registry: registry.clone(),
+                probes: probes.clone(),
                 exits: exits.clone(),
             };
-            let node = handle
-                .create_node()
-                .name(format!("meta-{id}"))
-                .ip(meta_ip(id))
-                .init(move || supervise(ctx.clone()))
-                .build();
-            nodes.push(SimNode {
-                id,
-                handle: node,
-                disk,
-                addr: format!("{}:{RPC_PORT}", meta_ip(id)),
-                alive: true,
-                paused: false,
-            });
+            nodes.push(start_node(&handle, ctx, format!("meta-{id}"), meta_ip(id), disk));
+        }
+        let mut data = Vec::new();
+        for id in (1..=settings.data_nodes as u64).map(|i| settings.meta_nodes as u64 + i) {
+            let mut config = Config { node_id: id, roles: vec![Role::Storage], ..Config::default() };
+            config.rpc.listen = format!("{}:{RPC_PORT}", data_ip(id));
+            config.admin.listen = String::new();
+            config.meta.endpoints = peers.values().cloned().collect();
+            let disk = SimDisk::new(settings.seed.wrapping_mul(31).wrapping_add(id));
+            let ctx = NodeCtx {
+                config,
+                disk: disk.clone(),
+                store: store.clone(),
+                object_tier: object_tier.clone(),
+                recorder: recorder.clone(),
+                registry: registry.clone(),
+                probes: probes.clone(),
+                exits: exits.clone(),
+            };
+            data.push(start_node(&handle, ctx, format!("data-{id}"), data_ip(id), disk));
         }
         let operator = handle.create_node().name("operator").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1))).build();
-        MetaCluster { nodes, registry, exits, operator, objects }
+        MetaCluster { nodes, data, registry, probes, exits, operator, objects }
     }
 
     /// The running node that leads in the highest term, if any.
@@ -163,6 +190,7 @@ impl MetaCluster {
         n.alive = false;
         n.paused = false;
         self.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
+        self.probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
         self.exits.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
         tracing::info!(node = n.id, "nemesis: killed (power loss)");
     }
@@ -177,6 +205,13 @@ impl MetaCluster {
     }
 }
 
+/// Creates the simulated host of one node and starts its process.
+fn start_node(handle: &Handle, ctx: NodeCtx, name: String, ip: IpAddr, disk: SimDisk) -> SimNode {
+    let id = ctx.config.node_id;
+    let node = handle.create_node().name(name).ip(ip).init(move || supervise(ctx.clone())).build();
+    SimNode { id, handle: node, disk, addr: format!("{ip}:{RPC_PORT}"), alive: true, paused: false }
+}
+
 #[derive(Clone)]
 struct NodeCtx {
     config: Config,
@@ -185,6 +220,7 @@ struct NodeCtx {
     object_tier: ObjectTier,
     recorder: Recorder,
     registry: Registry,
+    probes: Probes,
     exits: Exits,
 }
 
@@ -217,11 +253,14 @@ async fn supervise(ctx: NodeCtx) {
         };
         match Node::start(parts).await {
             Ok(node) => {
-                let meta = node.meta.clone().expect("simulated nodes run the meta role");
+                let probe = NodeProbe { view: node.view.clone(), store: node.store.clone() };
+                ctx.probes.lock().unwrap_or_else(|e| e.into_inner()).insert(id, probe);
+                let Some(meta) = node.meta.clone() else { return std::future::pending().await };
                 ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).insert(id, meta.clone());
                 watch_until_fatal(&meta, &ctx.recorder).await;
                 tracing::warn!(node = id, "raft stopped on a fatal error; the process exits");
                 ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                ctx.probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             }
             Err(e) => tracing::warn!(node = id, error = %e, "node failed to start; the process exits"),
         }

@@ -17,6 +17,8 @@ pub mod data_scenario;
 #[cfg(madsim)]
 pub mod history;
 #[cfg(madsim)]
+pub mod load_scenario;
+#[cfg(madsim)]
 pub mod meta_scenario;
 #[cfg(madsim)]
 pub mod nemesis;

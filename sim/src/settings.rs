@@ -30,6 +30,8 @@ pub struct FaultMix {
 pub struct Settings {
     pub seed: u64,
     pub meta_nodes: usize,
+    /// Nodes without the meta role (storage, and brokers where the scenario has them).
+    pub data_nodes: usize,
     pub clients: usize,
     pub keys: usize,
     pub ops_per_client: usize,
@@ -63,6 +65,7 @@ impl Settings {
         Settings {
             seed,
             meta_nodes: if r.gen_bool(0.6) { 3 } else { 5 },
+            data_nodes: 0,
             clients: r.gen_range(2..=4),
             keys: r.gen_range(2..=4),
             ops_per_client: r.gen_range(20..=50),

@@ -154,6 +154,8 @@ pub struct MetaNode {
     /// leader's first entry of the term, which can be older than entries it committed before
     /// the restart; reads therefore also wait until this index is applied.
     pub startup_last_index: Option<u64>,
+    /// The RPC requests this node has served, by method.
+    pub requests: Arc<service::RequestCounts>,
 }
 
 impl MetaNode {
@@ -181,7 +183,8 @@ impl MetaNode {
         let sm = StateMachineStore::open(disk, &format!("{dir}/sm"), hook).await?;
         let network = NetworkFactory { peers: peers.clone() };
         let raft = Raft::new(id, raft_config, network, log, sm.clone()).await.map_err(io::Error::other)?;
-        Ok(MetaNode { id, raft, sm, peers, liveness: Default::default(), startup_last_index })
+        let requests = Arc::default();
+        Ok(MetaNode { id, raft, sm, peers, liveness: Default::default(), startup_last_index, requests })
     }
 
     /// Bootstraps a new cluster of `members` (id → RPC address). Harmless if this node or the

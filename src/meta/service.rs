@@ -38,9 +38,32 @@ fn encode<T: Serialize>(v: &T) -> Result<Bytes, RemoteError> {
     serde_json::to_vec(v).map(Bytes::from).map_err(|e| RemoteError::new(RemoteError::APPLICATION, e.to_string()))
 }
 
+/// How many requests of each method a meta node has served (RPC from other nodes, Raft
+/// traffic included), and how many of them while it led.
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    counts: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
+}
+
+impl RequestCounts {
+    fn count(&self, method: &str, leading: bool) {
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let e = c.entry(method.to_string()).or_default();
+        e.0 += 1;
+        e.1 += u64::from(leading);
+    }
+
+    /// Method → (served, served while leader).
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 #[async_trait]
 impl RpcService for MetaNode {
     async fn call(&self, method: &str, body: Bytes) -> Result<Bytes, RemoteError> {
+        let leading = self.raft.metrics().borrow().current_leader == Some(self.id);
+        self.requests.count(method, leading);
         match method {
             RAFT_APPEND => encode(&self.raft.append_entries(decode(&body)?).await),
             RAFT_VOTE => encode(&self.raft.vote(decode(&body)?).await),
