@@ -188,6 +188,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_reason_with_properties() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x70, 0x09, // PUBCOMP, remaining length 9
             0x00, 0x07, // packet identifier 7

@@ -99,6 +99,7 @@ pub(crate) mod tests {
 
     #[test]
     fn continue_authentication() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0xf0, 0x0b, // AUTH, remaining length 11
             0x18, // continue authentication

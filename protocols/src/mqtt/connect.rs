@@ -342,47 +342,18 @@ pub(crate) mod tests {
 
     #[test]
     fn v311_connect_with_will_username_and_password() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
-            0x10,
-            0x26, // CONNECT, remaining length 38
-            0x00,
-            0x04,
-            b'M',
-            b'Q',
-            b'T',
-            b'T',        // protocol name
-            0x04,        // protocol level 4
+            0x10, 0x26, // CONNECT, remaining length 38
+            0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name
+            0x04, // protocol level 4
             0b1110_1110, // user name, password, will retain, will QoS 1, will, clean session
-            0x00,
-            0x0a, // keep alive 10 s
-            0x00,
-            0x03,
-            b'c',
-            b'i',
-            b'd', // client identifier "cid"
-            0x00,
-            0x05,
-            b'w',
-            b'/',
-            b't',
-            b'o',
-            b'p', // will topic "w/top"
-            0x00,
-            0x02,
-            b'h',
-            b'i', // will payload "hi"
-            0x00,
-            0x04,
-            b'u',
-            b's',
-            b'e',
-            b'r', // user name "user"
-            0x00,
-            0x04,
-            b'p',
-            b'a',
-            b's',
-            b's', // password "pass"
+            0x00, 0x0a, // keep alive 10 s
+            0x00, 0x03, b'c', b'i', b'd', // client identifier "cid"
+            0x00, 0x05, b'w', b'/', b't', b'o', b'p', // will topic "w/top"
+            0x00, 0x02, b'h', b'i', // will payload "hi"
+            0x00, 0x04, b'u', b's', b'e', b'r', // user name "user"
+            0x00, 0x04, b'p', b'a', b's', b's', // password "pass"
         ];
         let connect = Connect {
             version: Version::V311,
@@ -407,24 +378,14 @@ pub(crate) mod tests {
 
     #[test]
     fn v31_connect_is_mqisdp_level_3() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
-            0x10,
-            0x0f, // CONNECT, remaining length 15
-            0x00,
-            0x06,
-            b'M',
-            b'Q',
-            b'I',
-            b's',
-            b'd',
-            b'p',        // protocol name
-            0x03,        // protocol level 3
+            0x10, 0x0f, // CONNECT, remaining length 15
+            0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', // protocol name
+            0x03, // protocol level 3
             0b0000_0010, // clean session
-            0x00,
-            0x3c, // keep alive 60 s
-            0x00,
-            0x01,
-            b'a', // client identifier "a"
+            0x00, 0x3c, // keep alive 60 s
+            0x00, 0x01, b'a', // client identifier "a"
         ];
         let connect = Connect { client_id: "a".into(), ..minimal(Version::V31) };
         both_ways(bytes, Packet::Connect(connect), Version::V311);
@@ -432,53 +393,24 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_connect_with_properties_and_will_properties() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
-            0x10,
-            0x2c, // CONNECT, remaining length 44
-            0x00,
-            0x04,
-            b'M',
-            b'Q',
-            b'T',
-            b'T',        // protocol name
-            0x05,        // protocol level 5
+            0x10, 0x2c, // CONNECT, remaining length 44
+            0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name
+            0x05, // protocol level 5
             0b0000_0110, // will QoS 0, will, clean start
-            0x00,
-            0x3c, // keep alive 60 s
+            0x00, 0x3c, // keep alive 60 s
             0x10, // property length 16
-            0x11,
-            0x00,
-            0x00,
-            0x00,
-            0x78, // session expiry interval 120 s
-            0x21,
-            0x00,
-            0x0a, // receive maximum 10
-            0x15,
-            0x00,
-            0x01,
-            b'm', // authentication method "m"
-            0x16,
-            0x00,
-            0x01,
-            0xaa, // authentication data 0xaa
-            0x00,
-            0x00, // client identifier "" (the server assigns one)
+            0x11, 0x00, 0x00, 0x00, 0x78, // session expiry interval 120 s
+            0x21, 0x00, 0x0a, // receive maximum 10
+            0x15, 0x00, 0x01, b'm', // authentication method "m"
+            0x16, 0x00, 0x01, 0xaa, // authentication data 0xaa
+            0x00, 0x00, // client identifier "" (the server assigns one)
             0x07, // will property length 7
-            0x18,
-            0x00,
-            0x00,
-            0x00,
-            0x05, // will delay interval 5 s
-            0x01,
-            0x01, // payload format indicator: UTF-8
-            0x00,
-            0x01,
-            b't', // will topic "t"
-            0x00,
-            0x02,
-            b'o',
-            b'k', // will payload "ok"
+            0x18, 0x00, 0x00, 0x00, 0x05, // will delay interval 5 s
+            0x01, 0x01, // payload format indicator: UTF-8
+            0x00, 0x01, b't', // will topic "t"
+            0x00, 0x02, b'o', b'k', // will payload "ok"
         ];
         let connect = Connect {
             will: Some(Will {
@@ -567,6 +499,7 @@ pub(crate) mod tests {
 
     #[test]
     fn authentication_data_without_a_method_is_a_protocol_error() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x10, 0x11, // CONNECT, remaining length 17
             0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x00, 0x00, 0x00, // "MQTT" 5, no flags, keep alive 0

@@ -123,6 +123,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_with_properties() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0xe0, 0x0b, // DISCONNECT, remaining length 11
             0x9c, // use another server

@@ -322,6 +322,7 @@ pub(crate) mod tests {
 
     #[test]
     fn reads_and_writes_a_property_block() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x0c, // property length 12
             0x1f, 0x00, 0x02, b'n', b'o', // reason string "no"
@@ -336,6 +337,7 @@ pub(crate) mod tests {
 
     #[test]
     fn user_properties_repeat_and_keep_their_order() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x0e, // property length 14
             0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'2', // ("k", "2")

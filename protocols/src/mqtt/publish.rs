@@ -205,12 +205,14 @@ pub(crate) mod tests {
 
     #[test]
     fn v311_qos0_and_qos1() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x30, 0x07, // PUBLISH QoS 0, remaining length 7
             0x00, 0x03, b'a', b'/', b'b', // topic name "a/b"
             b'h', b'i', // payload "hi"
         ];
         both_ways(bytes, Packet::Publish(qos0("a/b", b"hi")), Version::V311);
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x3b, 0x06, // PUBLISH DUP, QoS 1, RETAIN; remaining length 6
             0x00, 0x01, b't', // topic name "t"
@@ -224,6 +226,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_qos2_with_properties() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x34, 0x16, // PUBLISH QoS 2, remaining length 22
             0x00, 0x01, b't', // topic name "t"
@@ -253,6 +256,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_empty_topic_with_an_alias() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x30, 0x06, // PUBLISH QoS 0, remaining length 6
             0x00, 0x00, // topic name ""

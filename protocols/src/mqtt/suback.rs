@@ -81,6 +81,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v311_suback() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x90, 0x05, // SUBACK, remaining length 5
             0x00, 0x0a, // packet identifier 10
@@ -92,6 +93,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_suback() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x90, 0x06, // SUBACK, remaining length 6
             0x00, 0x0a, // packet identifier 10

@@ -201,6 +201,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v311_subscribe() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0x82, 0x0e, // SUBSCRIBE (flags 0010), remaining length 14
             0x00, 0x0a, // packet identifier 10
@@ -217,17 +218,12 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_subscribe_with_options_and_identifier() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
-            0x82,
-            0x09, // SUBSCRIBE, remaining length 9
-            0x00,
-            0x01, // packet identifier 1
-            0x02,
-            0x0b,
-            0x05, // property length 2, subscription identifier 5
-            0x00,
-            0x01,
-            b't',        // "t"
+            0x82, 0x09, // SUBSCRIBE, remaining length 9
+            0x00, 0x01, // packet identifier 1
+            0x02, 0x0b, 0x05, // property length 2, subscription identifier 5
+            0x00, 0x01, b't', // "t"
             0b0010_1101, // retain handling 2, retain as published, no local, QoS 1
         ];
         let options = SubscriptionOptions {

@@ -71,6 +71,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_unsuback() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0xb0, 0x05, // UNSUBACK, remaining length 5
             0x00, 0x03, // packet identifier 3

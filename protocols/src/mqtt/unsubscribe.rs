@@ -85,6 +85,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v311_unsubscribe() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0xa2, 0x0a, // UNSUBSCRIBE (flags 0010), remaining length 10
             0x00, 0x02, // packet identifier 2
@@ -98,6 +99,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v5_unsubscribe_with_a_user_property() {
+        #[rustfmt::skip]
         let bytes: &[u8] = &[
             0xa2, 0x0d, // UNSUBSCRIBE, remaining length 13
             0x00, 0x02, // packet identifier 2
