@@ -82,7 +82,7 @@ impl Node {
             false => config.meta.endpoints.clone(),
         };
         let meta_client = MetaClient::new(endpoints, peers.clone());
-        let (view, watching) = ViewHandle::start(meta_client.clone());
+        let (view, watching) = ViewHandle::start(meta_client.clone(), config.roles.contains(&Role::Broker));
         tasks.push(watching);
         let store = config.roles.contains(&Role::Storage).then(|| {
             let store = storage_role(&config, disk.clone(), &peers, &meta_client, &options, object_tier);

@@ -106,9 +106,9 @@ impl MetaClient {
 
     /// One long poll of the metadata watch at meta node `i` (modulo their number): the changes
     /// after `since`, or none after `wait_ms`.
-    pub async fn watch(&self, i: usize, since: u64, wait_ms: u64) -> Result<WatchResponse, MetaApiError> {
+    pub async fn watch(&self, i: usize, since: u64, wait_ms: u64, mqtt: bool) -> Result<WatchResponse, MetaApiError> {
         let addr = &self.addrs[i % self.addrs.len()];
-        let req = WatchRequest { since, wait_ms };
+        let req = WatchRequest { since, wait_ms, mqtt };
         let timeout = self.attempt_timeout + Duration::from_millis(wait_ms);
         let r: Result<Result<WatchResponse, MetaApiError>, _> =
             self.peers.call_json(addr, META_WATCH, &req, timeout).await;

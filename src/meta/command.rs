@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::mqtt::{MqttOp, MqttResult, SessionRecord};
 use super::records::{Engine, NodeId, NodeRecord, Role, ShardRecord, TopicRecord};
 
 /// A change to cluster metadata; applied in log order on every meta node.
@@ -56,6 +57,9 @@ pub enum MetaCommand {
     /// last in-sync replica. Bumps the epoch (and drops the leadership if it led) so the
     /// leader learns the new ISR at once.
     LeaveIsr { topic: String, partition: u32, node: NodeId },
+    /// A batch of MQTT session, retained and shared-subscription changes (`super::mqtt`), one
+    /// result per op.
+    Mqtt(Vec<MqttOp>),
 }
 
 /// The settings of a new topic.
@@ -105,6 +109,8 @@ pub enum MetaOk {
     Shard(ShardRecord),
     /// A new producer id.
     ProducerId(u64),
+    /// The results of an MQTT batch, in order.
+    Mqtt(Vec<MqttResult>),
 }
 
 /// Why a command was refused. Refusals are part of the replicated history: every node
@@ -166,9 +172,15 @@ pub type MetaResult = Result<MetaOk, MetaError>;
 /// A read of the applied state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaQuery {
-    Topic { name: String },
+    Topic {
+        name: String,
+    },
     Topics,
     Nodes,
+    /// An MQTT session, as meta has it.
+    MqttSession {
+        client_id: String,
+    },
 }
 
 /// The answer to a [`MetaQuery`].
@@ -177,4 +189,5 @@ pub enum QueryResult {
     Topic(Option<TopicRecord>),
     Topics(Vec<TopicRecord>),
     Nodes(Vec<NodeRecord>),
+    MqttSession(Option<SessionRecord>),
 }

@@ -9,6 +9,7 @@ pub mod client;
 pub mod command;
 pub mod liveness;
 pub mod log_store;
+pub mod mqtt;
 pub mod network;
 pub mod records;
 pub mod runtime;
@@ -271,6 +272,9 @@ impl MetaNode {
             MetaQuery::Topic { name } => QueryResult::Topic(a.state.topics.get(&name).cloned()),
             MetaQuery::Topics => QueryResult::Topics(a.state.topics.values().cloned().collect()),
             MetaQuery::Nodes => QueryResult::Nodes(a.state.nodes.values().cloned().collect()),
+            MetaQuery::MqttSession { client_id } => {
+                QueryResult::MqttSession(a.state.mqtt.sessions.get(&client_id).cloned())
+            }
         }))
     }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::command::{MetaCommand, MetaError, MetaOk, MetaResult, TopicSpec};
+use super::mqtt::MqttState;
 use super::records::{Engine, NodeId, NodeRecord, Role, ShardRecord, TopicRecord};
 
 /// The partitions a topic may have, at most.
@@ -23,6 +24,9 @@ pub struct MetaState {
     /// The last idempotent producer id handed out (ids start at 1; 0 means "none").
     #[serde(default)]
     pub last_producer_id: u64,
+    /// MQTT sessions, retained messages and shared subscriptions.
+    #[serde(default)]
+    pub mqtt: MqttState,
 }
 
 impl MetaState {
@@ -50,6 +54,10 @@ impl MetaState {
             }
             MetaCommand::RemoveReplica { topic, partition, expected_epoch, node } => {
                 self.remove_replica(topic, *partition, *expected_epoch, *node)
+            }
+            MetaCommand::Mqtt(ops) => {
+                let results = ops.iter().map(|op| self.mqtt.apply(op, &self.nodes)).collect();
+                Ok(MetaOk::Mqtt(results))
             }
             MetaCommand::AllocateProducerId => {
                 self.last_producer_id += 1;

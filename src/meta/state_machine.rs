@@ -157,8 +157,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let r = match entry.payload {
                 EntryPayload::Blank => Ok(MetaOk::Done),
                 EntryPayload::Normal(cmd) => {
+                    let keys = keys_of(&cmd, &a.state);
                     let r = a.state.apply(&cmd);
-                    a.changes.record(entry.log_id.index, keys_of(&cmd));
+                    a.changes.record(entry.log_id.index, keys);
                     r
                 }
                 EntryPayload::Membership(m) => {

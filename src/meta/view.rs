@@ -15,8 +15,9 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::client::MetaClient;
+use super::mqtt::RetainedRecord;
 use super::records::{NodeId, NodeRecord, ShardRecord, TopicRecord};
-use super::watch::{apply_changes, WatchResponse};
+use super::watch::{Change, WatchResponse};
 
 /// How long one watch request waits for news.
 pub const WAIT_MS: u64 = 10_000;
@@ -31,15 +32,29 @@ pub struct MetaView {
     pub version: u64,
     pub nodes: BTreeMap<NodeId, NodeRecord>,
     pub topics: BTreeMap<String, TopicRecord>,
+    /// MQTT retained messages by topic (watchers of MQTT state only).
+    pub retained: BTreeMap<String, RetainedRecord>,
+    /// MQTT shared subscriptions: `group/filter` → broker → members there.
+    pub shared: BTreeMap<String, BTreeMap<NodeId, u32>>,
 }
 
 impl MetaView {
     /// Applies a watch answer; whether anything changed.
     pub fn apply(&mut self, resp: &WatchResponse) -> bool {
-        let changed = resp.full || !resp.changes.is_empty();
-        apply_changes(&mut self.nodes, &mut self.topics, resp);
+        if resp.full {
+            let version = self.version;
+            *self = MetaView { version, ..MetaView::default() };
+        }
+        for c in &resp.changes {
+            match c.clone() {
+                Change::Node(id, n) => upsert(&mut self.nodes, id, n),
+                Change::Topic(name, t) => upsert(&mut self.topics, name, t),
+                Change::Retained(topic, r) => upsert(&mut self.retained, topic, r),
+                Change::Shared(key, b) => upsert(&mut self.shared, key, b),
+            }
+        }
         self.version = self.version.max(resp.version);
-        changed
+        resp.full || !resp.changes.is_empty()
     }
 
     /// A shard's record.
@@ -54,6 +69,13 @@ impl MetaView {
     }
 }
 
+fn upsert<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
+    match value {
+        Some(v) => map.insert(key, v),
+        None => map.remove(&key),
+    };
+}
+
 /// A node's view of the metadata, shared by its roles. Cheap to clone.
 #[derive(Clone)]
 pub struct ViewHandle {
@@ -61,10 +83,11 @@ pub struct ViewHandle {
 }
 
 impl ViewHandle {
-    /// Starts watching through `meta`; the task runs until aborted.
-    pub fn start(meta: MetaClient) -> (ViewHandle, task::JoinHandle<()>) {
+    /// Starts watching through `meta` (MQTT state too with `mqtt`: brokers); the task runs
+    /// until aborted.
+    pub fn start(meta: MetaClient, mqtt: bool) -> (ViewHandle, task::JoinHandle<()>) {
         let (tx, rx) = watch::channel(Arc::new(MetaView::default()));
-        (ViewHandle { rx }, task::spawn(watch_loop(meta, tx)))
+        (ViewHandle { rx }, task::spawn(watch_loop(meta, tx, mqtt)))
     }
 
     /// A handle that never changes (tests).
@@ -93,12 +116,12 @@ impl ViewHandle {
 }
 
 /// Long-polls the watch, moving to another meta node after a failure.
-async fn watch_loop(meta: MetaClient, tx: watch::Sender<Arc<MetaView>>) {
+async fn watch_loop(meta: MetaClient, tx: watch::Sender<Arc<MetaView>>, mqtt: bool) {
     let mut view = MetaView::default();
     let mut node = rand::rng().gen_range(0..meta.endpoints().max(1));
     let mut retry_ms = RETRY_MS_MIN;
     loop {
-        match meta.watch(node, view.version, WAIT_MS).await {
+        match meta.watch(node, view.version, WAIT_MS, mqtt).await {
             Ok(resp) => {
                 retry_ms = RETRY_MS_MIN;
                 let before = view.version;

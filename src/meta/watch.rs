@@ -22,6 +22,7 @@ use openraft::ServerState;
 use serde::{Deserialize, Serialize};
 
 use super::command::MetaCommand;
+use super::mqtt::{MqttOp, RetainedRecord};
 use super::records::{NodeId, NodeRecord, TopicRecord};
 use super::state::MetaState;
 use super::{MetaApiError, MetaNode};
@@ -36,13 +37,26 @@ pub const WATCH_WAIT_MS_MAX: u64 = 60_000;
 pub enum WatchKey {
     Node(NodeId),
     Topic(String),
+    /// An MQTT retained message, by topic.
+    Retained(String),
+    /// An MQTT shared subscription's brokers, by `group/filter`.
+    Shared(String),
 }
 
-/// The keys a command may change (a refused command changes nothing, which is harmless to
-/// report: the watcher then receives the unchanged record).
-pub fn keys_of(cmd: &MetaCommand) -> Vec<WatchKey> {
+impl WatchKey {
+    /// Whether only watchers of MQTT state want it.
+    pub fn is_mqtt(&self) -> bool {
+        matches!(self, WatchKey::Retained(_) | WatchKey::Shared(_))
+    }
+}
+
+/// The keys a command may change in `state` (as it is before the command applies). A refused
+/// command changes nothing, which is harmless to report: the watcher then receives the
+/// unchanged record.
+pub fn keys_of(cmd: &MetaCommand, state: &MetaState) -> Vec<WatchKey> {
     use MetaCommand as C;
     match cmd {
+        C::Mqtt(ops) => ops.iter().flat_map(|op| mqtt_keys_of(op, state)).collect(),
         C::RegisterNode { id, .. } | C::SetNodeAlive { id, .. } => vec![WatchKey::Node(*id)],
         C::CreateTopic(spec) => vec![WatchKey::Topic(spec.name.clone())],
         C::DeleteTopic { name } | C::UpdateTopic { name, .. } => vec![WatchKey::Topic(name.clone())],
@@ -53,6 +67,17 @@ pub fn keys_of(cmd: &MetaCommand) -> Vec<WatchKey> {
         | C::RemoveReplica { topic, .. }
         | C::LeaveIsr { topic, .. } => vec![WatchKey::Topic(topic.clone())],
         C::AllocateProducerId => vec![],
+    }
+}
+
+fn mqtt_keys_of(op: &MqttOp, state: &MetaState) -> Vec<WatchKey> {
+    match op {
+        MqttOp::Retain { topic, .. } => vec![WatchKey::Retained(topic.clone())],
+        MqttOp::SharedMembers { key, .. } => vec![WatchKey::Shared(key.clone())],
+        // A sweep drops dead brokers from shared subscriptions (tombstones it drops are
+        // invisible to watchers already).
+        MqttOp::Sweep { .. } => state.mqtt.shared.keys().map(|k| WatchKey::Shared(k.clone())).collect(),
+        _ => vec![],
     }
 }
 
@@ -101,6 +126,9 @@ impl ChangeLog {
 pub struct WatchRequest {
     pub since: u64,
     pub wait_ms: u64,
+    /// Also MQTT retained messages and shared subscriptions (brokers).
+    #[serde(default)]
+    pub mqtt: bool,
 }
 
 /// One key's record as it is now (`None`: it no longer exists).
@@ -108,6 +136,8 @@ pub struct WatchRequest {
 pub enum Change {
     Node(NodeId, Option<NodeRecord>),
     Topic(String, Option<TopicRecord>),
+    Retained(String, Option<RetainedRecord>),
+    Shared(String, Option<BTreeMap<NodeId, u32>>),
 }
 
 /// The answer to a [`WatchRequest`].
@@ -120,20 +150,30 @@ pub struct WatchResponse {
     pub changes: Vec<Change>,
 }
 
-/// The current records of `keys` in `state`.
-pub fn changes_of(state: &MetaState, keys: &BTreeSet<WatchKey>) -> Vec<Change> {
+/// The current records of `keys` in `state` (MQTT ones only for a watcher of `mqtt`).
+pub fn changes_of(state: &MetaState, keys: &BTreeSet<WatchKey>, mqtt: bool) -> Vec<Change> {
     keys.iter()
+        .filter(|k| mqtt || !k.is_mqtt())
         .map(|k| match k {
             WatchKey::Node(id) => Change::Node(*id, state.nodes.get(id).cloned()),
             WatchKey::Topic(name) => Change::Topic(name.clone(), state.topics.get(name).cloned()),
+            WatchKey::Retained(topic) => Change::Retained(topic.clone(), state.mqtt.retained_of(topic)),
+            WatchKey::Shared(key) => Change::Shared(key.clone(), state.mqtt.shared.get(key).cloned()),
         })
         .collect()
 }
 
 /// Everything a watcher may want, as changes.
-pub fn everything(state: &MetaState) -> Vec<Change> {
+pub fn everything(state: &MetaState, mqtt: bool) -> Vec<Change> {
     let nodes = state.nodes.values().map(|n| Change::Node(n.id, Some(n.clone())));
-    nodes.chain(state.topics.values().map(|t| Change::Topic(t.name.clone(), Some(t.clone())))).collect()
+    let topics = state.topics.values().map(|t| Change::Topic(t.name.clone(), Some(t.clone())));
+    let mut all: Vec<Change> = nodes.chain(topics).collect();
+    if mqtt {
+        let retained = state.mqtt.retained.iter().filter(|(_, r)| r.record.is_some());
+        all.extend(retained.map(|(t, r)| Change::Retained(t.clone(), Some(r.clone()))));
+        all.extend(state.mqtt.shared.iter().map(|(k, b)| Change::Shared(k.clone(), Some(b.clone()))));
+    }
+    all
 }
 
 impl MetaNode {
@@ -149,9 +189,11 @@ impl MetaNode {
             let version = *applied.borrow_and_update();
             if version > since {
                 let answer = self.sm.read(|a| match a.changes.since(req.since) {
-                    None => Some(WatchResponse { version, full: true, changes: everything(&a.state) }),
-                    Some(keys) if keys.is_empty() => None,
-                    Some(keys) => Some(WatchResponse { version, full: false, changes: changes_of(&a.state, &keys) }),
+                    None => Some(WatchResponse { version, full: true, changes: everything(&a.state, req.mqtt) }),
+                    Some(keys) => {
+                        let changes = changes_of(&a.state, &keys, req.mqtt);
+                        (!changes.is_empty()).then_some(WatchResponse { version, full: false, changes })
+                    }
                 });
                 match answer {
                     Some(a) => return Ok(a),
@@ -181,38 +223,11 @@ impl MetaNode {
     }
 }
 
-/// The nodes and topics of a watch's changes, applied to a watcher's copy.
-pub fn apply_changes(
-    nodes: &mut BTreeMap<NodeId, NodeRecord>,
-    topics: &mut BTreeMap<String, TopicRecord>,
-    resp: &WatchResponse,
-) {
-    if resp.full {
-        nodes.clear();
-        topics.clear();
-    }
-    for c in &resp.changes {
-        match c {
-            Change::Node(id, Some(n)) => {
-                nodes.insert(*id, n.clone());
-            }
-            Change::Node(id, None) => {
-                nodes.remove(id);
-            }
-            Change::Topic(name, Some(t)) => {
-                topics.insert(name.clone(), t.clone());
-            }
-            Change::Topic(name, None) => {
-                topics.remove(name);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::meta::command::TopicSpec;
+    use crate::meta::view::MetaView;
 
     #[test]
     fn the_log_returns_keys_changed_after_a_version() {
@@ -245,27 +260,44 @@ mod tests {
         let mut state = MetaState::default();
         let cmd =
             MetaCommand::RegisterNode { id: 1, addr: "a:1".into(), roles: vec![crate::meta::records::Role::Storage] };
+        let mut keys: BTreeSet<WatchKey> = keys_of(&cmd, &state).into_iter().collect();
         state.apply(&cmd).unwrap();
         let create = MetaCommand::CreateTopic(TopicSpec::for_test("t", 1, 1));
+        keys.extend(keys_of(&create, &state));
         state.apply(&create).unwrap();
-        let keys: BTreeSet<WatchKey> = keys_of(&cmd).into_iter().chain(keys_of(&create)).collect();
-        let resp = WatchResponse { version: 2, full: false, changes: changes_of(&state, &keys) };
-        let (mut nodes, mut topics) = (BTreeMap::new(), BTreeMap::new());
-        apply_changes(&mut nodes, &mut topics, &resp);
-        assert_eq!(nodes.len(), 1);
-        assert_eq!(topics["t"].shards.len(), 1);
+        let mut view = MetaView::default();
+        view.apply(&WatchResponse { version: 2, full: false, changes: changes_of(&state, &keys, false) });
+        assert_eq!(view.nodes.len(), 1);
+        assert_eq!(view.topics["t"].shards.len(), 1);
 
         let delete = MetaCommand::DeleteTopic { name: "t".into() };
+        let keys: BTreeSet<WatchKey> = keys_of(&delete, &state).into_iter().collect();
         state.apply(&delete).unwrap();
-        let keys: BTreeSet<WatchKey> = keys_of(&delete).into_iter().collect();
-        apply_changes(
-            &mut nodes,
-            &mut topics,
-            &WatchResponse { version: 3, full: false, changes: changes_of(&state, &keys) },
-        );
-        assert!(topics.is_empty());
+        view.apply(&WatchResponse { version: 3, full: false, changes: changes_of(&state, &keys, false) });
+        assert!(view.topics.is_empty());
         // A full answer replaces everything.
-        apply_changes(&mut nodes, &mut topics, &WatchResponse { version: 4, full: true, changes: vec![] });
-        assert!(nodes.is_empty());
+        view.apply(&WatchResponse { version: 4, full: true, changes: vec![] });
+        assert!(view.nodes.is_empty());
+        assert_eq!(view.version, 4);
+    }
+
+    #[test]
+    fn mqtt_changes_reach_only_mqtt_watchers() {
+        use crate::meta::mqtt::{Blob, RetainedRecord};
+        let mut state = MetaState::default();
+        let retained = RetainedRecord { record: Some(Blob(vec![1])), shard: 0, offset: 1, at_ms: 0, expiry_s: None };
+        let cmd = MetaCommand::Mqtt(vec![
+            MqttOp::Retain { topic: "a/b".into(), retained },
+            MqttOp::SharedMembers { key: "g/t".into(), broker: 4, members: 2 },
+        ]);
+        let keys: BTreeSet<WatchKey> = keys_of(&cmd, &state).into_iter().collect();
+        state.apply(&cmd).unwrap();
+        assert!(changes_of(&state, &keys, false).is_empty());
+        let mut view = MetaView::default();
+        view.apply(&WatchResponse { version: 1, full: false, changes: changes_of(&state, &keys, true) });
+        assert_eq!(view.retained["a/b"].offset, 1);
+        assert_eq!(view.shared["g/t"], [(4, 2)].into());
+        assert_eq!(everything(&state, false).len(), 0);
+        assert_eq!(everything(&state, true).len(), 2);
     }
 }

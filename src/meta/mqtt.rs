@@ -1,0 +1,668 @@
+//! MQTT state kept by meta, replicated through Raft: sessions (which broker serves each client
+//! id, its subscriptions, its cursors in the namespace log, its QoS 2 states and its will),
+//! retained messages, and which brokers have members of each shared subscription.
+//!
+//! Brokers stay stateless: everything a session needs to resume on another broker is here (or
+//! in the log its cursors point into). Brokers send their changes in batches
+//! ([`MetaCommand::Mqtt`](super::command::MetaCommand::Mqtt)): a storm of connections costs one
+//! Raft round per batch, not one per client.
+//!
+//! Every session change but a claim names the session's `generation`: a claim (a CONNECT,
+//! here or on another broker) bumps it, so a broker that lost its client cannot change the
+//! session afterwards ([`MqttResult::Fenced`]).
+//!
+//! Message bodies (retained messages, wills) are the broker's encoded log records, opaque here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::records::{NodeId, NodeRecord};
+
+/// Sessions the cluster keeps at most; a claim of a new client id beyond is refused.
+pub const SESSIONS_MAX: usize = 10_000_000;
+/// How long a cleared retained message's tombstone orders later updates of its topic.
+pub const TOMBSTONE_MS: u64 = 60_000;
+
+/// Bytes (a log record) that serialise as base64 text, not a JSON array of numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(s).map(Blob).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A subscription's options, as SUBSCRIBE gave them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubRecord {
+    pub qos: u8,
+    pub no_local: bool,
+    pub retain_as_published: bool,
+    pub retain_handling: u8,
+    pub subscription_id: Option<u32>,
+}
+
+/// A will message: published when its session ends uncleanly, after its delay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WillRecord {
+    pub topic: String,
+    /// The message as a log record (broker's encoding).
+    pub record: Blob,
+    pub delay_s: u32,
+}
+
+/// A QoS 2 delivery in flight to a client: where its message is in the log, and whether its
+/// PUBREL was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Qos2Out {
+    pub shard: u32,
+    pub offset: u64,
+    pub released: bool,
+}
+
+/// One client id's session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The broker serving the client now (`None`: disconnected).
+    pub owner: Option<NodeId>,
+    /// Bumped by every claim.
+    pub generation: u64,
+    /// The Session Expiry Interval (`u32::MAX`: never).
+    pub expiry_s: u32,
+    /// When the client went away (wall ms), while `owner` is `None`.
+    pub disconnected_at_ms: Option<u64>,
+    /// Filter (a `$share/...` one included) → options.
+    pub subscriptions: BTreeMap<String, SubRecord>,
+    /// Namespace shard → the offset up to which everything for this session is done.
+    pub cursors: BTreeMap<u32, u64>,
+    /// Packet id → QoS 2 delivery state (client-bound).
+    pub qos2_out: BTreeMap<u16, Qos2Out>,
+    /// QoS 2 packet ids received from the client whose PUBREL has not come.
+    pub qos2_in: BTreeSet<u16>,
+    /// The will, while the client is connected or its delay runs.
+    pub will: Option<WillRecord>,
+}
+
+impl SessionRecord {
+    /// Whether the session outlived its expiry at `now_ms`.
+    fn expired(&self, now_ms: u64) -> bool {
+        match (self.owner, self.disconnected_at_ms) {
+            (None, Some(at)) => {
+                self.expiry_s != u32::MAX && now_ms >= at.saturating_add(u64::from(self.expiry_s) * 1000)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the will is due at `now_ms` (its delay, or the session's end, passed).
+    fn will_due(&self, now_ms: u64) -> bool {
+        match (&self.will, self.owner, self.disconnected_at_ms) {
+            (Some(w), None, Some(at)) => {
+                let delay_s = u64::from(w.delay_s.min(self.expiry_s));
+                now_ms >= at.saturating_add(delay_s * 1000)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A retained message (`record: None`: a tombstone of a cleared one, kept a while to order
+/// late updates).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetainedRecord {
+    pub record: Option<Blob>,
+    /// Where the publish that set (or cleared) it is in the namespace log: updates of a topic
+    /// apply in this order.
+    pub shard: u32,
+    pub offset: u64,
+    /// When it was published (wall ms), for message expiry and tombstone clean-up.
+    pub at_ms: u64,
+    /// Its Message Expiry Interval, if any.
+    pub expiry_s: Option<u32>,
+}
+
+/// MQTT's part of the metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MqttState {
+    pub sessions: BTreeMap<String, SessionRecord>,
+    pub retained: BTreeMap<String, RetainedRecord>,
+    /// Live retained payload bytes.
+    pub retained_bytes: u64,
+    /// Shared subscription `group/filter` → broker → members there.
+    pub shared: BTreeMap<String, BTreeMap<NodeId, u32>>,
+}
+
+/// One change a broker asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MqttOp {
+    /// A CONNECT on `broker`: takes the session over (or starts a new one with `clean_start`,
+    /// or when there is none or it expired).
+    Claim {
+        client_id: String,
+        broker: NodeId,
+        clean_start: bool,
+        expiry_s: u32,
+        will: Option<WillRecord>,
+        now_ms: u64,
+    },
+    /// Subscriptions added or replaced; shards without a cursor start at `start`'s offset.
+    Subscribe {
+        client_id: String,
+        generation: u64,
+        subs: Vec<(String, SubRecord)>,
+        start: BTreeMap<u32, u64>,
+    },
+    Unsubscribe {
+        client_id: String,
+        generation: u64,
+        filters: Vec<String>,
+    },
+    /// Delivery progress: cursors moved, QoS 2 states set (`Some`) or ended (`None`), inbound
+    /// QoS 2 ids received (`true`) or released (`false`).
+    Progress {
+        client_id: String,
+        generation: u64,
+        cursors: BTreeMap<u32, u64>,
+        qos2_out: Vec<(u16, Option<Qos2Out>)>,
+        qos2_in: Vec<(u16, bool)>,
+    },
+    /// The client went away. `expiry_s`: a new expiry (MQTT 5 DISCONNECT); `keep_will`: its
+    /// will is still to be published after its delay (else it was published or must not be).
+    /// A session with expiry 0 and no will pending ends here.
+    Disconnect {
+        client_id: String,
+        generation: u64,
+        now_ms: u64,
+        expiry_s: Option<u32>,
+        keep_will: bool,
+    },
+    /// The will of a disconnected session, taken for publishing (if the session was not
+    /// claimed again meanwhile).
+    TakeWill {
+        client_id: String,
+        generation: u64,
+    },
+    /// Housekeeping at `now_ms`: sessions of dead brokers become disconnected; due wills are
+    /// taken (returned for publishing); expired sessions end; old tombstones go; dead brokers
+    /// leave shared subscriptions.
+    Sweep {
+        now_ms: u64,
+    },
+    /// Sets (`record: Some`) or clears a retained message, if newer than what the topic has.
+    Retain {
+        topic: String,
+        retained: RetainedRecord,
+    },
+    /// `broker` now has `members` members of shared subscription `key` (`group/filter`).
+    SharedMembers {
+        key: String,
+        broker: NodeId,
+        members: u32,
+    },
+}
+
+/// What an op came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MqttResult {
+    Done,
+    /// The claim: the session's new generation, the broker that served it before (to be told
+    /// of the takeover), and the session if one was resumed (`None`: a new session).
+    Claimed {
+        generation: u64,
+        previous_owner: Option<NodeId>,
+        resumed: Option<SessionRecord>,
+    },
+    /// The session moved on (claimed again, or gone: `generation` 0).
+    Fenced {
+        generation: u64,
+    },
+    /// Wills to publish now.
+    Wills(Vec<WillRecord>),
+    Refused(String),
+}
+
+impl MqttState {
+    /// Applies one op; `nodes` tells which brokers are alive.
+    pub fn apply(&mut self, op: &MqttOp, nodes: &BTreeMap<NodeId, NodeRecord>) -> MqttResult {
+        match op {
+            MqttOp::Claim { client_id, broker, clean_start, expiry_s, will, now_ms } => {
+                self.claim(client_id, *broker, *clean_start, *expiry_s, will.clone(), *now_ms)
+            }
+            MqttOp::Subscribe { client_id, generation, subs, start } => {
+                self.with_session(client_id, *generation, |s| {
+                    s.subscriptions.extend(subs.iter().cloned());
+                    for (shard, offset) in start {
+                        s.cursors.entry(*shard).or_insert(*offset);
+                    }
+                    MqttResult::Done
+                })
+            }
+            MqttOp::Unsubscribe { client_id, generation, filters } => self.with_session(client_id, *generation, |s| {
+                for f in filters {
+                    s.subscriptions.remove(f);
+                }
+                MqttResult::Done
+            }),
+            MqttOp::Progress { client_id, generation, cursors, qos2_out, qos2_in } => {
+                self.with_session(client_id, *generation, |s| {
+                    s.cursors.extend(cursors.iter().map(|(k, v)| (*k, *v)));
+                    for (id, state) in qos2_out {
+                        match state {
+                            Some(st) => s.qos2_out.insert(*id, *st),
+                            None => s.qos2_out.remove(id),
+                        };
+                    }
+                    for (id, received) in qos2_in {
+                        match received {
+                            true => s.qos2_in.insert(*id),
+                            false => s.qos2_in.remove(id),
+                        };
+                    }
+                    MqttResult::Done
+                })
+            }
+            MqttOp::Disconnect { client_id, generation, now_ms, expiry_s, keep_will } => {
+                self.disconnect(client_id, *generation, *now_ms, *expiry_s, *keep_will)
+            }
+            MqttOp::TakeWill { client_id, generation } => {
+                let r = self
+                    .with_session(client_id, *generation, |s| MqttResult::Wills(s.will.take().into_iter().collect()));
+                self.end_if_done(client_id);
+                r
+            }
+            MqttOp::Sweep { now_ms } => self.sweep(*now_ms, nodes),
+            MqttOp::Retain { topic, retained } => self.retain(topic, retained),
+            MqttOp::SharedMembers { key, broker, members } => {
+                let brokers = self.shared.entry(key.clone()).or_default();
+                match members {
+                    0 => brokers.remove(broker),
+                    n => brokers.insert(*broker, *n),
+                };
+                if brokers.is_empty() {
+                    self.shared.remove(key);
+                }
+                MqttResult::Done
+            }
+        }
+    }
+
+    fn claim(
+        &mut self,
+        client_id: &str,
+        broker: NodeId,
+        clean_start: bool,
+        expiry_s: u32,
+        will: Option<WillRecord>,
+        now_ms: u64,
+    ) -> MqttResult {
+        if !self.sessions.contains_key(client_id) && self.sessions.len() >= SESSIONS_MAX {
+            return MqttResult::Refused(format!("the cluster holds {SESSIONS_MAX} sessions already"));
+        }
+        let old = self.sessions.remove(client_id);
+        let previous_owner = old.as_ref().and_then(|s| s.owner);
+        let generation = old.as_ref().map_or(0, |s| s.generation) + 1;
+        let keep = old.filter(|s| !clean_start && !s.expired(now_ms));
+        let resumed = keep.clone();
+        let mut s = keep.unwrap_or_default();
+        s.owner = Some(broker);
+        s.generation = generation;
+        s.expiry_s = expiry_s;
+        s.disconnected_at_ms = None;
+        s.will = will;
+        self.sessions.insert(client_id.to_string(), s);
+        MqttResult::Claimed { generation, previous_owner, resumed }
+    }
+
+    fn disconnect(
+        &mut self,
+        client_id: &str,
+        generation: u64,
+        now_ms: u64,
+        expiry_s: Option<u32>,
+        keep_will: bool,
+    ) -> MqttResult {
+        let r = self.with_session(client_id, generation, |s| {
+            s.owner = None;
+            s.disconnected_at_ms = Some(now_ms);
+            if let Some(e) = expiry_s {
+                s.expiry_s = e;
+            }
+            if !keep_will {
+                s.will = None;
+            }
+            MqttResult::Done
+        });
+        self.end_if_done(client_id);
+        r
+    }
+
+    /// Ends a disconnected session with expiry 0 whose will is not pending.
+    fn end_if_done(&mut self, client_id: &str) {
+        let done =
+            self.sessions.get(client_id).is_some_and(|s| s.owner.is_none() && s.expiry_s == 0 && s.will.is_none());
+        if done {
+            self.sessions.remove(client_id);
+        }
+    }
+
+    fn sweep(&mut self, now_ms: u64, nodes: &BTreeMap<NodeId, NodeRecord>) -> MqttResult {
+        let alive = |id: &NodeId| nodes.get(id).is_some_and(|n| n.alive);
+        let mut wills = Vec::new();
+        let mut ended = Vec::new();
+        for (id, s) in self.sessions.iter_mut() {
+            if s.owner.is_some_and(|o| !alive(&o)) {
+                s.owner = None;
+                s.disconnected_at_ms = Some(now_ms);
+            }
+            if s.will_due(now_ms) || (s.expired(now_ms) && s.will.is_some()) {
+                wills.extend(s.will.take());
+            }
+            if s.expired(now_ms) || (s.owner.is_none() && s.expiry_s == 0 && s.will.is_none()) {
+                ended.push(id.clone());
+            }
+        }
+        for id in ended {
+            self.sessions.remove(&id);
+        }
+        self.retained.retain(|_, r| r.record.is_some() || now_ms < r.at_ms.saturating_add(TOMBSTONE_MS));
+        for brokers in self.shared.values_mut() {
+            brokers.retain(|b, _| alive(b));
+        }
+        self.shared.retain(|_, b| !b.is_empty());
+        MqttResult::Wills(wills)
+    }
+
+    fn retain(&mut self, topic: &str, new: &RetainedRecord) -> MqttResult {
+        if let Some(old) = self.retained.get(topic) {
+            if (old.shard, old.offset) >= (new.shard, new.offset) && old.shard == new.shard {
+                return MqttResult::Done; // a late update: the topic has a newer one
+            }
+        }
+        let bytes = |r: Option<&RetainedRecord>| r.and_then(|r| r.record.as_ref()).map_or(0, |b| b.0.len() as u64);
+        let old_bytes = bytes(self.retained.get(topic));
+        self.retained_bytes = self.retained_bytes - old_bytes + bytes(Some(new));
+        self.retained.insert(topic.to_string(), new.clone());
+        MqttResult::Done
+    }
+
+    /// Runs `f` on the session if `generation` is its current one.
+    fn with_session(
+        &mut self,
+        client_id: &str,
+        generation: u64,
+        f: impl FnOnce(&mut SessionRecord) -> MqttResult,
+    ) -> MqttResult {
+        match self.sessions.get_mut(client_id) {
+            Some(s) if s.generation == generation => f(s),
+            Some(s) => MqttResult::Fenced { generation: s.generation },
+            None => MqttResult::Fenced { generation: 0 },
+        }
+    }
+
+    /// The live retained messages whose topics `keys` names, for watches.
+    pub fn retained_of(&self, topic: &str) -> Option<RetainedRecord> {
+        self.retained.get(topic).filter(|r| r.record.is_some()).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::records::Role;
+
+    fn nodes(alive: &[(NodeId, bool)]) -> BTreeMap<NodeId, NodeRecord> {
+        alive
+            .iter()
+            .map(|(id, a)| (*id, NodeRecord { id: *id, addr: String::new(), roles: vec![Role::Broker], alive: *a }))
+            .collect()
+    }
+
+    fn claim(m: &mut MqttState, id: &str, broker: NodeId, clean: bool, expiry_s: u32, now_ms: u64) -> MqttResult {
+        let op = MqttOp::Claim { client_id: id.into(), broker, clean_start: clean, expiry_s, will: None, now_ms };
+        m.apply(&op, &nodes(&[(1, true), (2, true)]))
+    }
+
+    fn will(delay_s: u32) -> WillRecord {
+        WillRecord { topic: "w".into(), record: Blob(vec![1, 2, 3]), delay_s }
+    }
+
+    #[test]
+    fn a_claim_resumes_or_starts_a_session_and_fences_the_old_generation() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true), (2, true)]);
+        assert_eq!(
+            claim(&mut m, "c", 1, false, 60, 0),
+            MqttResult::Claimed { generation: 1, previous_owner: None, resumed: None }
+        );
+        let sub = MqttOp::Subscribe {
+            client_id: "c".into(),
+            generation: 1,
+            subs: vec![("a/#".into(), SubRecord { qos: 1, ..Default::default() })],
+            start: [(0, 10), (1, 20)].into(),
+        };
+        assert_eq!(m.apply(&sub, &live), MqttResult::Done);
+        // Another broker takes the session over: it resumes with subscriptions and cursors.
+        let MqttResult::Claimed { generation: 2, previous_owner: Some(1), resumed: Some(s) } =
+            claim(&mut m, "c", 2, false, 60, 5)
+        else {
+            panic!("not resumed")
+        };
+        assert_eq!(s.cursors, [(0, 10), (1, 20)].into());
+        assert!(s.subscriptions.contains_key("a/#"));
+        // The old broker's late progress is refused.
+        let late = MqttOp::Progress {
+            client_id: "c".into(),
+            generation: 1,
+            cursors: [(0, 99)].into(),
+            qos2_out: vec![],
+            qos2_in: vec![],
+        };
+        assert_eq!(m.apply(&late, &live), MqttResult::Fenced { generation: 2 });
+        assert_eq!(m.sessions["c"].cursors[&0], 10);
+        // Clean start discards it.
+        let MqttResult::Claimed { resumed: None, .. } = claim(&mut m, "c", 1, true, 60, 6) else { panic!() };
+        assert!(m.sessions["c"].subscriptions.is_empty());
+    }
+
+    #[test]
+    fn subscribe_keeps_existing_cursors() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        claim(&mut m, "c", 1, false, 60, 0);
+        let sub =
+            |start: BTreeMap<u32, u64>| MqttOp::Subscribe { client_id: "c".into(), generation: 1, subs: vec![], start };
+        m.apply(&sub([(0, 5)].into()), &live);
+        m.apply(&sub([(0, 50), (1, 7)].into()), &live);
+        assert_eq!(m.sessions["c"].cursors, [(0, 5), (1, 7)].into());
+    }
+
+    #[test]
+    fn sessions_expire_after_their_interval_and_zero_expiry_ends_at_disconnect() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        claim(&mut m, "keep", 1, false, 10, 0);
+        claim(&mut m, "gone", 1, false, 0, 0);
+        for id in ["keep", "gone"] {
+            let op = MqttOp::Disconnect {
+                client_id: id.into(),
+                generation: 1,
+                now_ms: 1_000,
+                expiry_s: None,
+                keep_will: false,
+            };
+            assert_eq!(m.apply(&op, &live), MqttResult::Done);
+        }
+        assert!(!m.sessions.contains_key("gone"));
+        m.apply(&MqttOp::Sweep { now_ms: 10_999 }, &live);
+        assert!(m.sessions.contains_key("keep"));
+        m.apply(&MqttOp::Sweep { now_ms: 11_000 }, &live);
+        assert!(!m.sessions.contains_key("keep"));
+        // An expired session is not resumed by a claim either.
+        claim(&mut m, "x", 1, false, 1, 0);
+        m.apply(
+            &MqttOp::Disconnect { client_id: "x".into(), generation: 1, now_ms: 0, expiry_s: None, keep_will: false },
+            &live,
+        );
+        let MqttResult::Claimed { resumed: None, .. } = claim(&mut m, "x", 1, false, 1, 5_000) else { panic!() };
+    }
+
+    #[test]
+    fn a_delayed_will_is_taken_once_unless_the_client_came_back() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        let op = MqttOp::Claim {
+            client_id: "c".into(),
+            broker: 1,
+            clean_start: true,
+            expiry_s: 0,
+            will: Some(will(5)),
+            now_ms: 0,
+        };
+        m.apply(&op, &live);
+        let gone = MqttOp::Disconnect {
+            client_id: "c".into(),
+            generation: 1,
+            now_ms: 1_000,
+            expiry_s: Some(30),
+            keep_will: true,
+        };
+        m.apply(&gone, &live);
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 5_999 }, &live), MqttResult::Wills(vec![]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 6_000 }, &live), MqttResult::Wills(vec![will(5)]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 7_000 }, &live), MqttResult::Wills(vec![]));
+        // The broker's own timer, racing the sweep, finds it taken.
+        let take = MqttOp::TakeWill { client_id: "c".into(), generation: 1 };
+        assert_eq!(m.apply(&take, &live), MqttResult::Wills(vec![]));
+        // A client that reconnects within the delay fences the old generation's will.
+        let op = MqttOp::Claim {
+            client_id: "d".into(),
+            broker: 1,
+            clean_start: true,
+            expiry_s: 60,
+            will: Some(will(5)),
+            now_ms: 0,
+        };
+        m.apply(&op, &live);
+        m.apply(
+            &MqttOp::Disconnect { client_id: "d".into(), generation: 1, now_ms: 0, expiry_s: None, keep_will: true },
+            &live,
+        );
+        claim(&mut m, "d", 1, false, 60, 1_000);
+        assert_eq!(
+            m.apply(&MqttOp::TakeWill { client_id: "d".into(), generation: 1 }, &live),
+            MqttResult::Fenced { generation: 2 }
+        );
+    }
+
+    #[test]
+    fn the_will_goes_at_session_end_when_that_comes_before_its_delay() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        let op = MqttOp::Claim {
+            client_id: "c".into(),
+            broker: 1,
+            clean_start: true,
+            expiry_s: 2,
+            will: Some(will(60)),
+            now_ms: 0,
+        };
+        m.apply(&op, &live);
+        m.apply(
+            &MqttOp::Disconnect { client_id: "c".into(), generation: 1, now_ms: 0, expiry_s: None, keep_will: true },
+            &live,
+        );
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 2_000 }, &live), MqttResult::Wills(vec![will(60)]));
+        assert!(m.sessions.is_empty());
+    }
+
+    #[test]
+    fn sessions_of_a_dead_broker_become_disconnected_and_their_wills_go() {
+        let mut m = MqttState::default();
+        let op = MqttOp::Claim {
+            client_id: "c".into(),
+            broker: 2,
+            clean_start: false,
+            expiry_s: 60,
+            will: Some(will(0)),
+            now_ms: 0,
+        };
+        m.apply(&op, &nodes(&[(2, true)]));
+        m.apply(&MqttOp::SharedMembers { key: "g/t".into(), broker: 2, members: 3 }, &nodes(&[(2, true)]));
+        let dead = nodes(&[(1, true), (2, false)]);
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 100 }, &dead), MqttResult::Wills(vec![will(0)]));
+        let s = &m.sessions["c"];
+        assert_eq!((s.owner, s.disconnected_at_ms), (None, Some(100)));
+        assert!(m.shared.is_empty());
+    }
+
+    #[test]
+    fn retained_updates_apply_in_log_order_with_tombstones() {
+        let mut m = MqttState::default();
+        let live = nodes(&[]);
+        let r = |offset, record: Option<u8>| RetainedRecord {
+            record: record.map(|b| Blob(vec![b; 10])),
+            shard: 3,
+            offset,
+            at_ms: 0,
+            expiry_s: None,
+        };
+        m.apply(&MqttOp::Retain { topic: "t".into(), retained: r(6, None) }, &live);
+        // A set that was appended before the clear arrives late: ignored.
+        m.apply(&MqttOp::Retain { topic: "t".into(), retained: r(5, Some(1)) }, &live);
+        assert_eq!(m.retained_of("t"), None);
+        m.apply(&MqttOp::Retain { topic: "t".into(), retained: r(7, Some(2)) }, &live);
+        assert_eq!(m.retained_of("t").unwrap().offset, 7);
+        assert_eq!(m.retained_bytes, 10);
+        m.apply(&MqttOp::Retain { topic: "t".into(), retained: r(8, None) }, &live);
+        assert_eq!(m.retained_bytes, 0);
+        m.apply(&MqttOp::Sweep { now_ms: TOMBSTONE_MS }, &live);
+        assert!(m.retained.is_empty());
+    }
+
+    #[test]
+    fn qos2_states_and_cursors_move_with_progress() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        claim(&mut m, "c", 1, false, 60, 0);
+        let st = Qos2Out { shard: 1, offset: 9, released: false };
+        let p = MqttOp::Progress {
+            client_id: "c".into(),
+            generation: 1,
+            cursors: [(1, 9)].into(),
+            qos2_out: vec![(7, Some(st))],
+            qos2_in: vec![(3, true)],
+        };
+        m.apply(&p, &live);
+        let s = &m.sessions["c"];
+        assert_eq!((s.qos2_out[&7], s.qos2_in.contains(&3), s.cursors[&1]), (st, true, 9));
+        let p = MqttOp::Progress {
+            client_id: "c".into(),
+            generation: 1,
+            cursors: [(1, 10)].into(),
+            qos2_out: vec![(7, None)],
+            qos2_in: vec![(3, false)],
+        };
+        m.apply(&p, &live);
+        let s = &m.sessions["c"];
+        assert!(s.qos2_out.is_empty() && s.qos2_in.is_empty());
+    }
+
+    #[test]
+    fn blobs_serialise_as_base64() {
+        let json = serde_json::to_string(&Blob(vec![0, 255, 7])).unwrap();
+        assert_eq!(json, "\"AP8H\"");
+        assert_eq!(serde_json::from_str::<Blob>(&json).unwrap(), Blob(vec![0, 255, 7]));
+        assert!(serde_json::from_str::<Blob>("\"!!\"").is_err());
+    }
+}
