@@ -11,6 +11,7 @@
 //! Everything that touches the outside world goes through `keel_rt`, the runtime seam.
 
 pub mod admin;
+pub mod broker;
 pub mod client;
 pub mod config;
 pub mod meta;

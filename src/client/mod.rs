@@ -24,6 +24,7 @@ use self::retry::Step;
 use crate::meta::client::MetaClient;
 use crate::meta::command::{MetaQuery, QueryResult};
 use crate::meta::network::Peers;
+use crate::meta::view::ViewHandle;
 use crate::rpc::shard::{
     Code, ListOffsetsRequest, ListOffsetsResponse, OffsetSpec, ProduceRequest, ProduceResponse, ReadRequest,
     ReadResponse, WireRecord, LIST_OFFSETS, PRODUCE, READ,
@@ -92,12 +93,20 @@ pub struct DataClient {
     meta: MetaClient,
     peers: Peers,
     leaders: Arc<Mutex<BTreeMap<ShardKey, String>>>,
+    /// The node's metadata view, where leaders are looked up first.
+    view: Option<ViewHandle>,
     pub config: ClientConfig,
 }
 
 impl DataClient {
     pub fn new(meta: MetaClient, peers: Peers) -> Self {
-        DataClient { meta, peers, leaders: Arc::default(), config: ClientConfig::default() }
+        DataClient { meta, peers, leaders: Arc::default(), view: None, config: ClientConfig::default() }
+    }
+
+    /// Looks shard leaders up in `view` (the node's meta watch) before asking meta.
+    pub fn with_view(mut self, view: ViewHandle) -> Self {
+        self.view = Some(view);
+        self
     }
 
     pub fn with_config(mut self, config: ClientConfig) -> Self {
@@ -212,6 +221,15 @@ impl DataClient {
         let key = (topic.to_string(), partition);
         if let Some(a) = self.leaders.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(Some(a.clone()));
+        }
+        if let Some(view) = &self.view {
+            let v = view.current();
+            if let Some(t) = v.topics.get(topic) {
+                if t.shards.len() <= partition as usize {
+                    return Err(ClientError::NotFound(format!("partition {partition} of {topic:?}")));
+                }
+                return Ok(v.leader_addr(topic, partition).map(str::to_string));
+            }
         }
         let t = match self.meta.query(&MetaQuery::Topic { name: topic.to_string() }).await {
             Ok(QueryResult::Topic(Some(t))) => t,

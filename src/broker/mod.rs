@@ -1,0 +1,5 @@
+//! The broker role: protocol front-ends for clients. Stateless: any broker serves any client,
+//! and a broker that dies loses nothing (what it acknowledged is in the log; sessions are in
+//! meta). MQTT today ([`mqtt`]); Kafka and AMQP share the role's listeners and limits.
+
+pub mod mqtt;
