@@ -6,11 +6,13 @@
 //! - [`meta`]: the meta role, cluster metadata on openraft.
 //! - [`rpc`]: internal RPC between nodes.
 //! - [`admin`]: the admin HTTP API (health, Prometheus metrics, topics, cluster).
+//! - [`broker`]: the broker role's client front-ends (MQTT authentication and ACLs so far).
 //! - [`config`]: the TOML configuration, every field defaulted.
 //!
 //! Everything that touches the outside world goes through `keel_rt`, the runtime seam.
 
 pub mod admin;
+pub mod broker;
 pub mod client;
 pub mod config;
 pub mod meta;

@@ -1,0 +1,3 @@
+//! The broker role: the client-facing protocol front-ends (MQTT today).
+
+pub mod auth;
