@@ -6,6 +6,7 @@
 //! - [`meta`]: the meta role, cluster metadata on openraft.
 //! - [`rpc`]: internal RPC between nodes.
 //! - [`admin`]: the admin HTTP API (health, Prometheus metrics, topics, cluster).
+//! - [`broker`]: the broker role: client front-ends (MQTT over the log, authentication, ACLs).
 //! - [`config`]: the TOML configuration, every field defaulted.
 //!
 //! Everything that touches the outside world goes through `keel_rt`, the runtime seam.
