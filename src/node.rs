@@ -8,6 +8,8 @@ use std::time::Duration;
 use keel_rt::disk::Disk;
 use keel_rt::{net, task, time};
 
+use crate::broker::mqtt::{MqttBroker, MqttParts};
+use crate::client::DataClient;
 use crate::config::Config;
 use crate::meta::client::MetaClient;
 use crate::meta::command::MetaCommand;
@@ -42,23 +44,29 @@ pub struct Node {
     /// This node's view of the cluster metadata (the meta watch), shared by its roles.
     pub view: ViewHandle,
     pub store: Option<StoreNode>,
+    pub mqtt: Option<MqttBroker>,
     tasks: Vec<task::JoinHandle<()>>,
 }
 
-/// Routes RPC methods to the node's roles: `shard.*` to storage, the rest to meta.
+/// Routes RPC methods to the node's roles: `shard.*` to storage, `broker.*` to the broker, the
+/// rest to meta.
 struct NodeService {
     meta: Option<MetaNode>,
     store: Option<StoreNode>,
+    mqtt: Option<MqttBroker>,
 }
 
 #[async_trait::async_trait]
 impl RpcService for NodeService {
     async fn call(&self, method: &str, body: bytes::Bytes) -> Result<bytes::Bytes, RemoteError> {
-        match (method.starts_with("shard."), &self.store, &self.meta) {
-            (true, Some(store), _) => store.call(method, body).await,
-            (false, _, Some(meta)) => meta.call(method, body).await,
-            _ => Err(RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {method:?} on this node"))),
+        let none = || RemoteError::new(RemoteError::NO_SUCH_METHOD, format!("no method {method:?} on this node"));
+        if method.starts_with("shard.") {
+            return self.store.as_ref().ok_or_else(none)?.call(method, body).await;
         }
+        if method.starts_with("broker.mqtt.") {
+            return self.mqtt.as_ref().ok_or_else(none)?.call(method, body).await;
+        }
+        self.meta.as_ref().ok_or_else(none)?.call(method, body).await
     }
 }
 
@@ -89,7 +97,12 @@ impl Node {
             tasks.push(store.clone().start(view.clone()));
             store
         });
-        let service: Arc<dyn RpcService> = Arc::new(NodeService { meta: meta.clone(), store: store.clone() });
+        let mqtt = match config.roles.contains(&Role::Broker) {
+            true => Some(start_broker(&config, &peers, &meta_client, &view, &options, &mut tasks).await?),
+            false => None,
+        };
+        let service: Arc<dyn RpcService> =
+            Arc::new(NodeService { meta: meta.clone(), store: store.clone(), mqtt: mqtt.clone() });
         tasks.push(task::spawn(rpc::serve(rpc_listener, service, RpcServerConfig::default())));
         if let Some(m) = &meta {
             // Only the bootstrap voters initialise; a joiner waits to be added.
@@ -108,7 +121,7 @@ impl Node {
             tasks.push(task::spawn(crate::admin::serve(listener, state)));
         }
         tracing::info!(node_id = config.node_id, rpc = %config.rpc.listen, admin = %config.admin.listen, roles = ?config.roles, "node started");
-        Ok(Node { config, meta, meta_client, view, store, tasks })
+        Ok(Node { config, meta, meta_client, view, store, mqtt, tasks })
     }
 
     /// Resolves when a role stops on a fatal error (such as a failed sync): a node that cannot
@@ -126,8 +139,12 @@ impl Node {
         }
     }
 
-    /// Stops the node's tasks and its Raft.
+    /// Stops the node's tasks and its Raft (clients are told first).
     pub async fn shutdown(self) {
+        if let Some(m) = &self.mqtt {
+            m.shutdown().await;
+            time::sleep(Duration::from_millis(100)).await;
+        }
         for t in &self.tasks {
             t.abort();
         }
@@ -154,6 +171,29 @@ async fn start_meta(
     let node = MetaNode::start(config.node_id, disk, "meta", peers, &mc, apply_hook).await?;
     tasks.push(task::spawn(node.clone().schedule_loop(mc.schedule.clone())));
     Ok(node)
+}
+
+/// The broker role: the MQTT front-end (its listeners bound now; it serves once the namespace
+/// log exists).
+async fn start_broker(
+    config: &Config,
+    peers: &Peers,
+    meta: &MetaClient,
+    view: &ViewHandle,
+    options: &StoreOptions,
+    tasks: &mut Vec<task::JoinHandle<()>>,
+) -> io::Result<MqttBroker> {
+    let data = DataClient::new(meta.clone(), peers.clone()).with_view(view.clone());
+    let parts = MqttParts {
+        config: config.clone(),
+        meta: meta.clone(),
+        view: view.clone(),
+        data,
+        unsafe_ack_before_append: options.unsafe_mqtt_ack_before_append,
+    };
+    let (broker, task) = MqttBroker::start(parts).await?;
+    tasks.push(task);
+    Ok(broker)
 }
 
 /// The storage role's settings (it starts following the view in [`StoreNode::start`]).

@@ -4,4 +4,6 @@
 //! share the role's listeners and limits.
 
 pub mod auth;
+pub mod listener;
 pub mod mqtt;
+pub mod ws;

@@ -49,6 +49,8 @@ pub struct StoreOptions {
     /// Segment size of `segment` shard logs (default: the engine's), so a short simulation
     /// rolls segments and applies retention.
     pub shard_segment_bytes_max: Option<u64>,
+    /// TEST ONLY: brokers acknowledge MQTT QoS 1/2 publishes before the log has them.
+    pub unsafe_mqtt_ack_before_append: bool,
 }
 
 /// One entry in memory, with where its record starts in the file.

@@ -9,12 +9,21 @@
 
 pub mod appender;
 pub mod batch;
+mod close;
+mod connect;
+pub mod connection;
 pub mod namespace;
+mod publish;
 pub mod record;
 pub mod router;
+mod run;
 pub mod session;
+mod subscribe;
 pub mod tail;
+pub mod takeover;
 pub mod trie;
+
+pub use run::{MqttBroker, MqttParts};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +72,11 @@ pub struct Core {
     router: RwLock<Router>,
     next_key: AtomicU64,
     pub stats: MqttStats,
+    /// Connected clients' control channels (takeovers, shutdown).
+    pub controls: takeover::Controls,
+    pub auth: crate::broker::auth::Authenticator,
+    /// When this front-end started (wall ms).
+    pub started_ms: u64,
     /// TEST ONLY (simulation's planted bug): acknowledge QoS 1/2 publishes before the log has.
     pub unsafe_ack_before_append: bool,
 }

@@ -1,0 +1,99 @@
+//! The end of a connection: its session leaves the router, and then either hands its final
+//! state to the connection that took it over, or tells meta it is disconnected (with its final
+//! cursors, so a later resume misses nothing and repeats little) and deals with its will: an
+//! unclean end publishes it now or, with a Will Delay, when the delay (or the session) ends,
+//! unless the client came back meanwhile (meta fences the old generation's will).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_rt::{task, time};
+
+use super::connection::{Conn, Endpoint};
+use super::publish;
+use super::takeover::{Control, Released};
+use super::Core;
+use crate::meta::mqtt::{MqttOp, MqttResult};
+
+impl Conn {
+    /// An order from outside the connection.
+    pub(super) async fn control(&mut self, c: Control) {
+        match c {
+            Control::TakeOver(reply) => {
+                self.takeover_reply = Some(reply);
+                self.event(keel_protocols::mqtt::session::Event::TakenOver).await;
+            }
+            Control::Shutdown => self.event(keel_protocols::mqtt::session::Event::ShuttingDown).await,
+        }
+    }
+
+    /// Ends the session's life on this connection.
+    pub(super) async fn finish(&mut self, publish_will: bool, session_expiry_s: Option<u32>) {
+        self.closed = true;
+        let Some(ep) = self.ep.take() else { return };
+        ep.session.stop();
+        let filters: Vec<String> = ep.session.state().subscriptions.keys().cloned().collect();
+        self.core.router_mut().remove_session(&ep.session, &filters, &ep.shared);
+        for (group, filter) in &ep.shared {
+            self.shared_members_changed(group, filter);
+        }
+        self.core.controls.unregister(&ep.client_id, ep.session.key);
+        let cursors = ep.session.cursors(&self.core.tails());
+        if let Some(reply) = self.takeover_reply.take() {
+            let _ = reply.send(Released { cursors });
+            return;
+        }
+        let expiry_s = session_expiry_s.unwrap_or(ep.expiry_s);
+        let keep_will = match (&ep.will, publish_will) {
+            (Some(will), true) => {
+                let delay_s = will.delay_s.min(expiry_s);
+                if delay_s == 0 {
+                    task::spawn(publish::publish_will(self.core.clone(), will.clone()));
+                    false
+                } else {
+                    task::spawn(will_after(self.core.clone(), &ep, delay_s));
+                    true
+                }
+            }
+            _ => false,
+        };
+        let batcher = self.core.batcher.clone();
+        let progress = ep.session.persistent.then(|| MqttOp::Progress {
+            client_id: ep.client_id.clone(),
+            generation: ep.generation,
+            cursors,
+            qos2_out: vec![],
+            qos2_in: vec![],
+        });
+        let disconnect = MqttOp::Disconnect {
+            client_id: ep.client_id.clone(),
+            generation: ep.generation,
+            now_ms: time::wall_ms(),
+            expiry_s: session_expiry_s,
+            keep_will,
+        };
+        // In this order in the batcher's queue: the final cursors, then the disconnect.
+        if let Some(p) = progress {
+            batcher.submit(p).await;
+        }
+        batcher.submit(disconnect).await;
+        tracing::debug!(client = %ep.client_id, publish_will, keep_will, "MQTT session left this broker");
+    }
+}
+
+/// Publishes a delayed will once its delay ends, unless the session was claimed again.
+fn will_after(core: Arc<Core>, ep: &Endpoint, delay_s: u32) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let op = MqttOp::TakeWill { client_id: ep.client_id.clone(), generation: ep.generation };
+    async move {
+        time::sleep(Duration::from_secs(u64::from(delay_s))).await;
+        match core.batcher.apply(op).await {
+            Ok(MqttResult::Wills(wills)) => {
+                for w in wills {
+                    publish::publish_will(core.clone(), w).await;
+                }
+            }
+            // Claimed again (no will) or meta unreachable: the sweep publishes a will still due.
+            other => tracing::debug!(?other, "delayed will not taken"),
+        }
+    }
+}

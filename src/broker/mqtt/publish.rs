@@ -1,0 +1,268 @@
+//! A client's PUBLISH: checked against the ACL, appended to its topic's shard of the namespace
+//! log, and, for QoS 1 and 2, acknowledged only once the append is synced on the shard's
+//! in-sync replicas (and a retained message recorded in meta; a QoS 2 packet id recorded with
+//! a persistent session, so a resumed session recognises the client's retransmission).
+//! Acknowledgements go out in the order the PUBLISHes came [MQTT-4.6.0-2], whatever order
+//! their shards answer in. Also: publishing a will.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use keel_protocols::mqtt::{Publish, QoS, ReasonCode};
+use keel_rt::{task, time};
+
+use super::connection::{Conn, Endpoint, Internal};
+use super::namespace::shard_of;
+use super::record::MqttRecord;
+use super::Core;
+use crate::broker::auth::Access;
+use crate::meta::mqtt::{Blob, MqttOp, Qos2Out, RetainedRecord, WillRecord};
+
+/// QoS 1/2 publishes whose acknowledgements wait for their turn.
+#[derive(Default)]
+pub struct AckOrder {
+    waiting: VecDeque<u64>,
+    done: BTreeMap<u64, Result<(), ReasonCode>>,
+}
+
+impl AckOrder {
+    pub fn push(&mut self, id: u64) {
+        self.waiting.push_back(id);
+    }
+
+    /// `id` finished: the outcomes now due, in order.
+    pub fn complete(&mut self, id: u64, result: Result<(), ReasonCode>) -> Vec<(u64, Result<(), ReasonCode>)> {
+        self.done.insert(id, result);
+        let mut due = Vec::new();
+        while let Some(front) = self.waiting.front() {
+            let Some(r) = self.done.remove(front) else { break };
+            due.push((*front, r));
+            self.waiting.pop_front();
+        }
+        due
+    }
+}
+
+/// A progress op of the session: QoS 2 states out and in.
+pub(super) fn progress(ep: &Endpoint, qos2_out: Vec<(u16, Option<Qos2Out>)>, qos2_in: Vec<(u16, bool)>) -> MqttOp {
+    MqttOp::Progress {
+        client_id: ep.client_id.clone(),
+        generation: ep.generation,
+        cursors: BTreeMap::new(),
+        qos2_out,
+        qos2_in,
+    }
+}
+
+/// Records a retained message (or clears it: empty payload) once its publish is in the log.
+pub(super) async fn retain(core: &Core, record: &MqttRecord, shard: u32, offset: u64) -> Result<(), String> {
+    let stored = match record.payload.is_empty() {
+        true => None,
+        false => Some(Blob(record.encode_value().map_err(|e| e.to_string())?.to_vec())),
+    };
+    let retained = RetainedRecord {
+        record: stored,
+        shard,
+        offset,
+        at_ms: time::wall_ms(),
+        expiry_s: record.properties.message_expiry_interval_s,
+    };
+    core.batcher.apply(MqttOp::Retain { topic: record.topic.clone(), retained }).await.map(|_| ())
+}
+
+impl Conn {
+    /// A client's message (the machine checked the protocol).
+    pub(super) async fn publish(&mut self, id: u64, publish: Publish) {
+        let Some(ep) = &self.ep else { return };
+        let allowed = self.core.auth.allows(&ep.client_id, ep.username.as_deref(), Access::Publish, &publish.topic);
+        let qos = publish.qos;
+        if qos != QoS::AtMostOnce {
+            self.acks.push(id);
+        }
+        if !allowed {
+            tracing::debug!(client = %ep.client_id, topic = %publish.topic, "publish denied by the ACL");
+            if qos != QoS::AtMostOnce {
+                let _ = self.internal.send(Internal::Published { id, result: Err(ReasonCode::NotAuthorized) });
+            }
+            return;
+        }
+        let mut properties = publish.properties;
+        properties.topic_alias = None;
+        properties.subscription_identifiers.clear();
+        let record = MqttRecord {
+            topic: publish.topic,
+            qos,
+            retain: publish.retain,
+            publisher: ep.client_id.clone(),
+            properties,
+            payload: publish.payload,
+        };
+        if qos == QoS::AtMostOnce && !record.retain && !self.core.unsafe_ack_before_append {
+            // Nobody waits for a QoS 0 message: queued in order, its outcome only counted.
+            if let Err(e) = enqueue_detached(&self.core, &record).await {
+                tracing::warn!(error = %e, "cannot store an MQTT message");
+            }
+            return;
+        }
+        if !self.retained_quota(&record) {
+            if qos != QoS::AtMostOnce {
+                let _ = self.internal.send(Internal::Published { id, result: Err(ReasonCode::QuotaExceeded) });
+            }
+            return;
+        }
+        // Queued here, in the order the client published, so the log keeps its order per topic.
+        let appended = match enqueue(&self.core, &record).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store an MQTT message");
+                if qos != QoS::AtMostOnce {
+                    let _ = self.internal.send(Internal::Published { id, result: Err(ReasonCode::UnspecifiedError) });
+                }
+                return;
+            }
+        };
+        let core = self.core.clone();
+        let done = self.internal.clone();
+        let qos2_in = (qos == QoS::ExactlyOnce && ep.session.persistent).then(|| progress(ep, vec![], vec![]));
+        let packet_id = publish.packet_id;
+        if qos != QoS::AtMostOnce && core.unsafe_ack_before_append {
+            // TEST ONLY: the planted bug the simulation must catch.
+            let _ = done.send(Internal::Published { id, result: Ok(()) });
+        }
+        task::spawn(async move {
+            let result = finish(&core, &record, appended).await;
+            let result = match (result, qos2_in, packet_id) {
+                (Ok(()), Some(MqttOp::Progress { client_id, generation, cursors, qos2_out, .. }), Some(pid)) => {
+                    let op = MqttOp::Progress { client_id, generation, cursors, qos2_out, qos2_in: vec![(pid, true)] };
+                    core.batcher.apply(op).await.map(|_| ()).map_err(|_| ReasonCode::UnspecifiedError)
+                }
+                (r, _, _) => r,
+            };
+            if qos != QoS::AtMostOnce && !core.unsafe_ack_before_append {
+                let _ = done.send(Internal::Published { id, result });
+            }
+        });
+    }
+
+    /// Whether a retained message fits the cluster's retained limits (a clear always does).
+    fn retained_quota(&self, record: &MqttRecord) -> bool {
+        if !record.retain || record.payload.is_empty() {
+            return true;
+        }
+        let view = self.core.view.current();
+        let count_ok = view.retained.len() < self.core.mqtt.retained_messages_max;
+        let bytes: usize = view.retained.values().filter_map(|r| r.record.as_ref()).map(|b| b.0.len()).sum();
+        count_ok && bytes + record.payload.len() <= self.core.mqtt.retained_bytes_max
+    }
+
+    /// Inbound QoS 2: the client released `packet_id`.
+    pub(super) async fn qos2_released(&mut self, packet_id: u16) {
+        let Some(ep) = &self.ep else { return };
+        if ep.session.persistent {
+            let op = progress(ep, vec![], vec![(packet_id, false)]);
+            self.core.batcher.submit(op).await;
+        }
+    }
+
+    /// Outbound QoS 2 state, durable before the packet that follows is written.
+    pub(super) async fn qos2_outbound(
+        &mut self,
+        token: keel_protocols::mqtt::session::Token,
+        packet_id: u16,
+        released: bool,
+    ) {
+        let Some(ep) = &self.ep else { return };
+        let t = super::session::Token { shard: token.shard, offset: token.offset };
+        self.qos2_out.insert(t, packet_id);
+        if !ep.session.persistent || token.shard == super::subscribe::RETAINED_SHARD {
+            return;
+        }
+        let state = Qos2Out { shard: token.shard, offset: token.offset, released };
+        let op = progress(ep, vec![(packet_id, Some(state))], vec![]);
+        if let Err(e) = self.core.batcher.apply(op).await {
+            tracing::warn!(client = %ep.client_id, error = %e, "recording a QoS 2 delivery state failed");
+        }
+    }
+}
+
+/// A message queued for its shard: the shard, and the appender's answer to come.
+type Queued = (u32, tokio::sync::oneshot::Receiver<super::appender::Appended>);
+
+/// Queues the message for its shard.
+async fn enqueue(core: &Core, record: &MqttRecord) -> Result<Queued, String> {
+    let shard = shard_of(&record.topic, core.shards);
+    let value = record.encode_value().map_err(|e| e.to_string())?;
+    let key = Bytes::copy_from_slice(record.topic.as_bytes());
+    Ok((shard, core.appender.append(shard, key, value).await))
+}
+
+/// Queues a message whose outcome nobody waits for.
+async fn enqueue_detached(core: &Core, record: &MqttRecord) -> Result<(), String> {
+    let shard = shard_of(&record.topic, core.shards);
+    let value = record.encode_value().map_err(|e| e.to_string())?;
+    core.appender.append_detached(shard, Bytes::copy_from_slice(record.topic.as_bytes()), value).await;
+    Ok(())
+}
+
+/// Waits for the append, then records the message as retained if it is; the outcome for the
+/// client.
+async fn finish(core: &Core, record: &MqttRecord, (shard, rx): Queued) -> Result<(), ReasonCode> {
+    let offset = match rx.await {
+        Ok(Ok(offset)) => offset,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "MQTT publish not appended");
+            return Err(ReasonCode::UnspecifiedError);
+        }
+        Err(_) => return Err(ReasonCode::UnspecifiedError),
+    };
+    if record.retain {
+        retain(core, record, shard, offset).await.map_err(|_| ReasonCode::UnspecifiedError)?;
+    }
+    Ok(())
+}
+
+/// Appends a message the broker itself publishes (`$SYS`), and records it as retained if it is.
+pub(super) async fn store_record(core: &Core, record: &MqttRecord) {
+    if let Err(e) = store(core, record).await {
+        tracing::debug!(topic = %record.topic, error = ?e, "publishing a broker message failed");
+    }
+}
+
+/// Appends the message and records it as retained if it is.
+async fn store(core: &Core, record: &MqttRecord) -> Result<(), ReasonCode> {
+    let queued = enqueue(core, record).await.map_err(|_| ReasonCode::UnspecifiedError)?;
+    finish(core, record, queued).await
+}
+
+/// Publishes a will message (a session that ended uncleanly).
+pub(super) async fn publish_will(core: Arc<Core>, will: WillRecord) {
+    let record = match MqttRecord::decode(will.topic.as_bytes(), Bytes::from(will.record.0)) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "a stored will message cannot be decoded; dropped");
+            return;
+        }
+    };
+    if let Err(e) = store(&core, &record).await {
+        tracing::warn!(topic = %record.topic, error = ?e, "publishing a will message failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledgements_go_out_in_publish_order() {
+        let mut a = AckOrder::default();
+        for id in [1, 2, 3] {
+            a.push(id);
+        }
+        assert!(a.complete(2, Ok(())).is_empty());
+        assert!(a.complete(3, Err(ReasonCode::QuotaExceeded)).is_empty());
+        assert_eq!(a.complete(1, Ok(())), vec![(1, Ok(())), (2, Ok(())), (3, Err(ReasonCode::QuotaExceeded))]);
+        a.push(4);
+        assert_eq!(a.complete(4, Ok(())), vec![(4, Ok(()))]);
+    }
+}
