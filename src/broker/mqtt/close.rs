@@ -15,6 +15,9 @@ use super::takeover::{Control, Released};
 use super::Core;
 use crate::meta::mqtt::{MqttOp, MqttResult};
 
+/// How long a closing connection waits for meta to record its disconnect.
+const DISCONNECT_WAIT: Duration = Duration::from_secs(5);
+
 impl Conn {
     /// An order from outside the connection.
     pub(super) async fn control(&mut self, c: Control) {
@@ -72,11 +75,15 @@ impl Conn {
             expiry_s: session_expiry_s,
             keep_will,
         };
-        // In this order in the batcher's queue: the final cursors, then the disconnect.
+        // In this order in the batcher's queue: the final cursors, then the disconnect. The
+        // connection closes only once meta has the disconnect: a client that saw its clean
+        // DISCONNECT through never has its will published by a later sweep.
         if let Some(p) = progress {
             batcher.submit(p).await;
         }
-        batcher.submit(disconnect).await;
+        if let Err(e) = time::timeout(DISCONNECT_WAIT, batcher.apply(disconnect)).await.unwrap_or(Err("timed out".into())) {
+            tracing::debug!(client = %ep.client_id, error = %e, "recording the disconnect failed");
+        }
         tracing::debug!(client = %ep.client_id, publish_will, keep_will, "MQTT session left this broker");
     }
 }
