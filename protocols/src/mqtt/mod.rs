@@ -23,6 +23,7 @@ mod primitives;
 mod properties;
 mod publish;
 mod reason;
+pub mod session;
 mod suback;
 mod subscribe;
 #[cfg(test)]

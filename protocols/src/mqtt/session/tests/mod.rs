@@ -1,0 +1,1 @@
+//! The session machine's commands, rule by rule.
