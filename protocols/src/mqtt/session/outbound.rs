@@ -35,15 +35,16 @@ struct Entry {
 }
 
 impl Outbound {
-    /// A packet id not in flight, if any is left [MQTT-2.2.1-4].
-    fn allocate(&mut self) -> Option<u16> {
+    /// The packet id the next delivery gets: one not in flight [MQTT-2.2.1-4], if any is left.
+    fn next_id(&self) -> Option<u16> {
         if self.ids.len() >= usize::from(u16::MAX) {
             return None;
         }
+        let mut id = self.last_id;
         loop {
-            self.last_id = self.last_id.checked_add(1).unwrap_or(1);
-            if !self.ids.contains_key(&self.last_id) {
-                return Some(self.last_id);
+            id = id.checked_add(1).unwrap_or(1);
+            if !self.ids.contains_key(&id) {
+                return Some(id);
             }
         }
     }
@@ -107,7 +108,7 @@ impl Session {
         debug_assert!(self.outbound.entries.len() < self.window(), "Deliver while can_deliver is false");
         let packet_id = match message.resume_packet_id {
             Some(id) if id != 0 && !self.outbound.ids.contains_key(&id) => Some(id),
-            _ => self.outbound.allocate(),
+            _ => self.outbound.next_id(),
         };
         let Some(packet_id) = packet_id else {
             debug_assert!(false, "Deliver with every packet id in flight");
@@ -120,6 +121,9 @@ impl Session {
         };
         if message.qos == QoS::ExactlyOnce && !redelivery {
             out.push(Command::Qos2Outbound { token, packet_id, released: false });
+        }
+        if message.resume_packet_id != Some(packet_id) {
+            self.outbound.last_id = packet_id;
         }
         self.outbound.insert(packet_id, message, false, true);
         out.push(Command::Send(publish));
@@ -321,8 +325,9 @@ mod tests {
             resume_packet_id: None,
         };
         outbound.insert(1, message.clone(), false, true);
-        assert_eq!(outbound.allocate(), Some(u16::MAX));
+        assert_eq!(outbound.next_id(), Some(u16::MAX));
+        outbound.last_id = u16::MAX;
         outbound.insert(u16::MAX, message, false, true);
-        assert_eq!(outbound.allocate(), Some(2), "1 is in flight, 0 is never used");
+        assert_eq!(outbound.next_id(), Some(2), "1 is in flight, 0 is never used");
     }
 }
