@@ -129,8 +129,9 @@ impl Session {
         out.push(Command::Send(publish));
     }
 
-    /// The deliveries a resumed session had in flight: again, in order, with their packet ids
-    /// [MQTT-4.4.0-1]; PUBRELs at once, PUBLISHes (DUP) as far as the window allows.
+    /// The deliveries a resumed session had in flight: again, with their packet ids
+    /// [MQTT-4.4.0-1]: PUBRELs at once, then PUBLISHes (DUP) in order as far as the window
+    /// allows, the rest as acknowledgements make room.
     pub(super) fn resume_outbound(&mut self, inflight: Vec<Inflight>, out: &mut Vec<Command>) {
         for Inflight { packet_id, message, released } in inflight {
             if packet_id == 0 || self.outbound.ids.contains_key(&packet_id) || message.qos == QoS::AtMostOnce {
@@ -144,32 +145,40 @@ impl Session {
         self.send_unsent(out);
     }
 
-    /// Sends what resumed entries are still unsent: every PUBREL, and PUBLISHes while the
-    /// window has room, in order.
+    /// Sends what resumed entries are still unsent: every PUBREL first (they count in the
+    /// window, but packets other than PUBLISH are not held back [MQTT-3.3.4-10]), then
+    /// PUBLISHes in order while the window has room.
     fn send_unsent(&mut self, out: &mut Vec<Command>) {
-        let unsent: Vec<u64> = self.outbound.entries.iter().filter(|(_, e)| !e.sent).map(|(&key, _)| key).collect();
-        for key in unsent {
+        let unsent = |entries: &BTreeMap<u64, Entry>, released: bool| -> Vec<u64> {
+            entries.iter().filter(|(_, e)| !e.sent && e.released == released).map(|(&key, _)| key).collect()
+        };
+        for key in unsent(&self.outbound.entries, true) {
+            let Some(entry) = self.outbound.entries.get_mut(&key) else { continue };
+            entry.sent = true;
+            let packet_id = entry.packet_id;
+            self.outbound.waiting -= 1;
+            self.send(Packet::PubRel(PubRel::new(packet_id)), out);
+        }
+        for key in unsent(&self.outbound.entries, false) {
+            if self.outbound.entries.len() - self.outbound.waiting >= self.window() {
+                return;
+            }
             let Some(entry) = self.outbound.entries.get(&key) else { continue };
             let packet_id = entry.packet_id;
-            if !entry.released && self.outbound.entries.len() - self.outbound.waiting >= self.window() {
-                continue;
-            }
-            let packet = match entry.released {
-                true => Some(Packet::PubRel(PubRel::new(packet_id))),
-                false => self.outbound_publish(&entry.message.clone(), Some(packet_id), true),
-            };
-            let Some(packet) = packet else {
-                // [MQTT-3.1.2-25]: too large for this connection's client.
-                self.complete(packet_id, out);
-                continue;
-            };
-            if let Some(entry) = self.outbound.entries.get_mut(&key) {
-                entry.sent = true;
-                self.outbound.waiting -= 1;
-            }
-            match packet {
-                Packet::Publish(_) => out.push(Command::Send(packet)),
-                _ => self.send(packet, out),
+            match self.outbound_publish(&entry.message.clone(), Some(packet_id), true) {
+                Some(publish) => {
+                    if let Some(entry) = self.outbound.entries.get_mut(&key) {
+                        entry.sent = true;
+                        self.outbound.waiting -= 1;
+                    }
+                    out.push(Command::Send(publish));
+                }
+                // [MQTT-3.1.2-25]: too large for this connection's client (the window keeps its room).
+                None => {
+                    if let Some(entry) = self.outbound.remove(packet_id) {
+                        out.push(Command::Delivered { token: entry.message.token });
+                    }
+                }
             }
         }
     }

@@ -96,34 +96,29 @@ struct Setup {
     client_alias_maximum: u16,
     client_packet_max: Option<u32>,
     keep_alive_s: u16,
-    resumed_outbound: Vec<QoS>,
-    resumed_released: Vec<bool>,
+    /// Deliveries in flight when the session was left: QoS, released, too large for the client.
+    resumed_outbound: Vec<(QoS, bool, bool)>,
     resumed_inbound_qos2: Vec<u16>,
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
+    let resumed =
+        (prop_oneof![Just(QoS::AtLeastOnce), Just(QoS::ExactlyOnce)], any::<bool>(), proptest::bool::weighted(0.2));
     (
         prop_oneof![Just(V5), Just(V311)],
         (1..5u16, 1..5u16, 0..3u16, proptest::option::of(40..200u32), prop_oneof![Just(0u16), 1..6u16]),
-        (
-            proptest::collection::vec(prop_oneof![Just(QoS::AtLeastOnce), Just(QoS::ExactlyOnce)], 0..4),
-            proptest::collection::vec(any::<bool>(), 4),
-            proptest::collection::btree_set(1..=10u16, 0..3),
-        ),
+        (proptest::collection::vec(resumed, 0..7), proptest::collection::btree_set(1..=10u16, 0..3)),
     )
-        .prop_map(
-            |(version, (receive, inflight, alias, packet_max, keep_alive_s), (outbound, released, inbound))| Setup {
-                version,
-                client_receive_maximum: receive,
-                outbound_inflight_max: inflight,
-                client_alias_maximum: alias,
-                client_packet_max: packet_max,
-                keep_alive_s,
-                resumed_outbound: outbound,
-                resumed_released: released,
-                resumed_inbound_qos2: inbound.into_iter().collect(),
-            },
-        )
+        .prop_map(|(version, (receive, inflight, alias, packet_max, keep_alive_s), (outbound, inbound))| Setup {
+            version,
+            client_receive_maximum: receive,
+            outbound_inflight_max: inflight,
+            client_alias_maximum: alias,
+            client_packet_max: packet_max,
+            keep_alive_s,
+            resumed_outbound: outbound,
+            resumed_inbound_qos2: inbound.into_iter().collect(),
+        })
 }
 
 /// The client, the broker, and what each has outstanding.
@@ -131,6 +126,11 @@ struct World {
     session: Session,
     version: Version,
     window: usize,
+    /// The window, or more if the resumed session had more deliveries released (their PUBRELs
+    /// are all sent again at once).
+    window_resumed: usize,
+    /// How many deliveries were resumed.
+    resumed: usize,
     client_alias_maximum: u16,
     client_packet_max: Option<u32>,
     now_ms: u64,
@@ -185,6 +185,8 @@ impl World {
             session: Session::new(limits),
             version: setup.version,
             window: usize::from(window),
+            window_resumed: usize::from(window),
+            resumed: setup.resumed_outbound.len(),
             client_alias_maximum: if v5 { setup.client_alias_maximum } else { 0 },
             client_packet_max: if v5 { setup.client_packet_max } else { None },
             now_ms: 0,
@@ -203,15 +205,18 @@ impl World {
         };
         let out = world.session.handle(packet(Packet::Connect(connect)));
         assert!(matches!(out[..], [Command::Connect(_)]), "{out:?}");
-        // A resumed session within the window: deliveries in flight, QoS 2 ids awaiting PUBREL.
+        // A resumed session: deliveries in flight (maybe more than the window now allows, maybe
+        // too large for the client now), QoS 2 ids awaiting PUBREL.
         let mut outbound = Vec::new();
-        for (i, &qos) in setup.resumed_outbound.iter().take(world.window).enumerate() {
+        for (i, &(qos, released, large)) in setup.resumed_outbound.iter().enumerate() {
             let token = world.token();
-            let message = Message { token, ..message("r", qos, 0) };
-            let released = qos == QoS::ExactlyOnce && setup.resumed_released[i];
+            let payload = Bytes::from(vec![7; if large { 300 } else { 5 }]);
+            let message = Message { token, payload, ..message("r", qos, 0) };
+            let released = qos == QoS::ExactlyOnce && released;
             outbound.push(Inflight { packet_id: 100 + i as u16, message, released });
-            // The client holds what it had: a PUBREC sent for the released ones.
         }
+        let released = outbound.iter().filter(|i| i.released).count();
+        world.window_resumed = world.window.max(released);
         for &id in &setup.resumed_inbound_qos2 {
             // The client got PUBREC for these and owes a PUBREL.
             world.own.insert(id, (publish("q", QoS::ExactlyOnce, Some(id)), true));
@@ -349,11 +354,15 @@ impl World {
     /// The invariants between any two events.
     fn check(&self) {
         let in_flight = self.session.outbound_in_flight();
-        assert!(in_flight.len() <= self.window, "{} in flight, window {}", in_flight.len(), self.window);
         let ids: BTreeSet<u16> = in_flight.iter().map(|i| i.packet_id).collect();
         assert_eq!(ids.len(), in_flight.len(), "packet ids unique in flight");
-        // What the client holds unacknowledged is in flight at the server.
-        assert!(self.received.len() + self.released.len() <= self.window);
+        // What the client holds unacknowledged is within the window [MQTT-3.3.4-9] (and all of
+        // it in flight at the server, below).
+        assert!(self.received.len() <= self.window, "{} PUBLISHes unacknowledged", self.received.len());
+        assert!(self.received.len() + self.released.len() <= self.window_resumed);
+        // Deliveries resumed beyond the window wait in flight for their turn; new ones only
+        // within it.
+        assert!(in_flight.len() <= self.window.max(self.resumed), "{} in flight", in_flight.len());
         if !self.closed {
             for id in self.received.keys().chain(&self.released) {
                 assert!(ids.contains(id), "the client holds {id}, the server does not");
