@@ -526,3 +526,76 @@ proptest! {
         world.act(Action::Ping);
     }
 }
+
+/// Arbitrary packets a client may send (the codec's strategies, anything it decodes), before
+/// and after the CONNACK, with the broker answering everything at once and messages delivered
+/// whenever the window allows.
+fn hostile(version: Version) -> impl Strategy<Value = Vec<Packet>> {
+    proptest::collection::vec(crate::mqtt::testing::any_packet(version), 0..40)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_client_packets_never_panic_and_nothing_follows_close(
+        (version, packets) in prop_oneof![Just(V5), Just(V311)].prop_flat_map(|v| (Just(v), hostile(v))),
+        connect_first in any::<bool>(),
+        accept_after in 0..4usize,
+    ) {
+        let mut session = Session::new(limits());
+        let mut closed = false;
+        let mut offset = 0;
+        let mut events: Vec<Event> = Vec::new();
+        if connect_first {
+            events.push(packet(Packet::Connect(connect(version, "c"))));
+        }
+        for (i, sent) in packets.into_iter().enumerate() {
+            if i == accept_after {
+                events.push(accept());
+            }
+            events.push(Event::Packet { packet: sent, now_ms: i as u64 });
+        }
+        events.push(accept());
+        // None: a delivery, if the window allows it then.
+        let mut queue: std::collections::VecDeque<Option<Event>> = events.into_iter().map(Some).collect();
+        while let Some(event) = queue.pop_front() {
+            let event = match event {
+                Some(event) => event,
+                None if session.can_deliver(QoS::ExactlyOnce) => {
+                    offset += 1;
+                    Event::Deliver(message("t", QoS::ExactlyOnce, offset))
+                }
+                None => continue,
+            };
+            let out = session.handle(event);
+            if closed {
+                prop_assert_eq!(out, vec![]);
+                continue;
+            }
+            for command in out {
+                prop_assert!(!closed, "{:?} after Close", command);
+                match command {
+                    Command::Publish { id, publish } if publish.qos != QoS::AtMostOnce => {
+                        queue.push_front(Some(Event::Published { id, result: Ok(()) }));
+                    }
+                    Command::Subscribe { packet_id, filters, .. } => {
+                        let reasons = vec![ReasonCode::GrantedQoS0; filters.len()];
+                        queue.push_front(Some(Event::Subscribed { packet_id, reasons }));
+                    }
+                    Command::Unsubscribe { packet_id, filters } => {
+                        let reasons = vec![ReasonCode::Success; filters.len()];
+                        queue.push_front(Some(Event::Unsubscribed { packet_id, reasons }));
+                    }
+                    Command::Send(Packet::Disconnect(_)) => prop_assert_eq!(version, V5),
+                    Command::Close { .. } => closed = true,
+                    _ => {}
+                }
+            }
+            if !closed && offset < 20 && session.can_deliver(QoS::ExactlyOnce) {
+                queue.push_back(None);
+            }
+        }
+        prop_assert_eq!(closed, session.is_closed());
+    }
+}
