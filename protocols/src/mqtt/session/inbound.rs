@@ -130,15 +130,19 @@ impl Session {
             return;
         };
         self.inbound.appending_ids.remove(&packet_id);
-        let reason = match result {
+        let mut reason = match result {
             Ok(()) => ReasonCode::Success,
             // Only the codes PUBACK and PUBREC may carry [MQTT-3.4.2-1], [MQTT-3.5.2-1].
             Err(reason) if reason::PUBACK.contains(&reason) => reason,
             Err(_) => ReasonCode::UnspecifiedError,
         };
-        if reason.is_error() && self.version != Some(Version::V5) {
-            // 3.1.1 [MQTT-3.3.5-2]: a refusal cannot be told; close instead.
-            return self.close(true, None, reason, out);
+        if self.version != Some(Version::V5) {
+            if reason.is_error() {
+                // 3.1.1 [MQTT-3.3.5-2]: a refusal cannot be told; close instead.
+                return self.close(true, None, reason, out);
+            }
+            // 3.x acknowledgements carry no reason.
+            reason = ReasonCode::Success;
         }
         match qos {
             // [MQTT-4.3.2-4]

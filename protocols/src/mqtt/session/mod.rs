@@ -168,9 +168,9 @@ pub struct Inflight {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resumed {
     /// QoS 1/2 deliveries that were in flight, in the order they were first sent: released ones
-    /// get their PUBREL again, the others their PUBLISH again with DUP and the same packet id
-    /// [MQTT-4.4.0-1], as far as the in-flight window allows (the rest as acknowledgements
-    /// free it).
+    /// get their PUBREL again (all at once, first), the others their PUBLISH again with DUP and
+    /// the same packet id [MQTT-4.4.0-1], in order, as far as the in-flight window allows (the
+    /// rest as acknowledgements free it). All of them count in the window.
     pub outbound: Vec<Inflight>,
     /// QoS 2 packet ids received (PUBREC sent) whose PUBREL has not come: a PUBLISH with one of
     /// these ids again is a duplicate, answered PUBREC without a new [`Command::Publish`]

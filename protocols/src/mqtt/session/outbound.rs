@@ -35,15 +35,16 @@ struct Entry {
 }
 
 impl Outbound {
-    /// A packet id not in flight, if any is left [MQTT-2.2.1-4].
-    fn allocate(&mut self) -> Option<u16> {
+    /// The packet id the next delivery gets: one not in flight [MQTT-2.2.1-4], if any is left.
+    fn next_id(&self) -> Option<u16> {
         if self.ids.len() >= usize::from(u16::MAX) {
             return None;
         }
+        let mut id = self.last_id;
         loop {
-            self.last_id = self.last_id.checked_add(1).unwrap_or(1);
-            if !self.ids.contains_key(&self.last_id) {
-                return Some(self.last_id);
+            id = id.checked_add(1).unwrap_or(1);
+            if !self.ids.contains_key(&id) {
+                return Some(id);
             }
         }
     }
@@ -107,7 +108,7 @@ impl Session {
         debug_assert!(self.outbound.entries.len() < self.window(), "Deliver while can_deliver is false");
         let packet_id = match message.resume_packet_id {
             Some(id) if id != 0 && !self.outbound.ids.contains_key(&id) => Some(id),
-            _ => self.outbound.allocate(),
+            _ => self.outbound.next_id(),
         };
         let Some(packet_id) = packet_id else {
             debug_assert!(false, "Deliver with every packet id in flight");
@@ -121,12 +122,16 @@ impl Session {
         if message.qos == QoS::ExactlyOnce && !redelivery {
             out.push(Command::Qos2Outbound { token, packet_id, released: false });
         }
+        if message.resume_packet_id != Some(packet_id) {
+            self.outbound.last_id = packet_id;
+        }
         self.outbound.insert(packet_id, message, false, true);
         out.push(Command::Send(publish));
     }
 
-    /// The deliveries a resumed session had in flight: again, in order, with their packet ids
-    /// [MQTT-4.4.0-1]; PUBRELs at once, PUBLISHes (DUP) as far as the window allows.
+    /// The deliveries a resumed session had in flight: again, with their packet ids
+    /// [MQTT-4.4.0-1]: PUBRELs at once, then PUBLISHes (DUP) in order as far as the window
+    /// allows, the rest as acknowledgements make room.
     pub(super) fn resume_outbound(&mut self, inflight: Vec<Inflight>, out: &mut Vec<Command>) {
         for Inflight { packet_id, message, released } in inflight {
             if packet_id == 0 || self.outbound.ids.contains_key(&packet_id) || message.qos == QoS::AtMostOnce {
@@ -140,32 +145,40 @@ impl Session {
         self.send_unsent(out);
     }
 
-    /// Sends what resumed entries are still unsent: every PUBREL, and PUBLISHes while the
-    /// window has room, in order.
+    /// Sends what resumed entries are still unsent: every PUBREL first (they count in the
+    /// window, but packets other than PUBLISH are not held back [MQTT-3.3.4-10]), then
+    /// PUBLISHes in order while the window has room.
     fn send_unsent(&mut self, out: &mut Vec<Command>) {
-        let unsent: Vec<u64> = self.outbound.entries.iter().filter(|(_, e)| !e.sent).map(|(&key, _)| key).collect();
-        for key in unsent {
+        let unsent = |entries: &BTreeMap<u64, Entry>, released: bool| -> Vec<u64> {
+            entries.iter().filter(|(_, e)| !e.sent && e.released == released).map(|(&key, _)| key).collect()
+        };
+        for key in unsent(&self.outbound.entries, true) {
+            let Some(entry) = self.outbound.entries.get_mut(&key) else { continue };
+            entry.sent = true;
+            let packet_id = entry.packet_id;
+            self.outbound.waiting -= 1;
+            self.send(Packet::PubRel(PubRel::new(packet_id)), out);
+        }
+        for key in unsent(&self.outbound.entries, false) {
+            if self.outbound.entries.len() - self.outbound.waiting >= self.window() {
+                return;
+            }
             let Some(entry) = self.outbound.entries.get(&key) else { continue };
             let packet_id = entry.packet_id;
-            if !entry.released && self.outbound.entries.len() - self.outbound.waiting >= self.window() {
-                continue;
-            }
-            let packet = match entry.released {
-                true => Some(Packet::PubRel(PubRel::new(packet_id))),
-                false => self.outbound_publish(&entry.message.clone(), Some(packet_id), true),
-            };
-            let Some(packet) = packet else {
-                // [MQTT-3.1.2-25]: too large for this connection's client.
-                self.complete(packet_id, out);
-                continue;
-            };
-            if let Some(entry) = self.outbound.entries.get_mut(&key) {
-                entry.sent = true;
-                self.outbound.waiting -= 1;
-            }
-            match packet {
-                Packet::Publish(_) => out.push(Command::Send(packet)),
-                _ => self.send(packet, out),
+            match self.outbound_publish(&entry.message.clone(), Some(packet_id), true) {
+                Some(publish) => {
+                    if let Some(entry) = self.outbound.entries.get_mut(&key) {
+                        entry.sent = true;
+                        self.outbound.waiting -= 1;
+                    }
+                    out.push(Command::Send(publish));
+                }
+                // [MQTT-3.1.2-25]: too large for this connection's client (the window keeps its room).
+                None => {
+                    if let Some(entry) = self.outbound.remove(packet_id) {
+                        out.push(Command::Delivered { token: entry.message.token });
+                    }
+                }
             }
         }
     }
@@ -321,8 +334,9 @@ mod tests {
             resume_packet_id: None,
         };
         outbound.insert(1, message.clone(), false, true);
-        assert_eq!(outbound.allocate(), Some(u16::MAX));
+        assert_eq!(outbound.next_id(), Some(u16::MAX));
+        outbound.last_id = u16::MAX;
         outbound.insert(u16::MAX, message, false, true);
-        assert_eq!(outbound.allocate(), Some(2), "1 is in flight, 0 is never used");
+        assert_eq!(outbound.next_id(), Some(2), "1 is in flight, 0 is never used");
     }
 }

@@ -229,3 +229,11 @@ fn a_topic_starting_with_dollar_is_left_to_the_broker() {
     let sent = publish("$SYS/x", QoS::AtMostOnce, None);
     assert_eq!(session.handle(packet(Packet::Publish(sent.clone()))), vec![Command::Publish { id: 0, publish: sent }]);
 }
+
+#[test]
+fn a_v311_acknowledgement_carries_no_reason() {
+    let mut session = connected(V311);
+    session.handle(packet(Packet::Publish(publish("t", QoS::AtLeastOnce, Some(7)))));
+    let out = session.handle(Event::Published { id: 0, result: Err(ReasonCode::NoMatchingSubscribers) });
+    assert_eq!(out, vec![send(puback(7))], "a success code that is not 0x00 is still a success");
+}

@@ -23,10 +23,10 @@ fn without_problem_information_a_disconnect_still_says_why() {
 
 #[test]
 fn a_packet_that_cannot_fit_the_client_is_not_sent() {
-    // A SUBACK for 10 filters is 15 bytes: over the client's 12, nothing to drop.
-    let properties = ConnectProperties { maximum_packet_size: Some(12), ..Default::default() };
+    // A SUBACK for 12 filters is 17 bytes: over the client's 16, nothing to drop.
+    let properties = ConnectProperties { maximum_packet_size: Some(16), ..Default::default() };
     let mut session = connected_with(limits(), connect_v5(properties));
-    let filters: Vec<(&str, QoS)> = (0..10).map(|_| ("a/#/b", QoS::AtMostOnce)).collect();
+    let filters: Vec<(&str, QoS)> = (0..12).map(|_| ("a/#/b", QoS::AtMostOnce)).collect();
     assert_eq!(session.handle(packet(subscribe(1, &filters))), vec![], "[MQTT-3.1.2-24]");
     // A small one still goes.
     let out = session.handle(packet(subscribe(2, &[("a/#/b", QoS::AtMostOnce)])));

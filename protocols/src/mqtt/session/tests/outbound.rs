@@ -241,7 +241,7 @@ fn a_redelivery_keeps_its_packet_id_and_sets_dup() {
 }
 
 #[test]
-fn a_resumed_session_sends_its_deliveries_again_in_order() {
+fn a_resumed_session_sends_its_pubrels_then_its_publishes_again_in_order() {
     let mut session = Session::new(limits());
     session.handle(packet(Packet::Connect(Connect { clean_start: false, ..connect(V5, "c") })));
     let (m1, m2, m3) =
@@ -256,8 +256,8 @@ fn a_resumed_session_sends_its_deliveries_again_in_order() {
         out,
         vec![
             connack(true, ReasonCode::Success, connack_properties()),
-            send(delivery(&m1, Some(10), true)),
             send(pubrel(11)),
+            send(delivery(&m1, Some(10), true)),
             send(delivery(&m3, Some(12), true)),
         ],
         "[MQTT-4.4.0-1]: same ids, DUP, PUBREL for the released one"
@@ -301,4 +301,23 @@ fn a_resumed_delivery_too_large_for_the_new_connection_is_dropped_as_done() {
     let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new() }));
     assert_eq!(out, vec![connack(true, ReasonCode::Success, connack_properties()), delivered(1)]);
     assert!(session.outbound_in_flight().is_empty());
+}
+
+#[test]
+fn resumed_pubrels_all_go_at_once_even_beyond_the_window() {
+    let mut session = Session::new(limits());
+    let properties = ConnectProperties { receive_maximum: Some(1), ..Default::default() };
+    session.handle(packet(Packet::Connect(Connect { clean_start: false, ..connect_v5(properties) })));
+    let (m1, m2, m3) =
+        (message("a", QoS::AtLeastOnce, 1), message("b", QoS::ExactlyOnce, 2), message("c", QoS::ExactlyOnce, 3));
+    let outbound = vec![
+        Inflight { packet_id: 5, message: m1.clone(), released: false },
+        Inflight { packet_id: 6, message: m2, released: true },
+        Inflight { packet_id: 7, message: m3, released: true },
+    ];
+    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new() }));
+    let expected = vec![connack(true, ReasonCode::Success, connack_properties()), send(pubrel(6)), send(pubrel(7))];
+    assert_eq!(out, expected, "the PUBLISH waits: the released ones fill the window");
+    assert_eq!(session.handle(packet(pubcomp(6))), vec![delivered(2)], "still one in flight");
+    assert_eq!(session.handle(packet(pubcomp(7))), vec![delivered(3), send(delivery(&m1, Some(5), true))]);
 }
