@@ -24,3 +24,20 @@ where
 {
     tokio::task::spawn_blocking(f)
 }
+
+/// Runs CPU-heavy work (a password hash, say) off the async workers in production, inline in
+/// simulation (where nothing runs outside the simulated nodes' executors).
+pub async fn run_blocking<F, R>(f: F) -> Result<R, JoinError>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    #[cfg(not(madsim))]
+    {
+        spawn_blocking(f).await
+    }
+    #[cfg(madsim)]
+    {
+        Ok(f())
+    }
+}

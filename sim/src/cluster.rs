@@ -32,6 +32,8 @@ use crate::settings::Settings;
 
 /// The RPC port every simulated node listens on.
 pub const RPC_PORT: u16 = 7100;
+/// The MQTT port of simulated brokers.
+pub const MQTT_PORT: u16 = 1883;
 
 /// One simulated meta node.
 pub struct SimNode {
@@ -62,6 +64,9 @@ pub struct NodeProbe {
 /// The running nodes' probes.
 pub type Probes = Arc<Mutex<BTreeMap<u64, NodeProbe>>>;
 
+/// Kills by the nemesis: (node id, simulated ms since the run started).
+pub type Kills = Arc<Mutex<Vec<(u64, u64)>>>;
+
 /// Nodes whose process exited and awaits a restart by the supervisor.
 pub type Exits = Arc<Mutex<std::collections::BTreeSet<u64>>>;
 
@@ -73,6 +78,8 @@ pub struct MetaCluster {
     pub data: Vec<SimNode>,
     pub registry: Registry,
     pub probes: Probes,
+    /// Every kill so far, for checkers that excuse what a crash may do.
+    pub kills: Kills,
     pub exits: Exits,
     /// A host for operator actions (membership changes) and the process supervisor.
     pub operator: NodeHandle,
@@ -128,9 +135,13 @@ impl MetaCluster {
         }
         let mut data = Vec::new();
         for id in (1..=settings.data_nodes as u64).map(|i| settings.meta_nodes as u64 + i) {
-            let mut config = Config { node_id: id, roles: vec![Role::Storage], ..Config::default() };
+            let mut config = Config { node_id: id, roles: settings.data_roles.clone(), ..Config::default() };
             config.rpc.listen = format!("{}:{RPC_PORT}", data_ip(id));
             config.admin.listen = String::new();
+            config.broker.mqtt_listen = format!("{}:{MQTT_PORT}", data_ip(id));
+            config.broker.mqtt_ws_listen = String::new();
+            config.mqtt.sys_interval_s = 0;
+            config.mqtt.shards = 2;
             config.meta.endpoints = peers.values().cloned().collect();
             let disk = SimDisk::new(settings.seed.wrapping_mul(31).wrapping_add(id));
             let ctx = NodeCtx {
@@ -146,7 +157,7 @@ impl MetaCluster {
             data.push(start_node(&handle, ctx, format!("data-{id}"), data_ip(id), disk));
         }
         let operator = handle.create_node().name("operator").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1))).build();
-        MetaCluster { nodes, data, registry, probes, exits, operator, objects }
+        MetaCluster { nodes, data, registry, probes, kills: Kills::default(), exits, operator, objects }
     }
 
     /// The running node that leads in the highest term, if any.
@@ -162,7 +173,7 @@ impl MetaCluster {
     /// Restarts nodes whose process exited, a second after they did. Runs until the run ends.
     pub fn supervise_processes(&self) -> impl std::future::Future<Output = ()> + 'static {
         let exits = self.exits.clone();
-        let ids: BTreeMap<u64, SimNodeId> = self.nodes.iter().map(|n| (n.id, n.sim_id())).collect();
+        let ids: BTreeMap<u64, SimNodeId> = self.nodes.iter().chain(&self.data).map(|n| (n.id, n.sim_id())).collect();
         async move {
             loop {
                 time::sleep(Duration::from_secs(1)).await;
@@ -182,22 +193,48 @@ impl MetaCluster {
         self.nodes.iter().map(|n| n.addr.clone()).collect()
     }
 
-    /// Power loss on node `i`: the process dies and the disk keeps only what it synced.
+    /// Meta nodes and data nodes together: node `i` of [`node`](Self::node) is meta node `i`
+    /// below `nodes.len()`, data node `i - nodes.len()` above.
+    pub fn all_len(&self) -> usize {
+        self.nodes.len() + self.data.len()
+    }
+
+    /// Node `i` of the meta and data nodes together.
+    pub fn node(&self, i: usize) -> &SimNode {
+        match i.checked_sub(self.nodes.len()) {
+            Some(d) => &self.data[d],
+            None => &self.nodes[i],
+        }
+    }
+
+    /// Node `i` of the meta and data nodes together, to change.
+    pub fn node_mut(&mut self, i: usize) -> &mut SimNode {
+        match i.checked_sub(self.nodes.len()) {
+            Some(d) => &mut self.data[d],
+            None => &mut self.nodes[i],
+        }
+    }
+
+    /// Power loss on node `i` (of all nodes): the process dies and the disk keeps only what it
+    /// synced.
     pub fn kill(&mut self, i: usize) {
-        let n = &mut self.nodes[i];
+        let registry = self.registry.clone();
+        let (probes, exits, kills) = (self.probes.clone(), self.exits.clone(), self.kills.clone());
+        let n = self.node_mut(i);
+        kills.lock().unwrap_or_else(|e| e.into_inner()).push((n.id, time::since_start().as_millis() as u64));
         Handle::current().kill(n.sim_id());
         n.disk.crash();
         n.alive = false;
         n.paused = false;
-        self.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
-        self.probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
-        self.exits.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
+        registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
+        probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
+        exits.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
         tracing::info!(node = n.id, "nemesis: killed (power loss)");
     }
 
-    /// Starts node `i` again after a kill.
+    /// Starts node `i` (of all nodes) again after a kill.
     pub fn restart(&mut self, i: usize) {
-        let n = &mut self.nodes[i];
+        let n = self.node_mut(i);
         Handle::current().restart(n.sim_id());
         n.alive = true;
         n.paused = false;

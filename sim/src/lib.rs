@@ -21,6 +21,10 @@ pub mod load_scenario;
 #[cfg(madsim)]
 pub mod meta_scenario;
 #[cfg(madsim)]
+pub mod mqtt_client;
+#[cfg(madsim)]
+pub mod mqtt_scenario;
+#[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]
 pub mod run;

@@ -90,12 +90,15 @@ impl Nemesis {
 
     fn inject(&mut self, action: Action, cluster: &mut MetaCluster) {
         let mut r = rand::rng();
-        let n = cluster.nodes.len();
+        // Every node (meta and data) can be cut off, killed, paused or skewed; disks are meta
+        // nodes' (the data nodes' roles keep nothing on theirs, or are not faulted here).
+        let n = cluster.all_len();
+        let meta_n = cluster.nodes.len();
         let heal_at = time::now() + Duration::from_millis(r.gen_range(500..=6_000));
         let net = NetSim::current();
         let (kind, fault) = match action {
             Action::Partition => {
-                let mut ids: Vec<SimNodeId> = cluster.nodes.iter().map(|n| n.sim_id()).collect();
+                let mut ids: Vec<SimNodeId> = (0..n).map(|i| cluster.node(i).sim_id()).collect();
                 ids.shuffle(&mut r);
                 let cut = r.gen_range(1..n);
                 let mut links = Vec::new();
@@ -110,12 +113,12 @@ impl Nemesis {
             }
             Action::OneWay => {
                 let (a, b) = two(&mut r, n);
-                let (a, b) = (cluster.nodes[a].sim_id(), cluster.nodes[b].sim_id());
+                let (a, b) = (cluster.node(a).sim_id(), cluster.node(b).sim_id());
                 net.clog_link(a, b);
                 ("one-way", Fault::Links(vec![(a, b)]))
             }
             Action::Clog => {
-                let id = cluster.nodes[r.gen_range(0..n)].sim_id();
+                let id = cluster.node(r.gen_range(0..n)).sim_id();
                 net.clog_node(id);
                 ("clog", Fault::ClogNode(id))
             }
@@ -131,7 +134,7 @@ impl Nemesis {
             }
             Action::Kill => {
                 let i = r.gen_range(0..n);
-                if !cluster.nodes[i].alive {
+                if !cluster.node(i).alive {
                     return;
                 }
                 cluster.kill(i);
@@ -139,15 +142,15 @@ impl Nemesis {
             }
             Action::Pause => {
                 let i = r.gen_range(0..n);
-                if !cluster.nodes[i].alive || cluster.nodes[i].paused {
+                if !cluster.node(i).alive || cluster.node(i).paused {
                     return;
                 }
-                Handle::current().pause(cluster.nodes[i].sim_id());
-                cluster.nodes[i].paused = true;
+                Handle::current().pause(cluster.node(i).sim_id());
+                cluster.node_mut(i).paused = true;
                 ("pause", Fault::Paused(i))
             }
             Action::Clock => {
-                let node = &cluster.nodes[r.gen_range(0..n)];
+                let node = cluster.node(r.gen_range(0..n));
                 let offset = r.gen_range(-60_000..=60_000);
                 let drift = r.gen_range(-500..=500);
                 time::set_clock_skew(node.sim_id(), offset, drift);
@@ -161,7 +164,7 @@ impl Nemesis {
             Action::LagThenKill => return, // sequenced: see `lag_then_kill`
             Action::PowerOutage => {
                 for i in 0..n {
-                    if cluster.nodes[i].alive {
+                    if cluster.node(i).alive {
                         cluster.kill(i);
                         self.active.push((heal_at, Fault::Down(i)));
                     }
@@ -171,7 +174,7 @@ impl Nemesis {
             }
             Action::Disk => {
                 let faulty = self.active.iter().filter(|(_, f)| matches!(f, Fault::Disk(_))).count();
-                if faulty >= (n - 1) / 2 {
+                if faulty >= (meta_n - 1) / 2 {
                     return;
                 }
                 if r.gen_bool(0.3) {
@@ -179,7 +182,7 @@ impl Nemesis {
                     cluster.objects.set_faults(random_store_faults(&mut r));
                     ("objects", Fault::Objects)
                 } else {
-                    let i = r.gen_range(0..n);
+                    let i = r.gen_range(0..meta_n);
                     cluster.nodes[i].disk.set_faults(random_disk_faults(&mut r));
                     ("disk", Fault::Disk(i))
                 }
@@ -300,19 +303,19 @@ impl Nemesis {
         cluster.objects.set_faults(StoreFaults::default());
         let net = NetSim::current();
         net.update_config(|c| *c = madsim::net::Config::default());
-        for i in 0..cluster.nodes.len() {
-            let id = cluster.nodes[i].sim_id();
+        for i in 0..cluster.all_len() {
+            let id = cluster.node(i).sim_id();
             net.unclog_node(id);
-            for j in 0..cluster.nodes.len() {
-                net.unclog_link(id, cluster.nodes[j].sim_id());
+            for j in 0..cluster.all_len() {
+                net.unclog_link(id, cluster.node(j).sim_id());
             }
-            cluster.nodes[i].disk.set_faults(DiskFaults::ssd());
+            cluster.node(i).disk.set_faults(DiskFaults::ssd());
             time::set_clock_skew(id, 0, 0);
-            if cluster.nodes[i].paused {
+            if cluster.node(i).paused {
                 Handle::current().resume(id);
-                cluster.nodes[i].paused = false;
+                cluster.node_mut(i).paused = false;
             }
-            if !cluster.nodes[i].alive {
+            if !cluster.node(i).alive {
                 cluster.restart(i);
             }
         }
@@ -354,14 +357,14 @@ fn heal(f: Fault, cluster: &mut MetaCluster) {
         Fault::Loss => net.update_config(|c| c.packet_loss_rate = 0.0),
         Fault::Delay => net.update_config(|c| c.send_latency = madsim::net::Config::default().send_latency),
         Fault::Down(i) => {
-            if !cluster.nodes[i].alive {
+            if !cluster.node(i).alive {
                 cluster.restart(i);
             }
         }
         Fault::Paused(i) => {
-            if cluster.nodes[i].paused {
-                Handle::current().resume(cluster.nodes[i].sim_id());
-                cluster.nodes[i].paused = false;
+            if cluster.node(i).paused {
+                Handle::current().resume(cluster.node(i).sim_id());
+                cluster.node_mut(i).paused = false;
             }
         }
         Fault::Disk(i) => cluster.nodes[i].disk.set_faults(DiskFaults::ssd()),

@@ -221,6 +221,13 @@ fn leak(name: String) -> &'static str {
         no_acked_record_lost::INVARIANT,
         no_duplicates::INVARIANT,
         replicas_agree::INVARIANT,
+        mqtt_at_least_once::INVARIANT,
+        mqtt_exactly_once::INVARIANT,
+        mqtt_order::INVARIANT,
+        mqtt_retained::INVARIANT,
+        mqtt_will::INVARIANT,
+        mqtt_session_resumed::INVARIANT,
+        "load_scenario",
         "liveness",
         "expected_results",
     ];

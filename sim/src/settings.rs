@@ -32,6 +32,8 @@ pub struct Settings {
     pub meta_nodes: usize,
     /// Nodes without the meta role (storage, and brokers where the scenario has them).
     pub data_nodes: usize,
+    /// The roles of the data nodes.
+    pub data_roles: Vec<keel::meta::records::Role>,
     pub clients: usize,
     pub keys: usize,
     pub ops_per_client: usize,
@@ -66,6 +68,7 @@ impl Settings {
             seed,
             meta_nodes: if r.gen_bool(0.6) { 3 } else { 5 },
             data_nodes: 0,
+            data_roles: vec![keel::meta::records::Role::Storage],
             clients: r.gen_range(2..=4),
             keys: r.gen_range(2..=4),
             ops_per_client: r.gen_range(20..=50),

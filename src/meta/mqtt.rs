@@ -62,13 +62,17 @@ pub struct WillRecord {
     pub delay_s: u32,
 }
 
-/// A QoS 2 delivery in flight to a client: where its message is in the log, and whether its
-/// PUBREL was sent.
+/// A QoS 2 delivery to a client: where its message is in the log, its packet id, whether its
+/// PUBREL was sent, and whether it completed. Kept until the session's cursor passes its
+/// offset, so a session resumed from an older cursor never delivers it again as a new message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Qos2Out {
     pub shard: u32,
     pub offset: u64,
+    pub packet_id: u16,
     pub released: bool,
+    /// PUBCOMP received: nothing to resend, only not to deliver again.
+    pub done: bool,
 }
 
 /// One client id's session.
@@ -86,8 +90,9 @@ pub struct SessionRecord {
     pub subscriptions: BTreeMap<String, SubRecord>,
     /// Namespace shard → the offset up to which everything for this session is done.
     pub cursors: BTreeMap<u32, u64>,
-    /// Packet id → QoS 2 delivery state (client-bound).
-    pub qos2_out: BTreeMap<u16, Qos2Out>,
+    /// QoS 2 delivery states (client-bound), one per (shard, offset), until the cursor passes
+    /// them.
+    pub qos2_out: Vec<Qos2Out>,
     /// QoS 2 packet ids received from the client whose PUBREL has not come.
     pub qos2_in: BTreeSet<u16>,
     /// The will, while the client is connected or its delay runs.
@@ -168,13 +173,13 @@ pub enum MqttOp {
         generation: u64,
         filters: Vec<String>,
     },
-    /// Delivery progress: cursors moved, QoS 2 states set (`Some`) or ended (`None`), inbound
-    /// QoS 2 ids received (`true`) or released (`false`).
+    /// Delivery progress: cursors moved (QoS 2 states below them are dropped), QoS 2 states
+    /// set, inbound QoS 2 ids received (`true`) or released (`false`).
     Progress {
         client_id: String,
         generation: u64,
         cursors: BTreeMap<u32, u64>,
-        qos2_out: Vec<(u16, Option<Qos2Out>)>,
+        qos2_out: Vec<Qos2Out>,
         qos2_in: Vec<(u16, bool)>,
     },
     /// The client went away. `expiry_s`: a new expiry (MQTT 5 DISCONNECT); `keep_will`: its
@@ -257,12 +262,12 @@ impl MqttState {
             MqttOp::Progress { client_id, generation, cursors, qos2_out, qos2_in } => {
                 self.with_session(client_id, *generation, |s| {
                     s.cursors.extend(cursors.iter().map(|(k, v)| (*k, *v)));
-                    for (id, state) in qos2_out {
-                        match state {
-                            Some(st) => s.qos2_out.insert(*id, *st),
-                            None => s.qos2_out.remove(id),
-                        };
+                    for st in qos2_out {
+                        s.qos2_out.retain(|q| (q.shard, q.offset) != (st.shard, st.offset));
+                        s.qos2_out.push(*st);
                     }
+                    let cursors = &s.cursors;
+                    s.qos2_out.retain(|q| cursors.get(&q.shard).is_none_or(|c| q.offset >= *c));
                     for (id, received) in qos2_in {
                         match received {
                             true => s.qos2_in.insert(*id),
@@ -635,27 +640,44 @@ mod tests {
         let mut m = MqttState::default();
         let live = nodes(&[(1, true)]);
         claim(&mut m, "c", 1, false, 60, 0);
-        let st = Qos2Out { shard: 1, offset: 9, released: false };
-        let p = MqttOp::Progress {
+        let st = Qos2Out { shard: 1, offset: 9, packet_id: 7, released: false, done: false };
+        let progress = |cursor: u64, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool)>| MqttOp::Progress {
             client_id: "c".into(),
             generation: 1,
-            cursors: [(1, 9)].into(),
-            qos2_out: vec![(7, Some(st))],
-            qos2_in: vec![(3, true)],
+            cursors: [(1, cursor)].into(),
+            qos2_out,
+            qos2_in,
         };
-        m.apply(&p, &live);
+        m.apply(&progress(9, vec![st], vec![(3, true)]), &live);
         let s = &m.sessions["c"];
-        assert_eq!((s.qos2_out[&7], s.qos2_in.contains(&3), s.cursors[&1]), (st, true, 9));
-        let p = MqttOp::Progress {
-            client_id: "c".into(),
-            generation: 1,
-            cursors: [(1, 10)].into(),
-            qos2_out: vec![(7, None)],
-            qos2_in: vec![(3, false)],
-        };
-        m.apply(&p, &live);
+        assert_eq!((s.qos2_out.clone(), s.qos2_in.contains(&3), s.cursors[&1]), (vec![st], true, 9));
+        // Completed, the state stays while the cursor has not passed it...
+        let done = Qos2Out { released: true, done: true, ..st };
+        m.apply(&progress(9, vec![done], vec![(3, false)]), &live);
+        assert_eq!(m.sessions["c"].qos2_out, vec![done]);
+        // ...and goes once it has.
+        m.apply(&progress(10, vec![], vec![]), &live);
         let s = &m.sessions["c"];
         assert!(s.qos2_out.is_empty() && s.qos2_in.is_empty());
+    }
+
+    #[test]
+    fn the_state_serialises_to_json_and_back() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        claim(&mut m, "c", 1, false, 60, 0);
+        let st = Qos2Out { shard: 1, offset: 9, packet_id: 7, released: true, done: false };
+        let p = MqttOp::Progress {
+            client_id: "c".into(),
+            generation: 1,
+            cursors: [(1, 3)].into(),
+            qos2_out: vec![st],
+            qos2_in: vec![(4, true)],
+        };
+        m.apply(&p, &live);
+        m.apply(&MqttOp::SharedMembers { key: "g/t".into(), broker: 1, members: 2 }, &live);
+        let json = serde_json::to_vec(&m).unwrap();
+        assert_eq!(serde_json::from_slice::<MqttState>(&json).unwrap(), m);
     }
 
     #[test]

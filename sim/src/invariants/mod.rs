@@ -15,12 +15,22 @@
 //! * [`no_acked_record_lost`], [`no_duplicates`], [`replicas_agree`], [`shards_led`] — the
 //!   storage scenario's: acknowledged records stay at their offsets, idempotent producers'
 //!   records appear once, replicas agree below the high watermark, every shard is led.
+//! * [`mqtt_at_least_once`], [`mqtt_exactly_once`], [`mqtt_order`], [`mqtt_retained`],
+//!   [`mqtt_will`], [`mqtt_session_resumed`] — the MQTT scenario's, over what its clients
+//!   recorded ([`mqtt_history`]).
 //!
 //! All output is deterministic: maps that influence reports are `BTreeMap`s and
 //! violations are reported in a fixed order, so the same seed yields the same message.
 
 pub mod committed_never_lost;
 pub mod linearizable;
+pub mod mqtt_at_least_once;
+pub mod mqtt_exactly_once;
+pub mod mqtt_history;
+pub mod mqtt_order;
+pub mod mqtt_retained;
+pub mod mqtt_session_resumed;
+pub mod mqtt_will;
 pub mod no_acked_record_lost;
 pub mod no_duplicates;
 pub mod replicas_agree;

@@ -51,7 +51,9 @@ impl Conn {
             (Some(will), true) => {
                 let delay_s = will.delay_s.min(expiry_s);
                 if delay_s == 0 {
-                    task::spawn(publish::publish_will(self.core.clone(), will.clone()));
+                    // In the log before meta forgets it: if this broker dies first, the sweep
+                    // publishes it (at least once).
+                    publish::publish_will(self.core.clone(), will.clone()).await;
                     false
                 } else {
                     task::spawn(will_after(self.core.clone(), &ep, delay_s));
@@ -81,7 +83,9 @@ impl Conn {
         if let Some(p) = progress {
             batcher.submit(p).await;
         }
-        if let Err(e) = time::timeout(DISCONNECT_WAIT, batcher.apply(disconnect)).await.unwrap_or(Err("timed out".into())) {
+        if let Err(e) =
+            time::timeout(DISCONNECT_WAIT, batcher.apply(disconnect)).await.unwrap_or(Err("timed out".into()))
+        {
             tracing::debug!(client = %ep.client_id, error = %e, "recording the disconnect failed");
         }
         tracing::debug!(client = %ep.client_id, publish_will, keep_will, "MQTT session left this broker");

@@ -113,7 +113,7 @@ impl Conn {
     async fn login(&self, req: &ConnectRequest) -> Result<Option<String>, ReasonCode> {
         let core = self.core.clone();
         let (user, password) = (req.username.clone(), req.password.clone());
-        let login = task::spawn_blocking(move || core.auth.login(user.as_deref(), password.as_deref()))
+        let login = task::run_blocking(move || core.auth.login(user.as_deref(), password.as_deref()))
             .await
             .map_err(|_| ReasonCode::ServerUnavailable)?;
         match login {
@@ -135,14 +135,14 @@ impl Conn {
         if let Some(r) = released {
             cursors.extend(r.cursors);
         }
-        let tails = self.core.tails();
         {
             let mut st = session.state();
+            // Every shard starts catching up from its cursor: its reader goes live under the
+            // tailer's dispatch lock, so nothing the tailer passes meanwhile is missed.
             for (shard, c) in st.shards.iter_mut().enumerate() {
                 if let Some(at) = cursors.get(&(shard as u32)) {
-                    let tail = tails.get(shard).copied().unwrap_or(0);
                     *c = ShardCursor::live_at(*at);
-                    c.mode = if *at < tail { Mode::CatchingUp } else { Mode::Live };
+                    c.mode = Mode::CatchingUp;
                 }
             }
             st.committed = cursors;
@@ -151,15 +151,21 @@ impl Conn {
             self.restore_subscription(session, filter, sub);
         }
         let mut outbound = Vec::new();
-        for (packet_id, q) in &record.qos2_out {
+        for q in &record.qos2_out {
             {
                 let mut st = session.state();
                 if let Some(c) = st.shards.get_mut(q.shard as usize) {
                     c.exclude.insert(q.offset);
-                    c.handed.insert(q.offset);
+                    if !q.done {
+                        c.handed.insert(q.offset);
+                    }
                 }
             }
+            if q.done {
+                continue; // completed: only never to be delivered again
+            }
             let token = Token { shard: q.shard, offset: q.offset };
+            let packet_id = &q.packet_id;
             self.qos2_out.insert(token, *packet_id);
             let message = match q.released {
                 true => Some(placeholder(token)),

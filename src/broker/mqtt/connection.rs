@@ -222,6 +222,9 @@ impl Conn {
     pub async fn event(&mut self, event: Event) {
         let mut queue: VecDeque<Command> = self.machine.handle(event).into();
         while let Some(cmd) = queue.pop_front() {
+            if self.closed {
+                return; // ended by a command (a state that could not be made durable)
+            }
             let more = self.execute(cmd).await;
             queue.extend(more);
         }
@@ -331,8 +334,16 @@ impl Conn {
         if let Some(ep) = &self.ep {
             ep.session.done(token);
             if let Some(packet_id) = self.qos2_out.remove(&token) {
-                if ep.session.persistent {
-                    let op = super::publish::progress(ep, vec![(packet_id, None)], vec![]);
+                if ep.session.persistent && token.shard != super::subscribe::RETAINED_SHARD {
+                    // Kept (done) until the cursor passes it: never delivered again.
+                    let state = crate::meta::mqtt::Qos2Out {
+                        shard: token.shard,
+                        offset: token.offset,
+                        packet_id,
+                        released: true,
+                        done: true,
+                    };
+                    let op = super::publish::progress(ep, vec![state], vec![]);
                     let batcher = self.core.batcher.clone();
                     keel_rt::task::spawn(async move { batcher.submit(op).await });
                 }

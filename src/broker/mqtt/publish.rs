@@ -17,7 +17,7 @@ use super::namespace::shard_of;
 use super::record::MqttRecord;
 use super::Core;
 use crate::broker::auth::Access;
-use crate::meta::mqtt::{Blob, MqttOp, Qos2Out, RetainedRecord, WillRecord};
+use crate::meta::mqtt::{Blob, MqttOp, MqttResult, Qos2Out, RetainedRecord, WillRecord};
 
 /// QoS 1/2 publishes whose acknowledgements wait for their turn.
 #[derive(Default)]
@@ -45,7 +45,7 @@ impl AckOrder {
 }
 
 /// A progress op of the session: QoS 2 states out and in.
-pub(super) fn progress(ep: &Endpoint, qos2_out: Vec<(u16, Option<Qos2Out>)>, qos2_in: Vec<(u16, bool)>) -> MqttOp {
+pub(super) fn progress(ep: &Endpoint, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool)>) -> MqttOp {
     MqttOp::Progress {
         client_id: ep.client_id.clone(),
         generation: ep.generation,
@@ -135,7 +135,10 @@ impl Conn {
             let result = match (result, qos2_in, packet_id) {
                 (Ok(()), Some(MqttOp::Progress { client_id, generation, cursors, qos2_out, .. }), Some(pid)) => {
                     let op = MqttOp::Progress { client_id, generation, cursors, qos2_out, qos2_in: vec![(pid, true)] };
-                    core.batcher.apply(op).await.map(|_| ()).map_err(|_| ReasonCode::UnspecifiedError)
+                    match core.batcher.apply(op).await {
+                        Ok(MqttResult::Done) => Ok(()),
+                        _ => Err(ReasonCode::UnspecifiedError),
+                    }
                 }
                 (r, _, _) => r,
             };
@@ -178,10 +181,16 @@ impl Conn {
         if !ep.session.persistent || token.shard == super::subscribe::RETAINED_SHARD {
             return;
         }
-        let state = Qos2Out { shard: token.shard, offset: token.offset, released };
-        let op = progress(ep, vec![(packet_id, Some(state))], vec![]);
-        if let Err(e) = self.core.batcher.apply(op).await {
-            tracing::warn!(client = %ep.client_id, error = %e, "recording a QoS 2 delivery state failed");
+        let state = Qos2Out { shard: token.shard, offset: token.offset, packet_id, released, done: false };
+        let op = progress(ep, vec![state], vec![]);
+        match self.core.batcher.apply(op).await {
+            Ok(MqttResult::Done) => {}
+            other => {
+                // Not durable (or the session moved on): the PUBLISH or PUBREL that depends on
+                // it must not go out. The connection ends; the session resumes from meta.
+                tracing::debug!(client = %ep.client_id, ?other, "QoS 2 state not recorded; closing the connection");
+                self.finish(false, None).await;
+            }
         }
     }
 }

@@ -1,0 +1,72 @@
+//! MQTT will messages: a connection that ends without DISCONNECT has its will published; one
+//! that ends with a DISCONNECT (normal disconnection) the broker took never has — unless that
+//! broker crashed before it recorded the disconnect (a crash soon after is excused: a will is
+//! then what the spec asks for, the server never having finished the DISCONNECT).
+
+use std::collections::BTreeSet;
+
+use super::mqtt_history::{WillEnd, WillRun};
+use super::Violation;
+
+pub const INVARIANT: &str = "mqtt_will";
+
+/// How long after a clean disconnect a crash of its broker excuses a will.
+pub const CRASH_EXCUSE_MS: u64 = 30_000;
+
+/// `wills_got`: the will payloads the watcher received; `kills`: (node id, ms) of every crash.
+pub fn check(runs: &[WillRun], wills_got: &BTreeSet<String>, kills: &[(u64, u64)]) -> Result<(), Violation> {
+    for r in runs {
+        let got = wills_got.contains(&r.will_payload);
+        match r.end {
+            WillEnd::Dropped { at_ms } if !got => {
+                return Err(Violation::new(
+                    INVARIANT,
+                    format!("will {:?} not published after its connection dropped at {at_ms} ms", r.will_payload),
+                ));
+            }
+            WillEnd::Clean { broker, at_ms } if got => {
+                let excused = kills.iter().any(|(n, t)| *n == broker && *t >= at_ms && *t <= at_ms + CRASH_EXCUSE_MS);
+                if !excused {
+                    return Err(Violation::new(
+                        INVARIANT,
+                        format!(
+                            "will {:?} published after a clean disconnect at {at_ms} ms (broker {broker})",
+                            r.will_payload
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(p: &str, end: WillEnd) -> WillRun {
+        WillRun { will_payload: p.into(), end }
+    }
+
+    #[test]
+    fn dropped_connections_publish_and_clean_ones_do_not() {
+        let runs = [run("a", WillEnd::Dropped { at_ms: 5 }), run("b", WillEnd::Clean { broker: 4, at_ms: 9 })];
+        assert_eq!(check(&runs, &["a".to_string()].into(), &[]), Ok(()));
+        let v = check(&runs, &BTreeSet::new(), &[]).unwrap_err();
+        assert!(v.detail.contains("\"a\" not published"), "{}", v.detail);
+        let v = check(&runs, &["a".to_string(), "b".to_string()].into(), &[]).unwrap_err();
+        assert_eq!(v.invariant, INVARIANT);
+        assert!(v.detail.contains("clean disconnect"), "{}", v.detail);
+    }
+
+    #[test]
+    fn a_crash_of_the_broker_soon_after_excuses_a_will() {
+        let runs = [run("b", WillEnd::Clean { broker: 4, at_ms: 1_000 })];
+        let got: BTreeSet<String> = ["b".to_string()].into();
+        assert_eq!(check(&runs, &got, &[(4, 2_000)]), Ok(()));
+        assert!(check(&runs, &got, &[(5, 2_000)]).is_err(), "another node's crash excuses nothing");
+        assert!(check(&runs, &got, &[(4, 500)]).is_err(), "nor one before");
+    }
+}
