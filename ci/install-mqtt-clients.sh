@@ -15,5 +15,5 @@ if ((${#missing[@]})); then
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 fi
 if ! python3 -c 'import paho.mqtt, sys; sys.exit(0 if paho.mqtt.__version__.startswith("2.") else 1)' 2>/dev/null; then
-  python3 -m pip install -q 'paho-mqtt==2.*'
+  python3 -m pip install -q --root-user-action=ignore 'paho-mqtt==2.*'
 fi

@@ -101,6 +101,10 @@ def bad_utf8_topic(t, v):
             body += b"\x00"
         r.send(packet(3, 0, body + b"payload"))
         _expect_dropped(t, r, f"topic with {bad!r}", v, reasons=(0x80, 0x81, 0x82, 0x90))
+    # and in a SUBSCRIBE topic filter
+    r = _open(t, v)
+    r.send(subscribe_packet(1, [(prefix + b"/\xff\xfe", 1)], LEVEL[v]))
+    _expect_dropped(t, r, "filter with b'\\xff\\xfe'", v, reasons=(0x80, 0x81, 0x82, 0x8F))
     sub.expect_none(0.3)
     t.healthy(v)
 

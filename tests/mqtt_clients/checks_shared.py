@@ -137,7 +137,35 @@ def cluster_session_move(t, v):
 
 @register("cluster_takeover")
 def cluster_takeover(t, v):
-    """The same client id on another broker of the cluster takes the session over."""
+    """The same client id on another broker of the cluster closes the first connection and
+    takes its session over."""
+    ports = _cluster(t)
+    cid = t.cid("ctake")
+    exp = 300 if v == V5 else None
+    topic = t.topic("t")
+    first = t.client(v, client_id=cid, clean=False, session_expiry=exp, port=ports[0])
+    first.connect()
+    first.subscribe(topic, 1)
+    second = t.client(v, client_id=cid, clean=False, session_expiry=exp, port=ports[1])
+    conn = second.connect()
+    check(conn.session_present, f"session not present on broker 2: {conn}")
+    rc, from_server = first.wait_closed(8)
+    t.note(f"first connection closed: rc {rc}, DISCONNECT packet: {from_server}")
+    pub = t.client(v, port=ports[-1])
+    pub.connect()
+    pub.publish(topic, b"after-takeover", 1)
+    check(second.get(5).payload == b"after-takeover", "the new owner missed a message")
+    first.expect_none(0.2)
+    second.disconnect()
+    end = t.client(v, client_id=cid, clean=True, session_expiry=0 if v == V5 else None,
+                   port=ports[1])
+    end.connect()
+    end.disconnect()
+
+
+@register("cluster_takeover_reason", versions=(V5,))
+def cluster_takeover_reason(t, v):
+    """MQTT 5: taken over from another broker, the first connection gets DISCONNECT 0x8E."""
     ports = _cluster(t)
     cid = t.cid("ctake")
     first = t.client(v, client_id=cid, port=ports[0])
@@ -145,8 +173,9 @@ def cluster_takeover(t, v):
     second = t.client(v, client_id=cid, port=ports[1])
     second.connect()
     rc, from_server = first.wait_closed(8)
-    if v == V5:
-        check(from_server and rc == 0x8E, f"first connection: rc {rc}, DISCONNECT {from_server}")
+    check(from_server and rc == 0x8E,
+          f"first connection: rc {rc}, {'DISCONNECT' if from_server else 'no DISCONNECT packet'}"
+          f", expected DISCONNECT 0x8E")
     second.disconnect()
 
 
@@ -177,7 +206,7 @@ def websocket_pubsub(t, v):
         raise Skip("needs --ws-port")
     topic = t.topic("ws")
     ws = t.client(v, transport="websockets")
-    ws.c.ws_set_options(path="/mqtt")
+    ws.c.ws_set_options(path=getattr(t.run, "ws_path", "/mqtt"))
     ws.connect()
     ws.subscribe(topic, 2)
     tcp = t.connected(v)

@@ -57,6 +57,7 @@ class Run:
         self.users = users
         self.max_packet = max_packet
         self.verbose = verbose
+        self.ws_path = "/mqtt"
         self.token = token or os.urandom(4).hex()
         # Credentials every ordinary client uses (the users file's suite_user), or None.
         self.creds = None

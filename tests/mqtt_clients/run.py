@@ -88,7 +88,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--ws-port", type=int, help="MQTT over WebSocket (path /mqtt)")
+    ap.add_argument("--ws-port", type=int, help="MQTT over WebSocket on this port")
+    ap.add_argument("--ws-path", default="/mqtt", help="the WebSocket path (default /mqtt)")
     ap.add_argument("--cluster", help="PORT1,PORT2[,PORT3]: brokers of one cluster, on --host")
     ap.add_argument("--users-file", help="JSON users and rights: enables the auth/ACL checks")
     ap.add_argument("--peer", choices=["mosquitto"],
@@ -105,6 +106,15 @@ def main():
         for name, _, _ in lib.CHECKS:
             print(name)
         return 0
+    # Loopback only: the suite floods and abuses the broker on purpose.
+    import ipaddress
+    import socket
+    try:
+        addrs = {ai[4][0] for ai in socket.getaddrinfo(a.host, a.port, proto=socket.IPPROTO_TCP)}
+    except OSError as e:
+        ap.error(f"cannot resolve {a.host}: {e}")
+    if not all(ipaddress.ip_address(x.split("%")[0]).is_loopback for x in addrs):
+        ap.error(f"{a.host} is not a loopback address; the suite runs on loopback only")
     users = None
     if a.users_file:
         with open(a.users_file) as f:
@@ -112,6 +122,7 @@ def main():
     cluster = [int(p) for p in a.cluster.split(",")] if a.cluster else []
     run = Run(a.host, a.port, ws_port=a.ws_port, cluster=cluster, peer=a.peer, users=users,
               max_packet=a.max_packet, verbose=a.verbose)
+    run.ws_path = a.ws_path
     print(f"mqtt clients: broker {a.host}:{a.port}, run {run.token}", flush=True)
 
     counts = {"ok": 0, "FAIL": 0, "skip": 0}
