@@ -34,7 +34,7 @@ def _shared(t, v, ports, n_subs, n_msgs=300):
     plain.connect()
     plain.subscribe(topic, 1)
     if len(ports) > 1:
-        time.sleep(1.0)  # let the subscriptions reach every broker
+        time.sleep(t.run.cluster_settle)  # let the subscriptions reach every broker
     pub = t.client(v, port=ports[-1])
     pub.connect()
     for i in range(n_msgs):
@@ -89,7 +89,7 @@ def cluster_fanin(t, v):
     sub = t.client(v, port=ports[0])
     sub.connect()
     sub.subscribe(topic, 1)
-    time.sleep(1.0)
+    time.sleep(t.run.cluster_settle)
     pubs = []
     for i, p in enumerate(ports[1:]):
         c = t.client(v, port=p)
@@ -187,7 +187,7 @@ def cluster_retained(t, v):
     pub.connect()
     pub.publish(topic, b"everywhere", 1, retain=True)
     t.defer(lambda: pub.publish(topic, b"", 1, retain=True))
-    time.sleep(1.0)
+    time.sleep(t.run.cluster_settle)
     for p in ports[1:]:
         s = t.client(v, port=p)
         s.connect()

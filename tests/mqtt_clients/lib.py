@@ -58,6 +58,7 @@ class Run:
         self.max_packet = max_packet
         self.verbose = verbose
         self.ws_path = "/mqtt"
+        self.cluster_settle = 1.0
         self.token = token or os.urandom(4).hex()
         # Credentials every ordinary client uses (the users file's suite_user), or None.
         self.creds = None

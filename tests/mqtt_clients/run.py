@@ -92,6 +92,8 @@ def main():
     ap.add_argument("--ws-port", type=int, help="MQTT over WebSocket on this port")
     ap.add_argument("--ws-path", default="/mqtt", help="the WebSocket path (default /mqtt)")
     ap.add_argument("--cluster", help="PORT1,PORT2[,PORT3]: brokers of one cluster, on --host")
+    ap.add_argument("--cluster-settle", type=float, default=1.0,
+                    help="seconds for a subscription to reach every broker (default 1)")
     ap.add_argument("--users-file", help="JSON users and rights: enables the auth/ACL checks")
     ap.add_argument("--peer", choices=["mosquitto"],
                     help="the broker is this known implementation: skip what it lacks")
@@ -124,6 +126,7 @@ def main():
     run = Run(a.host, a.port, ws_port=a.ws_port, cluster=cluster, peer=a.peer, users=users,
               max_packet=a.max_packet, verbose=a.verbose)
     run.ws_path = a.ws_path
+    run.cluster_settle = a.cluster_settle
     print(f"mqtt clients: broker {a.host}:{a.port}, run {run.token}", flush=True)
 
     counts = {"ok": 0, "FAIL": 0, "skip": 0}
