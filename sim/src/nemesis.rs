@@ -81,14 +81,14 @@ impl Nemesis {
                 } else if matches!(a, Action::LagThenKill) {
                     self.lag_then_kill(cluster).await;
                 } else {
-                    self.inject(a, cluster);
+                    self.inject(a, cluster, settings);
                 }
             }
         }
         fault::set_enabled(false);
     }
 
-    fn inject(&mut self, action: Action, cluster: &mut MetaCluster) {
+    fn inject(&mut self, action: Action, cluster: &mut MetaCluster, settings: &Settings) {
         let mut r = rand::rng();
         // Every node (meta and data) can be cut off, killed, paused or skewed; disks are meta
         // nodes' (the data nodes' roles keep nothing on theirs, or are not faulted here).
@@ -183,7 +183,11 @@ impl Nemesis {
                     ("objects", Fault::Objects)
                 } else {
                     let i = r.gen_range(0..meta_n);
-                    cluster.nodes[i].disk.set_faults(random_disk_faults(&mut r));
+                    let mut faults = random_disk_faults(&mut r);
+                    if settings.faults.no_bit_flips {
+                        faults.bit_flip_rate = 0.0;
+                    }
+                    cluster.nodes[i].disk.set_faults(faults);
                     ("disk", Fault::Disk(i))
                 }
             }

@@ -23,6 +23,9 @@ pub struct FaultMix {
     /// A shard follower isolated until it leaves the ISR, then its leader killed as it
     /// returns (storage scenario only).
     pub lag_then_kill: bool,
+    /// Disk faults may flip bits in shard files (off where a scenario tests a layer above
+    /// storage: a flip on the last in-sync replica leaves its shard unavailable, by design).
+    pub no_bit_flips: bool,
 }
 
 /// One run's settings.
@@ -63,6 +66,7 @@ impl Settings {
             membership: coin(0.4),
             power_outages: coin(0.2),
             lag_then_kill: false,
+            no_bit_flips: false,
         };
         Settings {
             seed,

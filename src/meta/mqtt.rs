@@ -215,6 +215,12 @@ pub enum MqttOp {
         broker: NodeId,
         members: u32,
     },
+    /// `broker` (re)started: the sessions its previous incarnation served are disconnected
+    /// (their wills become due) and it has no shared subscription members.
+    BrokerStarted {
+        broker: NodeId,
+        now_ms: u64,
+    },
 }
 
 /// What an op came to.
@@ -288,6 +294,17 @@ impl MqttState {
             }
             MqttOp::Sweep { now_ms } => self.sweep(*now_ms, nodes),
             MqttOp::Retain { topic, retained } => self.retain(topic, retained),
+            MqttOp::BrokerStarted { broker, now_ms } => {
+                for s in self.sessions.values_mut().filter(|s| s.owner == Some(*broker)) {
+                    s.owner = None;
+                    s.disconnected_at_ms = Some(*now_ms);
+                }
+                for brokers in self.shared.values_mut() {
+                    brokers.remove(broker);
+                }
+                self.shared.retain(|_, b| !b.is_empty());
+                MqttResult::Done
+            }
             MqttOp::SharedMembers { key, broker, members } => {
                 let brokers = self.shared.entry(key.clone()).or_default();
                 match members {
@@ -609,6 +626,30 @@ mod tests {
         let s = &m.sessions["c"];
         assert_eq!((s.owner, s.disconnected_at_ms), (None, Some(100)));
         assert!(m.shared.is_empty());
+    }
+
+    #[test]
+    fn a_restarted_broker_orphans_its_previous_sessions() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true), (2, true)]);
+        let op = MqttOp::Claim {
+            client_id: "a".into(),
+            broker: 1,
+            clean_start: true,
+            expiry_s: 0,
+            will: Some(will(0)),
+            now_ms: 0,
+        };
+        m.apply(&op, &live);
+        claim(&mut m, "b", 2, false, 60, 0);
+        m.apply(&MqttOp::SharedMembers { key: "g/t".into(), broker: 1, members: 1 }, &live);
+        m.apply(&MqttOp::BrokerStarted { broker: 1, now_ms: 50 }, &live);
+        assert_eq!((m.sessions["a"].owner, m.sessions["a"].disconnected_at_ms), (None, Some(50)));
+        assert_eq!(m.sessions["b"].owner, Some(2));
+        assert!(m.shared.is_empty());
+        // The sweep then publishes the orphan's will and ends its session.
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 60 }, &live), MqttResult::Wills(vec![will(0)]));
+        assert!(!m.sessions.contains_key("a"));
     }
 
     #[test]

@@ -74,6 +74,7 @@ fn mqtt_keys_of(op: &MqttOp, state: &MetaState) -> Vec<WatchKey> {
     match op {
         MqttOp::Retain { topic, .. } => vec![WatchKey::Retained(topic.clone())],
         MqttOp::SharedMembers { key, .. } => vec![WatchKey::Shared(key.clone())],
+        MqttOp::BrokerStarted { .. } => state.mqtt.shared.keys().map(|k| WatchKey::Shared(k.clone())).collect(),
         // A sweep drops dead brokers from shared subscriptions (tombstones it drops are
         // invisible to watchers already).
         MqttOp::Sweep { .. } => state.mqtt.shared.keys().map(|k| WatchKey::Shared(k.clone())).collect(),

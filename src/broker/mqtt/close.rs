@@ -47,6 +47,15 @@ impl Conn {
             return;
         }
         let expiry_s = session_expiry_s.unwrap_or(ep.expiry_s);
+        if std::env::var("KEEL_DEBUG").is_ok() {
+            eprintln!(
+                "DEBUG broker {} finish {} will={} publish_will={publish_will} at {:?}",
+                self.core.node,
+                ep.client_id,
+                ep.will.is_some(),
+                time::since_start()
+            );
+        }
         let keep_will = match (&ep.will, publish_will) {
             (Some(will), true) => {
                 let delay_s = will.delay_s.min(expiry_s);

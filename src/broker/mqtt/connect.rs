@@ -54,7 +54,15 @@ impl Conn {
             will: will.clone(),
             now_ms: time::wall_ms(),
         };
-        let (generation, previous, resumed) = match self.core.batcher.apply(claim).await {
+        let dbg = std::env::var("KEEL_DEBUG").is_ok();
+        if dbg {
+            eprintln!("DEBUG broker {} claim {client_id} start", self.core.node);
+        }
+        let claimed = self.core.batcher.apply(claim).await;
+        if dbg {
+            eprintln!("DEBUG broker {} claim {client_id} -> {:?}", self.core.node, claimed.as_ref().map(|_| ()));
+        }
+        let (generation, previous, resumed) = match claimed {
             Ok(MqttResult::Claimed { generation, previous_owner, resumed }) => (generation, previous_owner, resumed),
             Ok(MqttResult::Refused(why)) => {
                 tracing::warn!(client = %client_id, why, "session refused");
@@ -70,6 +78,9 @@ impl Conn {
             Some(node) => takeover::remote(&self.core, node, &client_id).await,
             None => None,
         };
+        if dbg {
+            eprintln!("DEBUG broker {} takeover {client_id} done", self.core.node);
+        }
         let session_present = resumed.is_some();
         let persistent = req.session_expiry_s > 0;
         let key = self.core.new_key();
@@ -94,7 +105,25 @@ impl Conn {
         });
         let mut machine_resumed = Resumed::default();
         if let Some(record) = resumed {
-            machine_resumed = self.resume(&session, record, released).await;
+            match self.resume(&session, record, released).await {
+                Ok(r) => machine_resumed = r,
+                Err(e) => {
+                    // A QoS 2 message in flight could not be read back: refuse rather than
+                    // drop it; the client retries and the session is still there.
+                    tracing::warn!(client = %client_id, error = %e, "resuming the session failed");
+                    self.core.controls.unregister(&client_id, key);
+                    self.ep = None;
+                    let op = MqttOp::Disconnect {
+                        client_id,
+                        generation,
+                        now_ms: time::wall_ms(),
+                        expiry_s: None,
+                        keep_will: false,
+                    };
+                    self.core.batcher.submit(op).await;
+                    return refused(ReasonCode::ServerUnavailable);
+                }
+            }
         }
         self.core.router_mut().add_session(session.clone());
         start_readers(&self.core, &session);
@@ -130,7 +159,7 @@ impl Conn {
         session: &Arc<LocalSession>,
         record: SessionRecord,
         released: Option<takeover::Released>,
-    ) -> Resumed {
+    ) -> Result<Resumed, String> {
         let mut cursors = record.cursors.clone();
         if let Some(r) = released {
             cursors.extend(r.cursors);
@@ -169,14 +198,14 @@ impl Conn {
             self.qos2_out.insert(token, *packet_id);
             let message = match q.released {
                 true => Some(placeholder(token)),
-                false => read_message(&self.core, token).await,
+                false => read_message(&self.core, token).await?,
             };
             match message {
                 Some(message) => outbound.push(Inflight { packet_id: *packet_id, message, released: q.released }),
                 None => session.done(token), // gone from the log (retention): nothing to resend
             }
         }
-        Resumed { outbound, inbound_qos2: record.qos2_in.iter().copied().collect() }
+        Ok(Resumed { outbound, inbound_qos2: record.qos2_in.iter().copied().collect() })
     }
 
     fn restore_subscription(&mut self, session: &Arc<LocalSession>, filter: &str, sub: &SubRecord) {
@@ -249,12 +278,18 @@ fn will_record(client_id: &str, w: &Will) -> Option<WillRecord> {
     })
 }
 
-/// The message at `token`, read back from the log for a resumed QoS 2 delivery.
-async fn read_message(core: &Core, token: Token) -> Option<Message> {
-    let fetched = core.data.fetch(TOPIC, token.shard, token.offset, 1024 * 1024, 0).await.ok()?;
-    let r = fetched.records.into_iter().find(|r| r.offset == token.offset)?;
-    let record = MqttRecord::decode(&r.key.unwrap_or_default(), r.value).ok()?;
-    Some(Message {
+/// The message at `token`, read back from the log for a resumed QoS 2 delivery; `None` if
+/// retention dropped it.
+async fn read_message(core: &Core, token: Token) -> Result<Option<Message>, String> {
+    let fetched = core.data.fetch(TOPIC, token.shard, token.offset, 1024 * 1024, 0).await.map_err(|e| e.to_string())?;
+    let Some(r) = fetched.records.into_iter().find(|r| r.offset == token.offset) else {
+        if fetched.start_offset > token.offset {
+            return Ok(None);
+        }
+        return Err(format!("the message at {token:?} is not in the log (yet)"));
+    };
+    let Ok(record) = MqttRecord::decode(&r.key.unwrap_or_default(), r.value) else { return Ok(None) };
+    Ok(Some(Message {
         topic: record.topic,
         payload: record.payload,
         qos: QoS::ExactlyOnce,
@@ -263,7 +298,7 @@ async fn read_message(core: &Core, token: Token) -> Option<Message> {
         subscription_identifiers: vec![],
         token: machine_token(token),
         resume_packet_id: None,
-    })
+    }))
 }
 
 /// A stand-in message for a released QoS 2 delivery (only its PUBREL is resent).

@@ -117,7 +117,13 @@ impl MqttBroker {
 /// Waits for the namespace log and builds the core.
 async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
     let MqttParts { config, meta, view, data, unsafe_ack_before_append } = parts;
+    if std::env::var("KEEL_DEBUG").is_ok() {
+        eprintln!("DEBUG broker {} build start at {:?}", config.node_id, time::since_start());
+    }
     let shards = namespace::ensure(&meta, &view, &config.mqtt).await;
+    if std::env::var("KEEL_DEBUG").is_ok() {
+        eprintln!("DEBUG broker {} namespace ok at {:?}", config.node_id, time::since_start());
+    }
     let producer = loop {
         match data.producer().await {
             Ok(p) => break p,
@@ -127,6 +133,15 @@ async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
     };
     let appender = Appender::start(namespace::TOPIC, shards, producer);
     let batcher = MetaBatcher::start(meta.clone());
+    // Sessions this broker served before a restart have no connection any more.
+    loop {
+        let op = MqttOp::BrokerStarted { broker: config.node_id, now_ms: time::wall_ms() };
+        match batcher.apply(op).await {
+            Ok(MqttResult::Done) => break,
+            other => tracing::debug!(?other, "MQTT: recording this broker's start; will retry"),
+        }
+        time::sleep(Duration::from_millis(500)).await;
+    }
     let mut core = Core {
         node: config.node_id,
         broker: config.broker.clone(),
@@ -151,6 +166,9 @@ async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
         core.tailers.push(Tailer::new(shard, pos));
     }
     tracing::info!(node = core.node, shards, "MQTT front-end ready");
+    if std::env::var("KEEL_DEBUG").is_ok() {
+        eprintln!("DEBUG broker {} ready at {:?}", core.node, time::since_start());
+    }
     Arc::new(core)
 }
 
