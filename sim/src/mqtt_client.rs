@@ -162,16 +162,20 @@ impl MqttConn {
                     let received = Received { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain };
                     match (p.qos, p.packet_id) {
                         (QoS::AtMostOnce, _) | (_, None) => return Ok(received),
+                        // The application gets the message even if the acknowledgement cannot be
+                        // sent (the connection's failure shows on the next call): once its id is
+                        // held, a QoS 2 message's retransmissions are duplicates.
                         (QoS::AtLeastOnce, Some(id)) => {
-                            self.send(&Packet::PubAck(PubAck::new(id))).await?;
+                            let _ = self.send(&Packet::PubAck(PubAck::new(id))).await;
                             return Ok(received);
                         }
                         (QoS::ExactlyOnce, Some(id)) => {
                             let first = qos2_pending.insert(id);
-                            self.send(&Packet::PubRec(PubRec::new(id))).await?;
+                            let sent = self.send(&Packet::PubRec(PubRec::new(id))).await;
                             if first {
                                 return Ok(received);
                             }
+                            sent?;
                         }
                     }
                 }

@@ -134,6 +134,22 @@ pub async fn run(settings: Settings, options: MqttOptions) -> Outcome {
     }
 
     wait_settled(&log, live_end).await;
+    if std::env::var("KEEL_DEBUG").is_ok() {
+        if let Some(m) = cluster.leader() {
+            m.sm.read(|a| {
+                for (id, s) in a.state.mqtt.sessions.iter().filter(|(id, _)| id.starts_with("w-")) {
+                    eprintln!(
+                        "DEBUG meta session {id}: owner={:?} gen={} disc={:?} will={} expiry={}",
+                        s.owner,
+                        s.generation,
+                        s.disconnected_at_ms,
+                        s.will.is_some(),
+                        s.expiry_s
+                    );
+                }
+            });
+        }
+    }
     let b = brokers.clone();
     let retained = hosts.next().expect("a host").spawn(async move { read_retained(&b).await }).await;
     let Ok(Some(retained)) = retained else {

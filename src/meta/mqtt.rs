@@ -387,6 +387,11 @@ impl MqttState {
                 s.owner = None;
                 s.disconnected_at_ms = Some(now_ms);
             }
+            // Times come from brokers' clocks: one recorded ahead of the sweeping broker's
+            // counts from now, so a fast clock cannot hold a will or a session back.
+            if let Some(at) = s.disconnected_at_ms.filter(|at| *at > now_ms) {
+                s.disconnected_at_ms = Some(at.min(now_ms));
+            }
             if s.will_due(now_ms) || (s.expired(now_ms) && s.will.is_some()) {
                 wills.extend(s.will.take());
             }
@@ -585,6 +590,34 @@ mod tests {
             m.apply(&MqttOp::TakeWill { client_id: "d".into(), generation: 1 }, &live),
             MqttResult::Fenced { generation: 2 }
         );
+    }
+
+    #[test]
+    fn a_disconnect_time_from_a_fast_clock_counts_from_the_sweep() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        let op = MqttOp::Claim {
+            client_id: "c".into(),
+            broker: 1,
+            clean_start: true,
+            expiry_s: 0,
+            will: Some(will(2)),
+            now_ms: 0,
+        };
+        m.apply(&op, &live);
+        // Recorded 60 s ahead of the sweeping broker's clock.
+        m.apply(
+            &MqttOp::Disconnect {
+                client_id: "c".into(),
+                generation: 1,
+                now_ms: 70_000,
+                expiry_s: Some(60),
+                keep_will: true,
+            },
+            &live,
+        );
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 10_000 }, &live), MqttResult::Wills(vec![]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 12_000 }, &live), MqttResult::Wills(vec![will(2)]));
     }
 
     #[test]

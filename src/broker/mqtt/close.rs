@@ -60,10 +60,9 @@ impl Conn {
             (Some(will), true) => {
                 let delay_s = will.delay_s.min(expiry_s);
                 if delay_s == 0 {
-                    // In the log before meta forgets it: if this broker dies first, the sweep
-                    // publishes it (at least once).
-                    publish::publish_will(self.core.clone(), will.clone()).await;
-                    false
+                    // In the log before meta forgets it: if this broker dies first, or the
+                    // append fails, meta keeps it due and the sweep publishes it.
+                    !publish::publish_will(self.core.clone(), will.clone()).await
                 } else {
                     task::spawn(will_after(self.core.clone(), &ep, delay_s));
                     true
@@ -92,14 +91,38 @@ impl Conn {
         if let Some(p) = progress {
             batcher.submit(p).await;
         }
-        if let Err(e) =
-            time::timeout(DISCONNECT_WAIT, batcher.apply(disconnect)).await.unwrap_or(Err("timed out".into()))
-        {
-            tracing::debug!(client = %ep.client_id, error = %e, "recording the disconnect failed");
+        let recording = task::spawn(record_disconnect(batcher, disconnect));
+        if time::timeout(DISCONNECT_WAIT, recording).await.is_err() {
+            tracing::debug!(client = %ep.client_id, "meta has not recorded the disconnect yet; it keeps trying");
         }
         tracing::debug!(client = %ep.client_id, publish_will, keep_will, "MQTT session left this broker");
+        if std::env::var("KEEL_DEBUG").is_ok() {
+            eprintln!(
+                "DEBUG broker {} left {} keep_will={keep_will} t={:?}",
+                self.core.node,
+                ep.client_id,
+                time::since_start()
+            );
+        }
     }
 }
+
+/// Records a disconnect in meta, retried (a lost batch loses its ops) until meta answers, for
+/// up to `RECORD_FOR`: until then a crash of this broker would have the session's will
+/// published by the sweep.
+async fn record_disconnect(batcher: super::batch::MetaBatcher, op: MqttOp) {
+    let deadline = time::now() + RECORD_FOR;
+    while time::now() < deadline {
+        match batcher.apply(op.clone()).await {
+            Ok(_) => return,
+            Err(e) => tracing::debug!(error = %e, "recording a disconnect; will retry"),
+        }
+        time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// How long a disconnect is retried.
+const RECORD_FOR: Duration = Duration::from_secs(300);
 
 /// Publishes a delayed will once its delay ends, unless the session was claimed again.
 fn will_after(core: Arc<Core>, ep: &Endpoint, delay_s: u32) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -109,7 +132,7 @@ fn will_after(core: Arc<Core>, ep: &Endpoint, delay_s: u32) -> impl std::future:
         match core.batcher.apply(op).await {
             Ok(MqttResult::Wills(wills)) => {
                 for w in wills {
-                    publish::publish_will(core.clone(), w).await;
+                    publish::publish_will_retrying(core.clone(), w).await;
                 }
             }
             // Claimed again (no will) or meta unreachable: the sweep publishes a will still due.

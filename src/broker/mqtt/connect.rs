@@ -161,8 +161,20 @@ impl Conn {
         released: Option<takeover::Released>,
     ) -> Result<Resumed, String> {
         let mut cursors = record.cursors.clone();
+        let dbg_released = released.clone();
         if let Some(r) = released {
             cursors.extend(r.cursors);
+        }
+        if std::env::var("KEEL_DEBUG").is_ok() {
+            eprintln!(
+                "DEBUG broker {} resume {} meta={:?} released={:?} qos2={:?} tails={:?}",
+                self.core.node,
+                session.client_id,
+                record.cursors,
+                dbg_released,
+                record.qos2_out,
+                self.core.tails()
+            );
         }
         {
             let mut st = session.state();

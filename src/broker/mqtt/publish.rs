@@ -225,6 +225,15 @@ async fn finish(core: &Core, record: &MqttRecord, (shard, rx): Queued) -> Result
         }
         Err(_) => return Err(ReasonCode::UnspecifiedError),
     };
+    if std::env::var("KEEL_DEBUG").is_ok() {
+        eprintln!(
+            "DEBUG broker {} appended {} {:?} at {shard}/{offset} t={:?}",
+            core.node,
+            record.topic,
+            String::from_utf8_lossy(&record.payload),
+            time::since_start()
+        );
+    }
     if record.retain {
         retain(core, record, shard, offset).await.map_err(|_| ReasonCode::UnspecifiedError)?;
     }
@@ -244,17 +253,33 @@ async fn store(core: &Core, record: &MqttRecord) -> Result<(), ReasonCode> {
     finish(core, record, queued).await
 }
 
-/// Publishes a will message (a session that ended uncleanly).
-pub(super) async fn publish_will(core: Arc<Core>, will: WillRecord) {
+/// Publishes a will that meta handed over (it no longer keeps it): retried until it is in the
+/// log, for up to `WILL_RETRY_FOR`.
+pub(super) async fn publish_will_retrying(core: Arc<Core>, will: WillRecord) {
+    let deadline = time::now() + WILL_RETRY_FOR;
+    while !publish_will(core.clone(), will.clone()).await && time::now() < deadline {
+        time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// How long a will taken from meta is retried.
+const WILL_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Publishes a will message (a session that ended uncleanly); whether it is in the log.
+pub(super) async fn publish_will(core: Arc<Core>, will: WillRecord) -> bool {
     let record = match MqttRecord::decode(will.topic.as_bytes(), Bytes::from(will.record.0)) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "a stored will message cannot be decoded; dropped");
-            return;
+            return true;
         }
     };
-    if let Err(e) = store(&core, &record).await {
-        tracing::warn!(topic = %record.topic, error = ?e, "publishing a will message failed");
+    match store(&core, &record).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(topic = %record.topic, error = ?e, "publishing a will message failed");
+            false
+        }
     }
 }
 

@@ -233,10 +233,22 @@ async fn sweep_loop(core: Arc<Core>) {
         if first != Some(core.node) {
             continue;
         }
-        match core.batcher.apply(MqttOp::Sweep { now_ms: time::wall_ms() }).await {
+        let r = core.batcher.apply(MqttOp::Sweep { now_ms: time::wall_ms() }).await;
+        if std::env::var("KEEL_DEBUG").is_ok() {
+            eprintln!("DEBUG broker {} sweep -> {:?} t={:?}", core.node, r.as_ref().map(|_| ()), time::since_start());
+        }
+        match r {
             Ok(MqttResult::Wills(wills)) => {
+                if std::env::var("KEEL_DEBUG").is_ok() && !wills.is_empty() {
+                    eprintln!(
+                        "DEBUG broker {} sweep wills {:?} t={:?}",
+                        core.node,
+                        wills.iter().map(|w| &w.topic).collect::<Vec<_>>(),
+                        time::since_start()
+                    );
+                }
                 for w in wills {
-                    task::spawn(publish::publish_will(core.clone(), w));
+                    task::spawn(publish::publish_will_retrying(core.clone(), w));
                 }
             }
             Ok(_) => {}
