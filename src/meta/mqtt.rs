@@ -23,6 +23,9 @@ use super::records::{NodeId, NodeRecord};
 pub const SESSIONS_MAX: usize = 10_000_000;
 /// How long a cleared retained message's tombstone orders later updates of its topic.
 pub const TOMBSTONE_MS: u64 = 60_000;
+/// How long a broker that took a will to publish has before another may take it again (a will
+/// leaves meta only once its publisher says it is in the log: at least once).
+pub const WILL_LEASE_MS: u64 = 30_000;
 
 /// Bytes (a log record) that serialise as base64 text, not a JSON array of numbers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,8 +98,11 @@ pub struct SessionRecord {
     pub qos2_out: Vec<Qos2Out>,
     /// QoS 2 packet ids received from the client whose PUBREL has not come.
     pub qos2_in: BTreeSet<u16>,
-    /// The will, while the client is connected or its delay runs.
+    /// The will, while the client is connected, its delay runs, or it is being published.
     pub will: Option<WillRecord>,
+    /// When a broker took the will to publish it (wall ms of that broker's sweep or timer).
+    #[serde(default)]
+    pub will_lease_ms: Option<u64>,
 }
 
 impl SessionRecord {
@@ -192,9 +198,15 @@ pub enum MqttOp {
         expiry_s: Option<u32>,
         keep_will: bool,
     },
-    /// The will of a disconnected session, taken for publishing (if the session was not
-    /// claimed again meanwhile).
-    TakeWill {
+    /// The will of a disconnected session, leased for publishing if it is due and not leased
+    /// (or its lease ran out), unless the session was claimed again meanwhile.
+    LeaseWill {
+        client_id: String,
+        generation: u64,
+        now_ms: u64,
+    },
+    /// The leased will is in the log: it leaves meta (and a session with nothing left ends).
+    WillDone {
         client_id: String,
         generation: u64,
     },
@@ -223,6 +235,14 @@ pub enum MqttOp {
     },
 }
 
+/// A will leased for publishing, and the session it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueWill {
+    pub client_id: String,
+    pub generation: u64,
+    pub will: WillRecord,
+}
+
 /// What an op came to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MqttResult {
@@ -238,8 +258,8 @@ pub enum MqttResult {
     Fenced {
         generation: u64,
     },
-    /// Wills to publish now.
-    Wills(Vec<WillRecord>),
+    /// Wills to publish now (leased: report each with [`MqttOp::WillDone`] once in the log).
+    Wills(Vec<DueWill>),
     Refused(String),
 }
 
@@ -286,9 +306,26 @@ impl MqttState {
             MqttOp::Disconnect { client_id, generation, now_ms, expiry_s, keep_will } => {
                 self.disconnect(client_id, *generation, *now_ms, *expiry_s, *keep_will)
             }
-            MqttOp::TakeWill { client_id, generation } => {
-                let r = self
-                    .with_session(client_id, *generation, |s| MqttResult::Wills(s.will.take().into_iter().collect()));
+            MqttOp::LeaseWill { client_id, generation, now_ms } => {
+                let id = client_id.clone();
+                self.with_session(client_id, *generation, |s| {
+                    let due =
+                        s.will.is_some() && s.will_lease_ms.is_none_or(|l| *now_ms >= l.saturating_add(WILL_LEASE_MS));
+                    if !due {
+                        return MqttResult::Wills(vec![]);
+                    }
+                    s.will_lease_ms = Some(*now_ms);
+                    let will = s.will.clone().into_iter();
+                    let generation = s.generation;
+                    MqttResult::Wills(will.map(|will| DueWill { client_id: id.clone(), generation, will }).collect())
+                })
+            }
+            MqttOp::WillDone { client_id, generation } => {
+                let r = self.with_session(client_id, *generation, |s| {
+                    s.will = None;
+                    s.will_lease_ms = None;
+                    MqttResult::Done
+                });
                 self.end_if_done(client_id);
                 r
             }
@@ -342,6 +379,7 @@ impl MqttState {
         s.expiry_s = expiry_s;
         s.disconnected_at_ms = None;
         s.will = will;
+        s.will_lease_ms = None;
         self.sessions.insert(client_id.to_string(), s);
         MqttResult::Claimed { generation, previous_owner, resumed }
     }
@@ -392,10 +430,15 @@ impl MqttState {
             if let Some(at) = s.disconnected_at_ms.filter(|at| *at > now_ms) {
                 s.disconnected_at_ms = Some(at.min(now_ms));
             }
-            if s.will_due(now_ms) || (s.expired(now_ms) && s.will.is_some()) {
-                wills.extend(s.will.take());
+            let leasable = s.will_lease_ms.is_none_or(|l| now_ms >= l.saturating_add(WILL_LEASE_MS));
+            if (s.will_due(now_ms) || (s.expired(now_ms) && s.will.is_some())) && leasable {
+                s.will_lease_ms = Some(now_ms);
+                let will = s.will.clone().into_iter();
+                wills.extend(will.map(|will| DueWill { client_id: id.clone(), generation: s.generation, will }));
             }
-            if s.expired(now_ms) || (s.owner.is_none() && s.expiry_s == 0 && s.will.is_none()) {
+            // A session ends when it expired (or had expiry 0) and its will is in the log.
+            let gone = s.expired(now_ms) || (s.owner.is_none() && s.expiry_s == 0);
+            if gone && s.will.is_none() {
                 ended.push(id.clone());
             }
         }
@@ -458,6 +501,10 @@ mod tests {
     fn claim(m: &mut MqttState, id: &str, broker: NodeId, clean: bool, expiry_s: u32, now_ms: u64) -> MqttResult {
         let op = MqttOp::Claim { client_id: id.into(), broker, clean_start: clean, expiry_s, will: None, now_ms };
         m.apply(&op, &nodes(&[(1, true), (2, true)]))
+    }
+
+    fn due(client_id: &str, generation: u64, delay_s: u32) -> DueWill {
+        DueWill { client_id: client_id.into(), generation, will: will(delay_s) }
     }
 
     fn will(delay_s: u32) -> WillRecord {
@@ -566,11 +613,18 @@ mod tests {
         };
         m.apply(&gone, &live);
         assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 5_999 }, &live), MqttResult::Wills(vec![]));
-        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 6_000 }, &live), MqttResult::Wills(vec![will(5)]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 6_000 }, &live), MqttResult::Wills(vec![due("c", 1, 5)]));
+        // Leased: not handed out again while its publisher has time...
         assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 7_000 }, &live), MqttResult::Wills(vec![]));
-        // The broker's own timer, racing the sweep, finds it taken.
-        let take = MqttOp::TakeWill { client_id: "c".into(), generation: 1 };
-        assert_eq!(m.apply(&take, &live), MqttResult::Wills(vec![]));
+        let lease = MqttOp::LeaseWill { client_id: "c".into(), generation: 1, now_ms: 7_000 };
+        assert_eq!(m.apply(&lease, &live), MqttResult::Wills(vec![]));
+        // ...but again if its publisher never said it was done (a lost answer, a crash).
+        let later = 6_000 + WILL_LEASE_MS;
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: later }, &live), MqttResult::Wills(vec![due("c", 1, 5)]));
+        // Done: it leaves meta, and with expiry over, so does the session.
+        m.apply(&MqttOp::WillDone { client_id: "c".into(), generation: 1 }, &live);
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: later + WILL_LEASE_MS }, &live), MqttResult::Wills(vec![]));
+        assert!(!m.sessions.contains_key("c"));
         // A client that reconnects within the delay fences the old generation's will.
         let op = MqttOp::Claim {
             client_id: "d".into(),
@@ -587,7 +641,7 @@ mod tests {
         );
         claim(&mut m, "d", 1, false, 60, 1_000);
         assert_eq!(
-            m.apply(&MqttOp::TakeWill { client_id: "d".into(), generation: 1 }, &live),
+            m.apply(&MqttOp::LeaseWill { client_id: "d".into(), generation: 1, now_ms: 5_000 }, &live),
             MqttResult::Fenced { generation: 2 }
         );
     }
@@ -617,7 +671,7 @@ mod tests {
             &live,
         );
         assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 10_000 }, &live), MqttResult::Wills(vec![]));
-        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 12_000 }, &live), MqttResult::Wills(vec![will(2)]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 12_000 }, &live), MqttResult::Wills(vec![due("c", 1, 2)]));
     }
 
     #[test]
@@ -637,7 +691,11 @@ mod tests {
             &MqttOp::Disconnect { client_id: "c".into(), generation: 1, now_ms: 0, expiry_s: None, keep_will: true },
             &live,
         );
-        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 2_000 }, &live), MqttResult::Wills(vec![will(60)]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 2_000 }, &live), MqttResult::Wills(vec![due("c", 1, 60)]));
+        // The session ends once its will is in the log.
+        assert_eq!(m.sessions.len(), 1);
+        m.apply(&MqttOp::WillDone { client_id: "c".into(), generation: 1 }, &live);
+        m.apply(&MqttOp::Sweep { now_ms: 2_001 }, &live);
         assert!(m.sessions.is_empty());
     }
 
@@ -655,7 +713,7 @@ mod tests {
         m.apply(&op, &nodes(&[(2, true)]));
         m.apply(&MqttOp::SharedMembers { key: "g/t".into(), broker: 2, members: 3 }, &nodes(&[(2, true)]));
         let dead = nodes(&[(1, true), (2, false)]);
-        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 100 }, &dead), MqttResult::Wills(vec![will(0)]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 100 }, &dead), MqttResult::Wills(vec![due("c", 1, 0)]));
         let s = &m.sessions["c"];
         assert_eq!((s.owner, s.disconnected_at_ms), (None, Some(100)));
         assert!(m.shared.is_empty());
@@ -681,7 +739,8 @@ mod tests {
         assert_eq!(m.sessions["b"].owner, Some(2));
         assert!(m.shared.is_empty());
         // The sweep then publishes the orphan's will and ends its session.
-        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 60 }, &live), MqttResult::Wills(vec![will(0)]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 60 }, &live), MqttResult::Wills(vec![due("a", 1, 0)]));
+        m.apply(&MqttOp::WillDone { client_id: "a".into(), generation: 1 }, &live);
         assert!(!m.sessions.contains_key("a"));
     }
 

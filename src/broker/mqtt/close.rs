@@ -126,13 +126,14 @@ const RECORD_FOR: Duration = Duration::from_secs(300);
 
 /// Publishes a delayed will once its delay ends, unless the session was claimed again.
 fn will_after(core: Arc<Core>, ep: &Endpoint, delay_s: u32) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let op = MqttOp::TakeWill { client_id: ep.client_id.clone(), generation: ep.generation };
+    let (client_id, generation) = (ep.client_id.clone(), ep.generation);
     async move {
         time::sleep(Duration::from_secs(u64::from(delay_s))).await;
+        let op = MqttOp::LeaseWill { client_id, generation, now_ms: time::wall_ms() };
         match core.batcher.apply(op).await {
             Ok(MqttResult::Wills(wills)) => {
-                for w in wills {
-                    publish::publish_will_retrying(core.clone(), w).await;
+                for due in wills {
+                    publish::publish_due_will(core.clone(), due).await;
                 }
             }
             // Claimed again (no will) or meta unreachable: the sweep publishes a will still due.

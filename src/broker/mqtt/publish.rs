@@ -17,7 +17,7 @@ use super::namespace::shard_of;
 use super::record::MqttRecord;
 use super::Core;
 use crate::broker::auth::Access;
-use crate::meta::mqtt::{Blob, MqttOp, MqttResult, Qos2Out, RetainedRecord, WillRecord};
+use crate::meta::mqtt::{Blob, DueWill, MqttOp, MqttResult, Qos2Out, RetainedRecord, WillRecord};
 
 /// QoS 1/2 publishes whose acknowledgements wait for their turn.
 #[derive(Default)]
@@ -253,17 +253,23 @@ async fn store(core: &Core, record: &MqttRecord) -> Result<(), ReasonCode> {
     finish(core, record, queued).await
 }
 
-/// Publishes a will that meta handed over (it no longer keeps it): retried until it is in the
-/// log, for up to `WILL_RETRY_FOR`.
-pub(super) async fn publish_will_retrying(core: Arc<Core>, will: WillRecord) {
-    let deadline = time::now() + WILL_RETRY_FOR;
-    while !publish_will(core.clone(), will.clone()).await && time::now() < deadline {
+/// Publishes a will meta leased to this broker, then tells meta it is in the log (until then
+/// meta keeps it, and leases it again if this broker takes too long: at least once).
+pub(super) async fn publish_due_will(core: Arc<Core>, due: DueWill) {
+    if !publish_will(core.clone(), due.will).await {
+        return; // the lease runs out and the sweep hands it out again
+    }
+    let done = MqttOp::WillDone { client_id: due.client_id, generation: due.generation };
+    for _ in 0..WILL_DONE_TRIES {
+        if core.batcher.apply(done.clone()).await.is_ok() {
+            return;
+        }
         time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
-/// How long a will taken from meta is retried.
-const WILL_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often telling meta a will is published is tried (failing that, it is published again).
+const WILL_DONE_TRIES: u32 = 30;
 
 /// Publishes a will message (a session that ended uncleanly); whether it is in the log.
 pub(super) async fn publish_will(core: Arc<Core>, will: WillRecord) -> bool {

@@ -239,16 +239,8 @@ async fn sweep_loop(core: Arc<Core>) {
         }
         match r {
             Ok(MqttResult::Wills(wills)) => {
-                if std::env::var("KEEL_DEBUG").is_ok() && !wills.is_empty() {
-                    eprintln!(
-                        "DEBUG broker {} sweep wills {:?} t={:?}",
-                        core.node,
-                        wills.iter().map(|w| &w.topic).collect::<Vec<_>>(),
-                        time::since_start()
-                    );
-                }
-                for w in wills {
-                    task::spawn(publish::publish_will_retrying(core.clone(), w));
+                for due in wills {
+                    task::spawn(publish::publish_due_will(core.clone(), due));
                 }
             }
             Ok(_) => {}
