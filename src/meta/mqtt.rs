@@ -13,7 +13,7 @@
 //!
 //! Message bodies (retained messages, wills) are the broker's encoded log records, opaque here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -96,8 +96,10 @@ pub struct SessionRecord {
     /// QoS 2 delivery states (client-bound), one per (shard, offset), until the cursor passes
     /// them.
     pub qos2_out: Vec<Qos2Out>,
-    /// QoS 2 packet ids received from the client whose PUBREL has not come.
-    pub qos2_in: BTreeSet<u16>,
+    /// QoS 2 packet ids from the client: whether received and waiting for PUBREL, with the
+    /// sequence number of the change that said so (a change carrying a lower one came late and
+    /// is ignored: batches whose outcome was unknown can apply after later ones).
+    pub qos2_in: BTreeMap<u16, (bool, u64)>,
     /// The will, while the client is connected, its delay runs, or it is being published.
     pub will: Option<WillRecord>,
     /// When a broker took the will to publish it (wall ms of that broker's sweep or timer).
@@ -106,6 +108,38 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// Applies delivery progress (see [`MqttOp::Progress`]).
+    fn progress(&mut self, cursors: &BTreeMap<u32, u64>, qos2_out: &[Qos2Out], qos2_in: &[(u16, bool, u64)]) {
+        for (shard, offset) in cursors {
+            let c = self.cursors.entry(*shard).or_insert(*offset);
+            *c = (*c).max(*offset);
+        }
+        for st in qos2_out {
+            match self.qos2_out.iter_mut().find(|q| (q.shard, q.offset) == (st.shard, st.offset)) {
+                Some(q) => {
+                    q.packet_id = st.packet_id;
+                    q.released |= st.released;
+                    q.done |= st.done;
+                }
+                None => self.qos2_out.push(*st),
+            }
+        }
+        let below = |q: &Qos2Out, cursors: &BTreeMap<u32, u64>| cursors.get(&q.shard).is_some_and(|c| q.offset < *c);
+        let cursors = &self.cursors;
+        self.qos2_out.retain(|q| !below(q, cursors));
+        for (id, received, seq) in qos2_in {
+            let e = self.qos2_in.entry(*id).or_insert((*received, *seq));
+            if *seq >= e.1 {
+                *e = (*received, *seq);
+            }
+        }
+    }
+
+    /// The inbound QoS 2 packet ids waiting for PUBREL.
+    pub fn qos2_waiting(&self) -> Vec<u16> {
+        self.qos2_in.iter().filter(|(_, (waiting, _))| *waiting).map(|(id, _)| *id).collect()
+    }
+
     /// Whether the session outlived its expiry at `now_ms`.
     fn expired(&self, now_ms: u64) -> bool {
         match (self.owner, self.disconnected_at_ms) {
@@ -179,14 +213,15 @@ pub enum MqttOp {
         generation: u64,
         filters: Vec<String>,
     },
-    /// Delivery progress: cursors moved (QoS 2 states below them are dropped), QoS 2 states
-    /// set, inbound QoS 2 ids received (`true`) or released (`false`).
+    /// Delivery progress: cursors moved forward (never back: a batch may apply late; QoS 2
+    /// states below them are dropped), QoS 2 states set (never downgraded), inbound QoS 2 ids
+    /// received (`true`) or released (`false`), each with an increasing sequence number.
     Progress {
         client_id: String,
         generation: u64,
         cursors: BTreeMap<u32, u64>,
         qos2_out: Vec<Qos2Out>,
-        qos2_in: Vec<(u16, bool)>,
+        qos2_in: Vec<(u16, bool, u64)>,
     },
     /// The client went away. `expiry_s`: a new expiry (MQTT 5 DISCONNECT); `keep_will`: its
     /// will is still to be published after its delay (else it was published or must not be).
@@ -287,19 +322,7 @@ impl MqttState {
             }),
             MqttOp::Progress { client_id, generation, cursors, qos2_out, qos2_in } => {
                 self.with_session(client_id, *generation, |s| {
-                    s.cursors.extend(cursors.iter().map(|(k, v)| (*k, *v)));
-                    for st in qos2_out {
-                        s.qos2_out.retain(|q| (q.shard, q.offset) != (st.shard, st.offset));
-                        s.qos2_out.push(*st);
-                    }
-                    let cursors = &s.cursors;
-                    s.qos2_out.retain(|q| cursors.get(&q.shard).is_none_or(|c| q.offset >= *c));
-                    for (id, received) in qos2_in {
-                        match received {
-                            true => s.qos2_in.insert(*id),
-                            false => s.qos2_in.remove(id),
-                        };
-                    }
+                    s.progress(cursors, qos2_out, qos2_in);
                     MqttResult::Done
                 })
             }
@@ -774,24 +797,47 @@ mod tests {
         let live = nodes(&[(1, true)]);
         claim(&mut m, "c", 1, false, 60, 0);
         let st = Qos2Out { shard: 1, offset: 9, packet_id: 7, released: false, done: false };
-        let progress = |cursor: u64, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool)>| MqttOp::Progress {
+        let progress = |cursor: u64, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool, u64)>| MqttOp::Progress {
             client_id: "c".into(),
             generation: 1,
             cursors: [(1, cursor)].into(),
             qos2_out,
             qos2_in,
         };
-        m.apply(&progress(9, vec![st], vec![(3, true)]), &live);
+        m.apply(&progress(9, vec![st], vec![(3, true, 1)]), &live);
         let s = &m.sessions["c"];
-        assert_eq!((s.qos2_out.clone(), s.qos2_in.contains(&3), s.cursors[&1]), (vec![st], true, 9));
+        assert_eq!((s.qos2_out.clone(), s.qos2_waiting(), s.cursors[&1]), (vec![st], vec![3], 9));
         // Completed, the state stays while the cursor has not passed it...
         let done = Qos2Out { released: true, done: true, ..st };
-        m.apply(&progress(9, vec![done], vec![(3, false)]), &live);
+        m.apply(&progress(9, vec![done], vec![(3, false, 2)]), &live);
         assert_eq!(m.sessions["c"].qos2_out, vec![done]);
+        assert!(m.sessions["c"].qos2_waiting().is_empty());
         // ...and goes once it has.
         m.apply(&progress(10, vec![], vec![]), &live);
+        assert!(m.sessions["c"].qos2_out.is_empty());
+    }
+
+    #[test]
+    fn progress_that_applies_late_changes_nothing_back() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        claim(&mut m, "c", 1, false, 60, 0);
+        let st = Qos2Out { shard: 0, offset: 70, packet_id: 7, released: true, done: false };
+        let progress = |cursor: u64, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool, u64)>| MqttOp::Progress {
+            client_id: "c".into(),
+            generation: 1,
+            cursors: [(0, cursor)].into(),
+            qos2_out,
+            qos2_in,
+        };
+        m.apply(&progress(67, vec![st], vec![(5, false, 9)]), &live);
+        // A batch sent earlier lands now: an older cursor, a state before its PUBREL, an id
+        // received before its release.
+        m.apply(&progress(65, vec![Qos2Out { released: false, ..st }], vec![(5, true, 8)]), &live);
         let s = &m.sessions["c"];
-        assert!(s.qos2_out.is_empty() && s.qos2_in.is_empty());
+        assert_eq!(s.cursors[&0], 67);
+        assert_eq!(s.qos2_out, vec![st]);
+        assert!(s.qos2_waiting().is_empty());
     }
 
     #[test]
@@ -805,7 +851,7 @@ mod tests {
             generation: 1,
             cursors: [(1, 3)].into(),
             qos2_out: vec![st],
-            qos2_in: vec![(4, true)],
+            qos2_in: vec![(4, true, 1)],
         };
         m.apply(&p, &live);
         m.apply(&MqttOp::SharedMembers { key: "g/t".into(), broker: 1, members: 2 }, &live);

@@ -42,6 +42,15 @@ impl Conn {
         }
         self.core.controls.unregister(&ep.client_id, ep.session.key);
         let cursors = ep.session.cursors(&self.core.tails());
+        if std::env::var("KEEL_DEBUG").is_ok() {
+            eprintln!(
+                "DEBUG broker {} final {} {:?} t={:?}",
+                self.core.node,
+                ep.client_id,
+                cursors,
+                time::since_start()
+            );
+        }
         if let Some(reply) = self.takeover_reply.take() {
             let _ = reply.send(Released { cursors });
             return;

@@ -217,7 +217,7 @@ impl Conn {
                 None => session.done(token), // gone from the log (retention): nothing to resend
             }
         }
-        Ok(Resumed { outbound, inbound_qos2: record.qos2_in.iter().copied().collect() })
+        Ok(Resumed { outbound, inbound_qos2: record.qos2_waiting() })
     }
 
     fn restore_subscription(&mut self, session: &Arc<LocalSession>, filter: &str, sub: &SubRecord) {

@@ -70,6 +70,8 @@ pub(super) struct Conn {
     pub retained_pending: Vec<(String, super::session::SubEntry)>,
     /// Numbers retained deliveries' tokens (they are in no shard).
     pub retained_seq: u64,
+    /// Inbound QoS 2 changes sent to meta (their sequence numbers).
+    pub qos2_in_changes: u64,
     pub peer: String,
     pub closed: bool,
 }
@@ -125,6 +127,7 @@ where
         takeover_reply: None,
         retained_pending: Vec::new(),
         retained_seq: 0,
+        qos2_in_changes: 0,
         peer,
         closed: false,
     };

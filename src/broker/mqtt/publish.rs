@@ -45,7 +45,7 @@ impl AckOrder {
 }
 
 /// A progress op of the session: QoS 2 states out and in.
-pub(super) fn progress(ep: &Endpoint, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool)>) -> MqttOp {
+pub(super) fn progress(ep: &Endpoint, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool, u64)>) -> MqttOp {
     MqttOp::Progress {
         client_id: ep.client_id.clone(),
         generation: ep.generation,
@@ -125,6 +125,7 @@ impl Conn {
         let core = self.core.clone();
         let done = self.internal.clone();
         let qos2_in = (qos == QoS::ExactlyOnce && ep.session.persistent).then(|| progress(ep, vec![], vec![]));
+        let seq = self.qos2_in_seq();
         let packet_id = publish.packet_id;
         if qos != QoS::AtMostOnce && core.unsafe_ack_before_append {
             // TEST ONLY: the planted bug the simulation must catch.
@@ -134,7 +135,8 @@ impl Conn {
             let result = finish(&core, &record, appended).await;
             let result = match (result, qos2_in, packet_id) {
                 (Ok(()), Some(MqttOp::Progress { client_id, generation, cursors, qos2_out, .. }), Some(pid)) => {
-                    let op = MqttOp::Progress { client_id, generation, cursors, qos2_out, qos2_in: vec![(pid, true)] };
+                    let op =
+                        MqttOp::Progress { client_id, generation, cursors, qos2_out, qos2_in: vec![(pid, true, seq)] };
                     match core.batcher.apply(op).await {
                         Ok(MqttResult::Done) => Ok(()),
                         _ => Err(ReasonCode::UnspecifiedError),
@@ -159,11 +161,21 @@ impl Conn {
         count_ok && bytes + record.payload.len() <= self.core.mqtt.retained_bytes_max
     }
 
+    /// The sequence number of the next inbound QoS 2 change: increasing within the session's
+    /// generation, and above every earlier generation's.
+    fn qos2_in_seq(&mut self) -> u64 {
+        self.qos2_in_changes += 1;
+        let generation = self.ep.as_ref().map_or(0, |ep| ep.generation);
+        (generation << 32) | (self.qos2_in_changes & 0xffff_ffff)
+    }
+
     /// Inbound QoS 2: the client released `packet_id`.
     pub(super) async fn qos2_released(&mut self, packet_id: u16) {
         let Some(ep) = &self.ep else { return };
         if ep.session.persistent {
-            let op = progress(ep, vec![], vec![(packet_id, false)]);
+            let seq = self.qos2_in_seq();
+            let Some(ep) = &self.ep else { return };
+            let op = progress(ep, vec![], vec![(packet_id, false, seq)]);
             self.core.batcher.submit(op).await;
         }
     }

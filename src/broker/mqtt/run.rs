@@ -211,6 +211,15 @@ async fn commit_loop(core: Arc<Core>) {
             if cursors.is_empty() {
                 continue;
             }
+            if std::env::var("KEEL_DEBUG").is_ok() {
+                eprintln!(
+                    "DEBUG broker {} commit {} {:?} t={:?}",
+                    core.node,
+                    s.client_id,
+                    cursors,
+                    time::since_start()
+                );
+            }
             let op = MqttOp::Progress {
                 client_id: s.client_id.clone(),
                 generation: s.generation,
