@@ -64,8 +64,12 @@ pub struct NodeProbe {
 /// The running nodes' probes.
 pub type Probes = Arc<Mutex<BTreeMap<u64, NodeProbe>>>;
 
-/// Kills by the nemesis: (node id, simulated ms since the run started).
-pub type Kills = Arc<Mutex<Vec<(u64, u64)>>>;
+/// Nodes the nemesis disturbed — killed, paused, cut off from others, slowed — as (node id, or
+/// [`ALL_NODES`] for network-wide faults; simulated ms since the run started).
+pub type Disturbances = Arc<Mutex<Vec<(u64, u64)>>>;
+
+/// The node id of a disturbance that touched every node (packet loss, latency).
+pub const ALL_NODES: u64 = u64::MAX;
 
 /// Nodes whose process exited and awaits a restart by the supervisor.
 pub type Exits = Arc<Mutex<std::collections::BTreeSet<u64>>>;
@@ -78,8 +82,8 @@ pub struct MetaCluster {
     pub data: Vec<SimNode>,
     pub registry: Registry,
     pub probes: Probes,
-    /// Every kill so far, for checkers that excuse what a crash may do.
-    pub kills: Kills,
+    /// Every disturbance so far, for checkers that excuse what a crash or a partition may do.
+    pub disturbances: Disturbances,
     pub exits: Exits,
     /// A host for operator actions (membership changes) and the process supervisor.
     pub operator: NodeHandle,
@@ -157,7 +161,7 @@ impl MetaCluster {
             data.push(start_node(&handle, ctx, format!("data-{id}"), data_ip(id), disk));
         }
         let operator = handle.create_node().name("operator").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1))).build();
-        MetaCluster { nodes, data, registry, probes, kills: Kills::default(), exits, operator, objects }
+        MetaCluster { nodes, data, registry, probes, disturbances: Disturbances::default(), exits, operator, objects }
     }
 
     /// The running node that leads in the highest term, if any.
@@ -199,6 +203,12 @@ impl MetaCluster {
         self.nodes.len() + self.data.len()
     }
 
+    /// Records that the nemesis disturbed `ids` now.
+    pub fn disturbed(&self, ids: &[u64]) {
+        let at = time::since_start().as_millis() as u64;
+        self.disturbances.lock().unwrap_or_else(|e| e.into_inner()).extend(ids.iter().map(|id| (*id, at)));
+    }
+
     /// Node `i` of the meta and data nodes together.
     pub fn node(&self, i: usize) -> &SimNode {
         match i.checked_sub(self.nodes.len()) {
@@ -219,9 +229,10 @@ impl MetaCluster {
     /// synced.
     pub fn kill(&mut self, i: usize) {
         let registry = self.registry.clone();
-        let (probes, exits, kills) = (self.probes.clone(), self.exits.clone(), self.kills.clone());
+        let (probes, exits) = (self.probes.clone(), self.exits.clone());
+        let id = self.node(i).id;
+        self.disturbed(&[id]);
         let n = self.node_mut(i);
-        kills.lock().unwrap_or_else(|e| e.into_inner()).push((n.id, time::since_start().as_millis() as u64));
         Handle::current().kill(n.sim_id());
         n.disk.crash();
         n.alive = false;

@@ -134,22 +134,6 @@ pub async fn run(settings: Settings, options: MqttOptions) -> Outcome {
     }
 
     wait_settled(&log, live_end).await;
-    if std::env::var("KEEL_DEBUG").is_ok() {
-        if let Some(m) = cluster.leader() {
-            m.sm.read(|a| {
-                for (id, s) in a.state.mqtt.sessions.iter().filter(|(id, _)| id.starts_with("w-")) {
-                    eprintln!(
-                        "DEBUG meta session {id}: owner={:?} gen={} disc={:?} will={} expiry={}",
-                        s.owner,
-                        s.generation,
-                        s.disconnected_at_ms,
-                        s.will.is_some(),
-                        s.expiry_s
-                    );
-                }
-            });
-        }
-    }
     let b = brokers.clone();
     let retained = hosts.next().expect("a host").spawn(async move { read_retained(&b).await }).await;
     let Ok(Some(retained)) = retained else {
@@ -171,7 +155,7 @@ fn finish(
     let l = log.lock();
     let subs: Vec<SubscriberLog> = l.subscribers.values().filter(|s| s.name != "will-watcher").cloned().collect();
     let watcher: Vec<SubscriberLog> = l.subscribers.values().filter(|s| s.name == "will-watcher").cloned().collect();
-    let kills = cluster.kills.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let disturbed = cluster.disturbances.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let retained_pubs: Vec<Published> = l.published.iter().filter(|p| p.retain).cloned().collect();
     let all_subs: Vec<SubscriberLog> = subs.iter().chain(&watcher).cloned().collect();
     let mut violations: Vec<Violation> = [
@@ -179,7 +163,7 @@ fn finish(
         mqtt_exactly_once::check(&subs),
         mqtt_order::check(&subs),
         mqtt_retained::check(&retained_pubs, &retained),
-        mqtt_will::check(&l.wills, &l.wills_got, &kills),
+        mqtt_will::check(&l.wills, &l.wills_got, &disturbed),
         mqtt_session_resumed::check(&all_subs),
     ]
     .into_iter()
@@ -190,13 +174,13 @@ fn finish(
     let got: Vec<usize> = subs.iter().map(|s| s.got.len()).collect();
     let reconnects: Vec<usize> = all_subs.iter().map(|s| s.connects.len()).collect();
     let summary = format!(
-        "{settings} brokers={}\n  published={} acked={acked} got={got:?} connects={reconnects:?} wills={} wills_got={} retained={} kills={} faults={injected:?} sim_secs={:.1}",
+        "{settings} brokers={}\n  published={} acked={acked} got={got:?} connects={reconnects:?} wills={} wills_got={} retained={} disturbances={} faults={injected:?} sim_secs={:.1}",
         cluster.data.len(),
         l.published.len(),
         l.wills.len(),
         l.wills_got.len(),
         retained.len(),
-        kills.len(),
+        disturbed.len(),
         time::since_start().as_secs_f64()
     );
     let digest = trace::fnv1a(trace::digest(), summary.as_bytes());
@@ -331,13 +315,13 @@ async fn publisher(i: usize, brokers: Brokers, log: Shared, until: time::Instant
         while time::now() < until {
             seq += 1;
             // One publisher sets retained messages: "the last one" is then well defined.
-            let retain = i == 0 && seq % 5 == 0;
+            let retain = i == 0 && seq.is_multiple_of(5);
             let topic = match retain {
                 true => format!("r/{}", seq % RETAINED_TOPICS),
                 false => format!("t/{}", seq % TOPICS),
             };
             let qos = if retain || rand::rng().gen_bool(0.5) { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
-            let text = match retain && seq % 25 == 0 {
+            let text = match retain && seq.is_multiple_of(25) {
                 true => String::new(), // clears the retained message
                 false => payload(&source, &topic, seq),
             };
@@ -427,9 +411,6 @@ async fn final_publish(brokers: &Brokers, log: &Shared, until: time::Instant) ->
             keep_alive_s: 10,
         };
         let c = MqttConn::connect(&addr, &opts, CALL).await;
-        if std::env::var("KEEL_DEBUG").is_ok() {
-            eprintln!("DEBUG final connect {addr} at {}: {:?}", now_ms(), c.as_ref().err());
-        }
         if let Ok(mut conn) = c {
             let text = payload(&source, "t/final", 0);
             let sent_ms = now_ms();

@@ -102,6 +102,7 @@ impl Nemesis {
                 ids.shuffle(&mut r);
                 let cut = r.gen_range(1..n);
                 let mut links = Vec::new();
+                cluster.disturbed(&(0..n).map(|i| cluster.node(i).id).collect::<Vec<_>>());
                 for a in &ids[..cut] {
                     for b in &ids[cut..] {
                         net.clog_link(*a, *b);
@@ -113,21 +114,26 @@ impl Nemesis {
             }
             Action::OneWay => {
                 let (a, b) = two(&mut r, n);
+                cluster.disturbed(&[cluster.node(a).id, cluster.node(b).id]);
                 let (a, b) = (cluster.node(a).sim_id(), cluster.node(b).sim_id());
                 net.clog_link(a, b);
                 ("one-way", Fault::Links(vec![(a, b)]))
             }
             Action::Clog => {
-                let id = cluster.node(r.gen_range(0..n)).sim_id();
+                let i = r.gen_range(0..n);
+                cluster.disturbed(&[cluster.node(i).id]);
+                let id = cluster.node(i).sim_id();
                 net.clog_node(id);
                 ("clog", Fault::ClogNode(id))
             }
             Action::Loss => {
+                cluster.disturbed(&[crate::cluster::ALL_NODES]);
                 let rate = r.gen_range(0.02..0.3);
                 net.update_config(|c| c.packet_loss_rate = rate);
                 ("loss", Fault::Loss)
             }
             Action::Delay => {
+                cluster.disturbed(&[crate::cluster::ALL_NODES]);
                 let max = r.gen_range(20..500);
                 net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(max));
                 ("delay", Fault::Delay)
@@ -145,6 +151,7 @@ impl Nemesis {
                 if !cluster.node(i).alive || cluster.node(i).paused {
                     return;
                 }
+                cluster.disturbed(&[cluster.node(i).id]);
                 Handle::current().pause(cluster.node(i).sim_id());
                 cluster.node_mut(i).paused = true;
                 ("pause", Fault::Paused(i))

@@ -287,7 +287,7 @@ pub enum MqttResult {
     Claimed {
         generation: u64,
         previous_owner: Option<NodeId>,
-        resumed: Option<SessionRecord>,
+        resumed: Option<Box<SessionRecord>>,
     },
     /// The session moved on (claimed again, or gone: `generation` 0).
     Fenced {
@@ -395,7 +395,7 @@ impl MqttState {
         let previous_owner = old.as_ref().and_then(|s| s.owner);
         let generation = old.as_ref().map_or(0, |s| s.generation) + 1;
         let keep = old.filter(|s| !clean_start && !s.expired(now_ms));
-        let resumed = keep.clone();
+        let resumed = keep.clone().map(Box::new);
         let mut s = keep.unwrap_or_default();
         s.owner = Some(broker);
         s.generation = generation;

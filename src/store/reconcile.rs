@@ -30,9 +30,6 @@ impl StoreNode {
             let v = view.current();
             if v.version > 0 {
                 if let Err(e) = self.reconcile(&v).await {
-                    if std::env::var("KEEL_DEBUG").is_ok() {
-                        eprintln!("DEBUG store {} reconcile: {e}", self.node);
-                    }
                     tracing::debug!(error = %e, "reconciling shards with meta");
                 }
             }

@@ -42,29 +42,11 @@ impl Conn {
         }
         self.core.controls.unregister(&ep.client_id, ep.session.key);
         let cursors = ep.session.cursors(&self.core.tails());
-        if std::env::var("KEEL_DEBUG").is_ok() {
-            eprintln!(
-                "DEBUG broker {} final {} {:?} t={:?}",
-                self.core.node,
-                ep.client_id,
-                cursors,
-                time::since_start()
-            );
-        }
         if let Some(reply) = self.takeover_reply.take() {
             let _ = reply.send(Released { cursors });
             return;
         }
         let expiry_s = session_expiry_s.unwrap_or(ep.expiry_s);
-        if std::env::var("KEEL_DEBUG").is_ok() {
-            eprintln!(
-                "DEBUG broker {} finish {} will={} publish_will={publish_will} at {:?}",
-                self.core.node,
-                ep.client_id,
-                ep.will.is_some(),
-                time::since_start()
-            );
-        }
         let keep_will = match (&ep.will, publish_will) {
             (Some(will), true) => {
                 let delay_s = will.delay_s.min(expiry_s);
@@ -105,14 +87,6 @@ impl Conn {
             tracing::debug!(client = %ep.client_id, "meta has not recorded the disconnect yet; it keeps trying");
         }
         tracing::debug!(client = %ep.client_id, publish_will, keep_will, "MQTT session left this broker");
-        if std::env::var("KEEL_DEBUG").is_ok() {
-            eprintln!(
-                "DEBUG broker {} left {} keep_will={keep_will} t={:?}",
-                self.core.node,
-                ep.client_id,
-                time::since_start()
-            );
-        }
     }
 }
 

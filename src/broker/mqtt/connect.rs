@@ -54,15 +54,7 @@ impl Conn {
             will: will.clone(),
             now_ms: time::wall_ms(),
         };
-        let dbg = std::env::var("KEEL_DEBUG").is_ok();
-        if dbg {
-            eprintln!("DEBUG broker {} claim {client_id} start", self.core.node);
-        }
-        let claimed = self.core.batcher.apply(claim).await;
-        if dbg {
-            eprintln!("DEBUG broker {} claim {client_id} -> {:?}", self.core.node, claimed.as_ref().map(|_| ()));
-        }
-        let (generation, previous, resumed) = match claimed {
+        let (generation, previous, resumed) = match self.core.batcher.apply(claim).await {
             Ok(MqttResult::Claimed { generation, previous_owner, resumed }) => (generation, previous_owner, resumed),
             Ok(MqttResult::Refused(why)) => {
                 tracing::warn!(client = %client_id, why, "session refused");
@@ -78,9 +70,6 @@ impl Conn {
             Some(node) => takeover::remote(&self.core, node, &client_id).await,
             None => None,
         };
-        if dbg {
-            eprintln!("DEBUG broker {} takeover {client_id} done", self.core.node);
-        }
         let session_present = resumed.is_some();
         let persistent = req.session_expiry_s > 0;
         let key = self.core.new_key();
@@ -105,7 +94,7 @@ impl Conn {
         });
         let mut machine_resumed = Resumed::default();
         if let Some(record) = resumed {
-            match self.resume(&session, record, released).await {
+            match self.resume(&session, *record, released).await {
                 Ok(r) => machine_resumed = r,
                 Err(e) => {
                     // A QoS 2 message in flight could not be read back: refuse rather than
@@ -161,20 +150,8 @@ impl Conn {
         released: Option<takeover::Released>,
     ) -> Result<Resumed, String> {
         let mut cursors = record.cursors.clone();
-        let dbg_released = released.clone();
         if let Some(r) = released {
             cursors.extend(r.cursors);
-        }
-        if std::env::var("KEEL_DEBUG").is_ok() {
-            eprintln!(
-                "DEBUG broker {} resume {} meta={:?} released={:?} qos2={:?} tails={:?}",
-                self.core.node,
-                session.client_id,
-                record.cursors,
-                dbg_released,
-                record.qos2_out,
-                self.core.tails()
-            );
         }
         {
             let mut st = session.state();

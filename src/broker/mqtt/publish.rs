@@ -237,15 +237,6 @@ async fn finish(core: &Core, record: &MqttRecord, (shard, rx): Queued) -> Result
         }
         Err(_) => return Err(ReasonCode::UnspecifiedError),
     };
-    if std::env::var("KEEL_DEBUG").is_ok() {
-        eprintln!(
-            "DEBUG broker {} appended {} {:?} at {shard}/{offset} t={:?}",
-            core.node,
-            record.topic,
-            String::from_utf8_lossy(&record.payload),
-            time::since_start()
-        );
-    }
     if record.retain {
         retain(core, record, shard, offset).await.map_err(|_| ReasonCode::UnspecifiedError)?;
     }

@@ -117,13 +117,7 @@ impl MqttBroker {
 /// Waits for the namespace log and builds the core.
 async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
     let MqttParts { config, meta, view, data, unsafe_ack_before_append } = parts;
-    if std::env::var("KEEL_DEBUG").is_ok() {
-        eprintln!("DEBUG broker {} build start at {:?}", config.node_id, time::since_start());
-    }
     let shards = namespace::ensure(&meta, &view, &config.mqtt).await;
-    if std::env::var("KEEL_DEBUG").is_ok() {
-        eprintln!("DEBUG broker {} namespace ok at {:?}", config.node_id, time::since_start());
-    }
     let producer = loop {
         match data.producer().await {
             Ok(p) => break p,
@@ -166,9 +160,6 @@ async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
         core.tailers.push(Tailer::new(shard, pos));
     }
     tracing::info!(node = core.node, shards, "MQTT front-end ready");
-    if std::env::var("KEEL_DEBUG").is_ok() {
-        eprintln!("DEBUG broker {} ready at {:?}", core.node, time::since_start());
-    }
     Arc::new(core)
 }
 
@@ -211,15 +202,6 @@ async fn commit_loop(core: Arc<Core>) {
             if cursors.is_empty() {
                 continue;
             }
-            if std::env::var("KEEL_DEBUG").is_ok() {
-                eprintln!(
-                    "DEBUG broker {} commit {} {:?} t={:?}",
-                    core.node,
-                    s.client_id,
-                    cursors,
-                    time::since_start()
-                );
-            }
             let op = MqttOp::Progress {
                 client_id: s.client_id.clone(),
                 generation: s.generation,
@@ -243,9 +225,6 @@ async fn sweep_loop(core: Arc<Core>) {
             continue;
         }
         let r = core.batcher.apply(MqttOp::Sweep { now_ms: time::wall_ms() }).await;
-        if std::env::var("KEEL_DEBUG").is_ok() {
-            eprintln!("DEBUG broker {} sweep -> {:?} t={:?}", core.node, r.as_ref().map(|_| ()), time::since_start());
-        }
         match r {
             Ok(MqttResult::Wills(wills)) => {
                 for due in wills {

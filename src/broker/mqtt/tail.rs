@@ -53,9 +53,6 @@ pub async fn start_position(core: &Core, shard: u32) -> u64 {
         match core.data.list_offsets(TOPIC, shard, OffsetSpec::Latest, 0).await {
             Ok(o) => return o,
             Err(e) => {
-                if std::env::var("KEEL_DEBUG").is_ok() {
-                    eprintln!("DEBUG broker {} start_position {shard}: {e}", core.node);
-                }
                 tracing::debug!(shard, error = %e, "MQTT tailer: finding the log's end; will retry")
             }
         }
