@@ -235,7 +235,7 @@ impl Default for BrokerSection {
             tls_key_file: String::new(),
             connections_max: 100_000,
             packet_bytes_max: 1024 * 1024,
-            inflight_max: 64,
+            inflight_max: 1024,
             session_queued_bytes_max: 1024 * 1024,
             connect_timeout_ms: 10_000,
             keep_alive_max_s: 0,

@@ -25,7 +25,8 @@ use crate::meta::command::{MetaCommand, MetaError, MetaOk};
 use crate::meta::network::Peers;
 use crate::rpc::shard::{EpochStart, FetchKind, ReplicaFetchRequest, ReplicaFetchResponse, WireRecord};
 
-/// The most record bytes one replica fetch returns.
+/// The most record bytes one replica fetch returns (well under the engines' batch limit: the
+/// follower appends a fetch as one batch).
 const FETCH_BYTES_MAX: usize = 1024 * 1024;
 /// How long the leader holds a fetch that finds nothing new.
 const LONG_POLL: Duration = Duration::from_millis(300);

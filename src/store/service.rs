@@ -26,6 +26,9 @@ const READ_BYTES_MAX: u32 = 4 * 1024 * 1024;
 const READ_WAIT_MS_MAX: u32 = 30_000;
 /// The most records one produce request may hold.
 const PRODUCE_RECORDS_MAX: usize = 100_000;
+/// The most bytes one produce request may hold, encoded as a log batch: the engines' default
+/// batch limit (a batch over an engine's limit would stop the replica).
+pub const PRODUCE_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 fn remote(e: impl std::fmt::Display) -> RemoteError {
     RemoteError::new(RemoteError::APPLICATION, e.to_string())
@@ -152,6 +155,10 @@ fn produce_input(req: &ProduceRequest) -> Result<(Vec<keel_storage::Record>, Opt
     }
     let mut records: Vec<keel_storage::Record> =
         req.records.iter().map(|r| keel_storage::Record::new(r.timestamp_ms, r.key.clone(), r.value.clone())).collect();
+    let bytes = keel_storage::segment::format::encoded_len(&records);
+    if bytes > PRODUCE_BYTES_MAX {
+        return Err(format!("a produce request of {bytes} bytes exceeds the limit of {PRODUCE_BYTES_MAX} bytes"));
+    }
     if req.producer_id == 0 {
         return Ok((records, None));
     }

@@ -31,7 +31,7 @@ impl Default for MemoryConfig {
             segment_ms: 7 * DAY_MS,
             retention_bytes: None,
             retention_ms: None,
-            batch_bytes_max: MIB as usize,
+            batch_bytes_max: 4 * MIB as usize,
         }
     }
 }

@@ -17,7 +17,8 @@ use crate::client::{ClientError, Producer};
 
 /// Records one request carries at most.
 pub const BATCH_RECORDS_MAX: usize = 4_096;
-/// Bytes of values one request carries at most.
+/// Bytes of values one request carries at most (more than one broker packet, well under what a
+/// storage node accepts in one produce).
 pub const BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// Messages waiting per shard before publishers wait (backpressure to their connections).
 pub const QUEUE_MAX: usize = 16_384;

@@ -25,7 +25,7 @@ pub struct SegmentConfig {
     /// Sealed segments whose newest record is older than this (vs. the caller's `now_ms`)
     /// are dropped, oldest first. Default none, as for `retention_bytes`.
     pub retention_ms: Option<u64>,
-    /// The largest batch accepted, encoded, in bytes. Default 1 MiB: a batch is encoded,
+    /// The largest batch accepted, encoded, in bytes. Default 4 MiB: a batch is encoded,
     /// checksummed and decoded in one piece, so this bounds the memory of one append or read.
     pub batch_bytes_max: usize,
     /// The in-memory cache of the log's most recent batches, in bytes. Default 4 MiB: readers
@@ -42,7 +42,7 @@ impl Default for SegmentConfig {
             index_interval_bytes: 4 * KIB,
             retention_bytes: None,
             retention_ms: None,
-            batch_bytes_max: MIB as usize,
+            batch_bytes_max: 4 * MIB as usize,
             cache_bytes_max: 4 * MIB as usize,
         }
     }
