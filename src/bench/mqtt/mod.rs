@@ -17,6 +17,8 @@
 pub mod connections;
 pub mod histogram;
 pub mod live;
+#[cfg(test)]
+mod loopback_tests;
 pub mod options;
 pub mod pacer;
 pub mod payload;

@@ -11,7 +11,6 @@ use keel_rt::task::{self, JoinHandle};
 use keel_rt::time::{self, Instant};
 use tokio::sync::{mpsc, watch};
 
-use super::histogram::Histogram;
 use super::live::{Clock, Live};
 use super::options::Plan;
 use super::progress;
@@ -167,28 +166,38 @@ async fn await_delivery(plan: &Plan, live: &Live, sent: u64) {
     }
 }
 
+/// What the subscribers had of what was sent: (expected, distinct, duplicates, out of order).
+/// Each non-shared subscriber expects every message; a shared group expects each once.
+fn deliveries(shared: bool, sent: u64, received: &[SubscriberResult]) -> (u64, u64, u64, u64) {
+    let trackers: Vec<&Tracker> = received.iter().map(|s| &s.tracker).collect();
+    if shared && !trackers.is_empty() {
+        let group = Tracker::union(trackers.iter().copied());
+        return (sent, group.distinct(), group.duplicates, group.out_of_order);
+    }
+    let sum = |f: fn(&Tracker) -> u64| trackers.iter().map(|t| f(t)).sum::<u64>();
+    (sent * trackers.len() as u64, sum(Tracker::distinct), sum(|t| t.duplicates), sum(|t| t.out_of_order))
+}
+
+/// Rates over the measured window (from the end of the warm-up to the last measured send,
+/// or receive): (send window s, receive window s, sent/s, received/s).
+fn rates(live: &Live, published: &[PublisherResult]) -> (f64, f64, f64, f64) {
+    let from = live.measure_from();
+    let secs = |end_ns: u64| end_ns.saturating_sub(from) as f64 / 1e9;
+    let subscribers = &live.subscribers;
+    let send_s = secs(published.iter().map(|p| p.last_sent_ns).max().unwrap_or(0));
+    let receive_s = secs(subscribers.iter().map(|s| s.last_measured_ns.load(Ordering::Relaxed)).max().unwrap_or(0));
+    let sent: u64 = published.iter().map(|p| p.measured).sum();
+    let received: u64 = subscribers.iter().map(|s| s.measured.load(Ordering::Relaxed)).sum();
+    let per_s = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+    (send_s, receive_s, per_s(sent, send_s), per_s(received, receive_s))
+}
+
 /// The report from every client's results.
 fn tally(plan: &Plan, live: &Live, published: &[PublisherResult], received: &[SubscriberResult]) -> ThroughputReport {
     let o = &plan.opts;
     let sent: u64 = published.iter().map(|p| p.sent).sum();
-    let trackers: Vec<&Tracker> = received.iter().map(|s| &s.tracker).collect();
-    let (expected, distinct, duplicates, out_of_order) = if o.shared && !trackers.is_empty() {
-        let group = Tracker::union(trackers.iter().copied());
-        (sent, group.distinct(), group.duplicates, group.out_of_order)
-    } else {
-        let sum = |f: fn(&Tracker) -> u64| trackers.iter().map(|t| f(t)).sum::<u64>();
-        (sent * trackers.len() as u64, sum(Tracker::distinct), sum(|t| t.duplicates), sum(|t| t.out_of_order))
-    };
-    let from = live.measure_from();
-    let secs = |end_ns: u64| end_ns.saturating_sub(from) as f64 / 1e9;
-    let send_window_s = secs(published.iter().map(|p| p.last_sent_ns).max().unwrap_or(0));
-    let receive_window_s =
-        secs(live.subscribers.iter().map(|s| s.last_measured_ns.load(Ordering::Relaxed)).max().unwrap_or(0));
-    let measured_sent: u64 = published.iter().map(|p| p.measured).sum();
-    let measured_received: u64 = live.subscribers.iter().map(|s| s.measured.load(Ordering::Relaxed)).sum();
-    let per_s = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
-    let mut latency = Histogram::default();
-    live.subscribers.iter().for_each(|s| latency.merge(&s.latency()));
+    let (expected, distinct, duplicates, out_of_order) = deliveries(o.shared, sent, received);
+    let (send_window_s, receive_window_s, sent_per_s, received_per_s) = rates(live, published);
     let errors = published.iter().map(|p| &p.error).chain(received.iter().map(|s| &s.error));
     ThroughputReport {
         mode: "throughput",
@@ -213,9 +222,9 @@ fn tally(plan: &Plan, live: &Live, published: &[PublisherResult], received: &[Su
         foreign: received.iter().map(|s| s.foreign).sum(),
         send_window_s,
         receive_window_s,
-        sent_per_s: per_s(measured_sent, send_window_s),
-        received_per_s: per_s(measured_received, receive_window_s),
-        latency: Latency::of(&latency),
+        sent_per_s,
+        received_per_s,
+        latency: Latency::of(&live.latency()),
         errors: errors.flatten().cloned().collect(),
     }
 }
