@@ -261,8 +261,8 @@ fn passwd(username: &str) -> Result<(), String> {
         return Err("the password (one line on stdin) is empty".into());
     }
     let hash = keel::broker::auth::new_password_hash(password.as_bytes());
-    // A JSON string is a valid TOML basic string (same escapes).
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    // A JSON string is a valid TOML basic string (same escapes), once DEL is escaped too.
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default().replace('\u{7f}', "\\u007f");
     println!("[[mqtt.users]]\nusername = {}\npassword_hash = {}", quote(username), quote(&hash));
     Ok(())
 }

@@ -47,7 +47,7 @@ pub struct PublisherSpec {
 pub struct PublisherResult {
     /// PUBLISHes written.
     pub sent: u64,
-    /// Of those, written once measuring had started.
+    /// Of those, sent (paced: due) once measuring had started.
     pub measured: u64,
     /// When the last was written, ns since the run's start.
     pub last_sent_ns: u64,
@@ -127,23 +127,26 @@ impl Publisher {
         room.min(self.pacer.due(now, self.result.sent)).min(left).min(self.batch_max)
     }
 
+    /// Encodes `n` messages into one buffer and writes it. A paced message is stamped with the
+    /// time it was due, not the time it went out, so its latency includes any wait for the
+    /// window (no coordinated omission); an unpaced one with `now`.
     async fn send_batch(&mut self, wire: &mut Wire, n: u64, now: Instant) -> Result<(), String> {
         let live = &self.spec.live;
-        let sent_ns = live.clock.ns(now);
+        let (now_ns, measure_from) = (live.clock.ns(now), live.measure_from());
         for _ in 0..n {
             let packet_id = match self.spec.qos {
                 QoS::AtMostOnce => None,
                 _ => Some(self.window.take().ok_or("window overrun")?),
             };
-            let stamp = Stamp { run: live.clock.run, publisher: self.spec.index, seq: self.result.sent, sent_ns };
+            let seq = self.result.sent;
+            let sent_ns = self.pacer.next_at(seq).map_or(now_ns, |due| live.clock.ns(due));
+            let stamp = Stamp { run: live.clock.run, publisher: self.spec.index, seq, sent_ns };
             self.template.append(&mut wire.out, packet_id, &stamp);
             self.result.sent += 1;
+            self.result.measured += u64::from(sent_ns >= measure_from);
         }
         wire.flush().await?;
         live.sent.fetch_add(n, Ordering::Relaxed);
-        if sent_ns >= live.measure_from() {
-            self.result.measured += n;
-        }
         self.result.last_sent_ns = live.clock.now_ns();
         Ok(())
     }
