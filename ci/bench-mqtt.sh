@@ -209,6 +209,7 @@ run_idle() {
   echo "$before $after" >"$work/5-$broker.rss"
 }
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 start_keel
 start_mosquitto
 brokers="keel"
@@ -252,7 +253,7 @@ per_conn() { # KiB of RSS per connected client
 }
 
 {
-  echo "Keel $(git rev-parse --short HEAD) vs ${mosquitto_version:-Mosquitto (not run)}; $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r)"
+  echo "Keel $(git rev-parse --short HEAD) vs ${mosquitto_version:-Mosquitto (not run)}; $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), load average before the runs: $load_before"
   echo
   echo "| run | Keel | Mosquitto | Keel / Mosquitto |"
   echo "| --- | ---: | ---: | ---: |"
@@ -261,11 +262,13 @@ per_conn() { # KiB of RSS per connected client
     row "($t) QoS $q flat out 1→1, 100 B: sent msgs/s" "$(value $t keel sent_per_s)" "$(value $t mosquitto sent_per_s)"
     row "($t) QoS $q flat out 1→1, 100 B: received msgs/s" "$(value $t keel received_per_s)" "$(value $t mosquitto received_per_s)"
     row "($t) QoS $q: latency p50 µs" "$(value $t keel p50_us)" "$(value $t mosquitto p50_us)"
+    row "($t) QoS $q: latency p99 µs" "$(value $t keel p99_us)" "$(value $t mosquitto p99_us)"
     row "($t) QoS $q: lost" "$(value $t keel lost)" "$(value $t mosquitto lost)"
   done
   for p in p50_us p99_us p999_us max_us; do
     row "(4) QoS 1 at $fixed_rate msgs/s: latency ${p%_us} µs" "$(value 4 keel $p)" "$(value 4 mosquitto $p)"
   done
+  row "(4) QoS 1 at $fixed_rate msgs/s: sent msgs/s" "$(value 4 keel sent_per_s)" "$(value 4 mosquitto sent_per_s)"
   row "(4) QoS 1 at $fixed_rate msgs/s: received msgs/s" "$(value 4 keel received_per_s)" "$(value 4 mosquitto received_per_s)"
   row "(5) $idle idle connections: connected" "$(value 5 keel connected)" "$(value 5 mosquitto connected)"
   row "(5) connections/s" "$(value 5 keel connected_per_s)" "$(value 5 mosquitto connected_per_s)"
