@@ -1,4 +1,5 @@
-//! The command line: `keel server` runs a node; the other subcommands talk to the admin API.
+//! The command line: `keel server` runs a node; `keel bench` loads a broker and `keel passwd`
+//! hashes a password locally; the other subcommands talk to the admin API.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,6 +55,19 @@ enum Command {
         #[arg(long, global = true, default_value = "http://127.0.0.1:9464")]
         admin: String,
     },
+    /// Load a broker (Keel or any other) and report what it sustained.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Print a `[[mqtt.users]]` entry for USERNAME, its password read from stdin (one line).
+    Passwd { username: String },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// MQTT publishers to subscribers (rates, losses, latency), or many connections.
+    Mqtt(keel::bench::mqtt::Options),
 }
 
 #[derive(clap::Args)]
@@ -127,6 +141,8 @@ pub fn main() -> ExitCode {
                 call(&admin, "POST", &path, Some(json!({ "records": values }))).await.map(|v| print(&v))
             }
             Command::Consume { topic, partition, offset, admin } => consume(&admin, &topic, partition, offset).await,
+            Command::Bench { command: BenchCommand::Mqtt(opts) } => keel::bench::mqtt::run(opts).await,
+            Command::Passwd { username } => passwd(&username),
         }
     });
     match result {
@@ -231,6 +247,24 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// Reads one line from stdin and prints a `[[mqtt.users]]` TOML entry with its hash.
+fn passwd(username: &str) -> Result<(), String> {
+    if username.is_empty() {
+        return Err("the username is empty".into());
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the password from stdin: {e}"))?;
+    let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+    if password.is_empty() {
+        return Err("the password (one line on stdin) is empty".into());
+    }
+    let hash = keel::broker::auth::new_password_hash(password.as_bytes());
+    // A JSON string is a valid TOML basic string (same escapes), once DEL is escaped too.
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default().replace('\u{7f}', "\\u007f");
+    println!("[[mqtt.users]]\nusername = {}\npassword_hash = {}", quote(username), quote(&hash));
+    Ok(())
 }
 
 async fn call(admin: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {

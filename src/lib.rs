@@ -12,6 +12,7 @@
 //! Everything that touches the outside world goes through `keel_rt`, the runtime seam.
 
 pub mod admin;
+pub mod bench;
 pub mod broker;
 pub mod client;
 pub mod config;
