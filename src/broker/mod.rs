@@ -6,4 +6,5 @@
 pub mod auth;
 pub mod listener;
 pub mod mqtt;
+pub mod queue;
 pub mod ws;

@@ -24,9 +24,9 @@ impl Conn {
         match c {
             Control::TakeOver(reply) => {
                 self.takeover_reply = Some(reply);
-                self.event(keel_protocols::mqtt::session::Event::TakenOver).await;
+                Box::pin(self.event(keel_protocols::mqtt::session::Event::TakenOver)).await;
             }
-            Control::Shutdown => self.event(keel_protocols::mqtt::session::Event::ShuttingDown).await,
+            Control::Shutdown => Box::pin(self.event(keel_protocols::mqtt::session::Event::ShuttingDown)).await,
         }
     }
 

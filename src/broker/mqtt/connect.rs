@@ -73,7 +73,7 @@ impl Conn {
         let session_present = resumed.is_some();
         let persistent = req.session_expiry_s > 0;
         let key = self.core.new_key();
-        let (session, rx) = LocalSession::new(
+        let session = LocalSession::new(
             key,
             client_id.clone(),
             generation,
@@ -116,7 +116,7 @@ impl Conn {
         }
         self.core.router_mut().add_session(session.clone());
         start_readers(&self.core, &session);
-        self.new_receivers = Some((rx, control));
+        self.new_receivers = Some((session.clone(), control));
         tracing::debug!(client = %client_id, generation, session_present, peer = %self.peer, "MQTT client connected");
         Event::Accepted {
             session_present,

@@ -14,12 +14,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::broker::queue::Queue;
 use bytes::BytesMut;
 use keel_protocols::mqtt::session::{Command, Event, Limits, Message, Session, Token as MachineToken};
 use keel_protocols::mqtt::{self, QoS, ReasonCode, Version};
 use keel_rt::time;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use super::publish::AckOrder;
 use super::session::{Delivery, LocalSession, Token};
@@ -29,8 +29,12 @@ use crate::meta::mqtt::WillRecord;
 
 /// The longest a write to the client may block before the connection is given up.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from the socket at a time: from the smaller figure (an idle connection holds
+/// little), doubled while reads fill it, up to the larger.
+const READ_BYTES_MIN: usize = 512;
+const READ_BYTES_MAX: usize = 64 * 1024;
+/// Messages taken off the session's queue before the socket is written.
+const DELIVERIES_PER_WRITE: usize = 256;
 
 /// What the broker holds of an accepted connection's session.
 pub(super) struct Endpoint {
@@ -55,7 +59,7 @@ pub(super) struct Conn {
     pub machine: Session,
     pub out: BytesMut,
     pub ep: Option<Endpoint>,
-    pub internal: mpsc::UnboundedSender<Internal>,
+    pub internal: Arc<Queue<Internal>>,
     pub acks: AckOrder,
     /// Messages for the client that arrived while its window was full (retained messages on
     /// subscribe, or one taken off the channel): delivered first.
@@ -63,7 +67,7 @@ pub(super) struct Conn {
     /// QoS 2 deliveries in flight: token → packet id (their state in meta is cleared when done).
     pub qos2_out: BTreeMap<Token, u16>,
     /// Receivers the loop takes over after CONNECT is accepted.
-    pub new_receivers: Option<(mpsc::Receiver<Delivery>, mpsc::Receiver<Control>)>,
+    pub new_receivers: Option<(Arc<LocalSession>, Arc<Queue<Control>>)>,
     /// Set once a takeover was ordered: where the final state goes.
     pub takeover_reply: Option<tokio::sync::oneshot::Sender<super::takeover::Released>>,
     /// New subscriptions whose retained messages are to follow the SUBACK.
@@ -98,9 +102,9 @@ pub(super) fn now_ms() -> u64 {
     time::since_start().as_millis() as u64
 }
 
-async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
-    match rx {
-        Some(rx) => rx.recv().await,
+async fn pop_opt<T>(q: Option<&Queue<T>>) -> Option<T> {
+    match q {
+        Some(q) => q.pop().await,
         None => std::future::pending().await,
     }
 }
@@ -113,13 +117,13 @@ where
     core.stats.connections.fetch_add(1, Ordering::Relaxed);
     core.stats.connections_total.fetch_add(1, Ordering::Relaxed);
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (internal, mut internal_rx) = mpsc::unbounded_channel();
+    let internal = Arc::new(Queue::unbounded());
     let mut conn = Conn {
         machine: Session::new(limits(&core)),
         core: core.clone(),
         out: BytesMut::new(),
         ep: None,
-        internal,
+        internal: internal.clone(),
         acks: AckOrder::default(),
         backlog: VecDeque::new(),
         qos2_out: BTreeMap::new(),
@@ -131,9 +135,10 @@ where
         peer,
         closed: false,
     };
-    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut deliveries: Option<mpsc::Receiver<Delivery>> = None;
-    let mut control: Option<mpsc::Receiver<Control>> = None;
+    let mut inbuf = BytesMut::new();
+    let mut read_bytes = READ_BYTES_MIN;
+    let mut deliveries: Option<Arc<LocalSession>> = None;
+    let mut control: Option<Arc<Queue<Control>>> = None;
     let connect_deadline = time::now() + Duration::from_millis(core.broker.connect_timeout_ms);
     while !conn.closed {
         let deadline = match conn.machine.next_deadline_ms() {
@@ -142,32 +147,45 @@ where
             None => time::now() + Duration::from_secs(3600),
         };
         let can_take = conn.backlog.is_empty();
-        inbuf.reserve(READ_CHUNK);
+        inbuf.reserve(read_bytes);
+        let room = inbuf.capacity() - inbuf.len();
         tokio::select! {
             biased;
             r = reader.read_buf(&mut inbuf) => match r {
-                Ok(0) | Err(_) => conn.event(Event::ConnectionLost).await,
+                Ok(0) | Err(_) => Box::pin(conn.event(Event::ConnectionLost)).await,
                 Ok(n) => {
+                    if n >= room {
+                        read_bytes = (read_bytes * 2).min(READ_BYTES_MAX);
+                    }
                     core.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-                    conn.decode(&mut inbuf).await;
+                    Box::pin(conn.decode(&mut inbuf)).await;
                 }
             },
-            Some(i) = internal_rx.recv() => conn.internal(i).await,
-            Some(c) = recv_opt(&mut control) => conn.control(c).await,
-            Some(d) = recv_opt(&mut deliveries), if can_take => {
-                if let Some(ep) = &conn.ep {
-                    ep.session.received(&d);
+            Some(i) = internal.pop() => Box::pin(conn.internal(i)).await,
+            Some(c) = pop_opt(control.as_deref()) => Box::pin(conn.control(c)).await,
+            Some(d) = pop_opt(deliveries.as_deref().map(|s| &s.queue)), if can_take => {
+                // Everything already queued comes along (up to a batch): one write for many.
+                let mut next = Some(d);
+                while let Some(d) = next.take() {
+                    if let Some(ep) = &conn.ep {
+                        ep.session.received(&d);
+                    }
+                    conn.backlog.push_back(d);
+                    if conn.backlog.len() < DELIVERIES_PER_WRITE {
+                        next = deliveries.as_ref().and_then(|s| s.queue.try_pop());
+                    }
                 }
-                conn.backlog.push_back(d);
             }
             _ = time::sleep_until(deadline) => {
                 if conn.machine.version().is_none() {
                     break; // no CONNECT in time: close without a word [MQTT-3.1.4-?]
                 }
-                conn.event(Event::Tick { now_ms: now_ms() }).await;
+                Box::pin(conn.event(Event::Tick { now_ms: now_ms() })).await;
             }
         }
-        conn.drain_backlog().await;
+        if !conn.backlog.is_empty() {
+            Box::pin(conn.drain_backlog()).await;
+        }
         if let Some((d, c)) = conn.new_receivers.take() {
             deliveries = Some(d);
             control = Some(c);
@@ -181,14 +199,14 @@ where
                 _ => false,
             };
             if !flushed && !conn.closed {
-                conn.event(Event::ConnectionLost).await;
+                Box::pin(conn.event(Event::ConnectionLost)).await;
             }
         }
     }
     let _ = writer.shutdown().await;
     if !conn.closed {
         // Ended without the machine closing (connect timeout): nothing was accepted.
-        conn.finish(false, None).await;
+        Box::pin(conn.finish(false, None)).await;
     }
     core.stats.connections.fetch_sub(1, Ordering::Relaxed);
 }
@@ -245,8 +263,10 @@ impl Conn {
                 }
                 vec![]
             }
+            // The rare, deep steps are boxed: inline, their futures would make every
+            // connection's task as large as the largest of them.
             Command::Connect(req) => {
-                let event = self.connect(req).await;
+                let event = Box::pin(self.connect(req)).await;
                 self.machine.handle(event)
             }
             Command::Publish { id, publish } => {
@@ -254,14 +274,14 @@ impl Conn {
                 vec![]
             }
             Command::Subscribe { packet_id, filters, subscription_id } => {
-                let reasons = self.subscribe(filters, subscription_id).await;
+                let reasons = Box::pin(self.subscribe(filters, subscription_id)).await;
                 let cmds = self.machine.handle(Event::Subscribed { packet_id, reasons });
                 // Retained messages follow the SUBACK.
                 self.queue_retained();
                 cmds
             }
             Command::Unsubscribe { packet_id, filters } => {
-                let reasons = self.unsubscribe(&filters).await;
+                let reasons = Box::pin(self.unsubscribe(&filters)).await;
                 self.machine.handle(Event::Unsubscribed { packet_id, reasons })
             }
             Command::Delivered { token } => {
@@ -269,7 +289,7 @@ impl Conn {
                 vec![]
             }
             Command::Qos2Outbound { token, packet_id, released } => {
-                self.qos2_outbound(token, packet_id, released).await;
+                Box::pin(self.qos2_outbound(token, packet_id, released)).await;
                 vec![]
             }
             Command::Qos2Released { packet_id } => {
@@ -278,7 +298,7 @@ impl Conn {
             }
             Command::Close { publish_will, session_expiry_s, reason } => {
                 tracing::debug!(peer = %self.peer, ?reason, publish_will, "MQTT connection closing");
-                self.finish(publish_will, session_expiry_s).await;
+                Box::pin(self.finish(publish_will, session_expiry_s)).await;
                 vec![]
             }
         }

@@ -83,7 +83,7 @@ impl Conn {
         if !allowed {
             tracing::debug!(client = %ep.client_id, topic = %publish.topic, "publish denied by the ACL");
             if qos != QoS::AtMostOnce {
-                let _ = self.internal.send(Internal::Published { id, result: Err(ReasonCode::NotAuthorized) });
+                let _ = self.internal.try_push(Internal::Published { id, result: Err(ReasonCode::NotAuthorized) });
             }
             return;
         }
@@ -107,7 +107,7 @@ impl Conn {
         }
         if !self.retained_quota(&record) {
             if qos != QoS::AtMostOnce {
-                let _ = self.internal.send(Internal::Published { id, result: Err(ReasonCode::QuotaExceeded) });
+                let _ = self.internal.try_push(Internal::Published { id, result: Err(ReasonCode::QuotaExceeded) });
             }
             return;
         }
@@ -117,7 +117,8 @@ impl Conn {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot store an MQTT message");
                 if qos != QoS::AtMostOnce {
-                    let _ = self.internal.send(Internal::Published { id, result: Err(ReasonCode::UnspecifiedError) });
+                    let _ =
+                        self.internal.try_push(Internal::Published { id, result: Err(ReasonCode::UnspecifiedError) });
                 }
                 return;
             }
@@ -129,7 +130,7 @@ impl Conn {
         let packet_id = publish.packet_id;
         if qos != QoS::AtMostOnce && core.unsafe_ack_before_append {
             // TEST ONLY: the planted bug the simulation must catch.
-            let _ = done.send(Internal::Published { id, result: Ok(()) });
+            let _ = done.try_push(Internal::Published { id, result: Ok(()) });
         }
         task::spawn(async move {
             let result = finish(&core, &record, appended).await;
@@ -145,7 +146,7 @@ impl Conn {
                 (r, _, _) => r,
             };
             if qos != QoS::AtMostOnce && !core.unsafe_ack_before_append {
-                let _ = done.send(Internal::Published { id, result });
+                let _ = done.try_push(Internal::Published { id, result });
             }
         });
     }

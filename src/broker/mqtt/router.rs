@@ -148,7 +148,7 @@ mod tests {
     use keel_protocols::mqtt::PublishProperties;
 
     fn session(key: u64, client: &str) -> Arc<LocalSession> {
-        LocalSession::new(key, client.into(), 1, false, &[0], 1 << 20, 8).0
+        LocalSession::new(key, client.into(), 1, false, &[0], 1 << 20, 8)
     }
 
     fn entry(qos: QoS, id: Option<u32>) -> SubEntry {

@@ -108,7 +108,7 @@ impl MqttBroker {
     pub async fn shutdown(&self) {
         if let Some(core) = self.core() {
             for c in core.controls.all() {
-                let _ = c.send(takeover::Control::Shutdown).await;
+                let _ = c.try_push(takeover::Control::Shutdown);
             }
         }
     }

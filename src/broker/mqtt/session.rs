@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use keel_protocols::mqtt::QoS;
-use tokio::sync::mpsc;
 
 use super::record::MqttRecord;
+use crate::broker::queue::Queue;
 
 /// Where a delivered message is in the namespace log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,7 +122,8 @@ pub struct LocalSession {
     pub generation: u64,
     /// Whether it outlives its connection (its cursors are committed to meta).
     pub persistent: bool,
-    tx: mpsc::Sender<Delivery>,
+    /// Messages on their way to the connection.
+    pub queue: Queue<Delivery>,
     queued_bytes: AtomicUsize,
     queued_bytes_max: usize,
     state: Mutex<SessionState>,
@@ -149,8 +150,7 @@ impl LocalSession {
         tails: &[u64],
         queued_bytes_max: usize,
         channel_max: usize,
-    ) -> (Arc<LocalSession>, mpsc::Receiver<Delivery>) {
-        let (tx, rx) = mpsc::channel(channel_max.max(1));
+    ) -> Arc<LocalSession> {
         let state =
             SessionState { shards: tails.iter().map(|t| ShardCursor::live_at(*t)).collect(), ..Default::default() };
         let s = LocalSession {
@@ -158,12 +158,12 @@ impl LocalSession {
             client_id,
             generation,
             persistent,
-            tx,
+            queue: Queue::bounded(channel_max.max(1)),
             queued_bytes: AtomicUsize::new(0),
             queued_bytes_max,
             state: Mutex::new(state),
         };
-        (Arc::new(s), rx)
+        Arc::new(s)
     }
 
     pub fn state(&self) -> MutexGuard<'_, SessionState> {
@@ -180,7 +180,7 @@ impl LocalSession {
         let size = d.queued_bytes();
         let offset = d.token.offset;
         let fits = self.queued_bytes.load(Ordering::Relaxed) + size <= self.queued_bytes_max;
-        if fits && self.tx.try_send(d).is_ok() {
+        if fits && self.queue.try_push(d).is_ok() {
             self.queued_bytes.fetch_add(size, Ordering::Relaxed);
             c.handed.insert(offset);
             c.next = offset + 1;
@@ -200,7 +200,7 @@ impl LocalSession {
         if self.queued_bytes.load(Ordering::Relaxed) + size > self.queued_bytes_max || st.shards.len() <= shard {
             return false;
         }
-        if self.tx.try_send(d).is_err() {
+        if self.queue.try_push(d).is_err() {
             return false;
         }
         self.queued_bytes.fetch_add(size, Ordering::Relaxed);
@@ -219,7 +219,7 @@ impl LocalSession {
             c.next = offset + 1;
         }
         self.queued_bytes.fetch_add(size, Ordering::Relaxed);
-        self.tx.send(d).await.is_ok()
+        self.queue.push(d).await
     }
 
     /// The connection took `d` off the channel.
@@ -265,6 +265,7 @@ impl LocalSession {
         for c in self.state().shards.iter_mut() {
             c.mode = Mode::Stopped;
         }
+        self.queue.close();
     }
 }
 
@@ -295,13 +296,13 @@ mod tests {
 
     #[test]
     fn live_records_are_taken_then_done_and_the_cursor_follows() {
-        let (s, mut rx) = LocalSession::new(1, "c".into(), 1, true, &[10, 0], 1 << 20, 16);
+        let s = LocalSession::new(1, "c".into(), 1, true, &[10, 0], 1 << 20, 16);
         assert_eq!(s.offer(delivery(0, 9, 1)), Offer::Skipped); // before it went live
         assert_eq!(s.offer(delivery(0, 12, 1)), Offer::Taken);
         assert_eq!(s.offer(delivery(0, 15, 1)), Offer::Taken);
         // The tailer passed 20: everything before the first undone delivery is committed.
         assert_eq!(s.cursors_to_commit(&[20, 0]), [(0, 12), (1, 0)].into());
-        let d = rx.try_recv().unwrap();
+        let d = s.queue.try_pop().unwrap();
         s.received(&d);
         s.done(d.token);
         assert_eq!(s.cursors_to_commit(&[20, 0]), [(0, 15)].into());
@@ -312,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_the_shard_to_catching_up_from_the_refused_record() {
-        let (s, _rx) = LocalSession::new(1, "c".into(), 1, true, &[0], 400, 16);
+        let s = LocalSession::new(1, "c".into(), 1, true, &[0], 400, 16);
         assert_eq!(s.offer(delivery(0, 0, 100)), Offer::Taken);
         assert_eq!(s.offer(delivery(0, 1, 100)), Offer::Taken);
         assert_eq!(s.offer(delivery(0, 2, 100)), Offer::Overflow);

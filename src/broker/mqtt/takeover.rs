@@ -9,12 +9,14 @@
 //! serve: at-least-once redelivers what came after them.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keel_rt::time;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+
+use crate::broker::queue::Queue;
 
 use super::Core;
 use crate::meta::records::NodeId;
@@ -48,15 +50,15 @@ pub struct ReleaseRequest {
 /// The connected clients' control channels, by client id.
 #[derive(Default)]
 pub struct Controls {
-    by_client: Mutex<BTreeMap<String, (u64, mpsc::Sender<Control>)>>,
+    by_client: Mutex<BTreeMap<String, (u64, Arc<Queue<Control>>)>>,
 }
 
 impl Controls {
     /// Registers connection `key` of `client_id`; the receiver is the connection's.
-    pub fn register(&self, client_id: &str, key: u64) -> mpsc::Receiver<Control> {
-        let (tx, rx) = mpsc::channel(4);
-        self.lock().insert(client_id.to_string(), (key, tx));
-        rx
+    pub fn register(&self, client_id: &str, key: u64) -> Arc<Queue<Control>> {
+        let inbox = Arc::new(Queue::unbounded());
+        self.lock().insert(client_id.to_string(), (key, inbox.clone()));
+        inbox
     }
 
     /// Removes connection `key`'s registration (not a successor's).
@@ -67,25 +69,25 @@ impl Controls {
         }
     }
 
-    fn get(&self, client_id: &str) -> Option<mpsc::Sender<Control>> {
+    fn get(&self, client_id: &str) -> Option<Arc<Queue<Control>>> {
         self.lock().get(client_id).map(|(_, tx)| tx.clone())
     }
 
     /// Every connection's channel (for a shutdown).
-    pub fn all(&self) -> Vec<mpsc::Sender<Control>> {
+    pub fn all(&self) -> Vec<Arc<Queue<Control>>> {
         self.lock().values().map(|(_, tx)| tx.clone()).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (u64, mpsc::Sender<Control>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (u64, Arc<Queue<Control>>)>> {
         self.by_client.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// Closes `client_id`'s connection on this broker, if it has one; its final state.
 pub async fn local(core: &Core, client_id: &str) -> Option<Released> {
-    let tx = core.controls.get(client_id)?;
+    let inbox = core.controls.get(client_id)?;
     let (reply, rx) = oneshot::channel();
-    tx.send(Control::TakeOver(reply)).await.ok()?;
+    inbox.try_push(Control::TakeOver(reply)).ok()?;
     time::timeout(RELEASE_TIMEOUT, rx).await.ok()?.ok()
 }
 
