@@ -47,10 +47,13 @@ pub struct ReleaseRequest {
     pub client_id: String,
 }
 
+/// A connection's key and inbox.
+type Registered = (u64, Arc<Queue<Control>>);
+
 /// The connected clients' control channels, by client id.
 #[derive(Default)]
 pub struct Controls {
-    by_client: Mutex<BTreeMap<String, (u64, Arc<Queue<Control>>)>>,
+    by_client: Mutex<BTreeMap<String, Registered>>,
 }
 
 impl Controls {
@@ -78,7 +81,7 @@ impl Controls {
         self.lock().values().map(|(_, tx)| tx.clone()).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (u64, Arc<Queue<Control>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Registered>> {
         self.by_client.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
