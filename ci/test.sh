@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: every test of the workspace, the seeded simulations included; then
+# The README's test command: every test of the workspace, the seeded simulations included (MQTT
+# over the whole cluster among them; tests/mqtt_cluster.rs runs real processes with rumqttc); then
 # the storage engine tests with the rocksdb feature, only those on RocksDB (the shared suite and
 # the model test; the filter `rocks` skips the engines that ran already); then the shared suite
 # on the object engine over S3 (moto's server on loopback). Ends with one line
@@ -29,6 +30,10 @@ curl -sf -o /dev/null -X PUT "http://127.0.0.1:$port/keel-test" || { echo "the S
 AWS_ENDPOINT="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=keel AWS_SECRET_ACCESS_KEY=keel KEEL_TEST_S3_URL=s3://keel-test \
   cargo test -p keel-storage --features s3 --test engines -- object_s3 2>&1 | tee -a "$log" || status=$?
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+# Real MQTT clients (paho-mqtt, mosquitto_pub/sub, raw sockets) against the keel binary: a node,
+# a node with users and ACLs, a three-node cluster (installs the clients if missing).
+bash ci/mqtt-clients.sh 2>&1 | tee -a "$log" || status=$?
+
+awk '/^test result:|^mqtt clients: [0-9]+ passed/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

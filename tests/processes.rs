@@ -5,83 +5,14 @@
 // The harness drives real processes and sockets from outside any node: the seam is not in play.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
-const KEEL: &str = env!("CARGO_BIN_EXE_keel");
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("keel-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Proc {
-    child: Child,
-    admin: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Writes the config of node `id` under `dir`/n`id` and returns (config path, node dir).
-fn node_config(dir: &Path, id: u64, rpc: u16, admin: u16, peers: &str) -> (PathBuf, PathBuf) {
-    let d = dir.join(format!("n{id}"));
-    std::fs::create_dir_all(&d).unwrap();
-    let config = d.join("keel.toml");
-    let text = format!(
-        "node_id = {id}\ndata_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[meta.peers]\n{peers}",
-        d.join("data")
-    );
-    std::fs::write(&config, text).unwrap();
-    (config, d)
-}
-
-fn start(config: &Path, dir: &Path, admin_port: u16) -> Proc {
-    let log = std::fs::File::create(dir.join("keel.log")).unwrap();
-    let child =
-        Command::new(KEEL).args(["server", "--config"]).arg(config).stdout(Stdio::null()).stderr(log).spawn().unwrap();
-    Proc { child, admin: format!("http://127.0.0.1:{admin_port}") }
-}
-
-/// Runs a `keel` subcommand against `admin`; returns (success, stdout, stderr).
-fn cli(admin: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(KEEL).args(args).args(["--admin", admin]).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-fn health(admin: &str) -> Option<Value> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (status, body) = rt.block_on(keel::admin::client::request(admin, "GET", "/health", None)).ok()?;
-    (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn leader_of(admin: &str) -> Option<u64> {
-    health(admin)?["meta"]["leader"].as_u64()
-}
+use common::*;
 
 #[test]
 fn single_node_with_defaults_serves_topics_and_stops_on_sigterm() {
@@ -91,8 +22,9 @@ fn single_node_with_defaults_serves_topics_and_stops_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
-            dir.join("data")
+            "data_dir = {:?}\n[rpc]\nlisten = \"127.0.0.1:{rpc}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{}",
+            dir.join("data"),
+            broker_section(free_port())
         ),
     )
     .unwrap();
@@ -134,7 +66,7 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     let mut procs: Vec<Option<Proc>> = Vec::new();
     let mut configs = Vec::new();
     for i in 0..3 {
-        let (config, d) = node_config(&dir, i as u64 + 1, rpc[i], admin[i], &peers);
+        let (config, d) = node_config(&dir, i as u64 + 1, rpc[i], admin[i], None, &peers);
         procs.push(Some(start(&config, &d, admin[i])));
         configs.push((config, d));
     }
@@ -191,7 +123,7 @@ fn three_node_cluster_elects_a_new_leader_and_keeps_metadata() {
     // A fourth node joins (it is not among the bootstrap peers, so it waits to be added), is
     // added as a voter through a follower's admin API, catches up, and is removed again.
     let (rpc4, admin4) = (free_port(), free_port());
-    let (config4, d4) = node_config(&dir, 4, rpc4, admin4, &peers);
+    let (config4, d4) = node_config(&dir, 4, rpc4, admin4, None, &peers);
     let p4 = start(&config4, &d4, admin4);
     let leader_now = wait_for("a leader", Duration::from_secs(30), || leader_of(&url(0)));
     let follower = (0..3).find(|i| *i as u64 + 1 != leader_now).unwrap();
@@ -236,7 +168,7 @@ fn shard_leader_dies(dir_name: &str, engine: &str) {
     let peers: String = (0..3).map(|i| format!("{} = \"127.0.0.1:{}\"\n", i + 1, rpc[i])).collect();
     let mut procs: Vec<Option<Proc>> = (0..3)
         .map(|i| {
-            let (config, d) = node_config(&dir, i as u64 + 1, rpc[i], admin[i], &peers);
+            let (config, d) = node_config(&dir, i as u64 + 1, rpc[i], admin[i], None, &peers);
             Some(start(&config, &d, admin[i]))
         })
         .collect();

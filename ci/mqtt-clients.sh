@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Real MQTT clients against the `keel` binary (debug build, as `cargo test` leaves it): the
+# client suite (tests/mqtt_clients: paho-mqtt 3.1.1 and 5.0, mosquitto_pub/sub, raw sockets)
+# against a single node with TCP and WebSocket listeners, against a node with users and ACLs,
+# and its cluster checks against three nodes. Installs the clients first (idempotent). Prints
+# the suite's summary lines, and every node's log tail when something failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/install-mqtt-clients.sh
+target="${CARGO_TARGET_DIR:-target}"
+cargo build -p keel --quiet
+keel="$target/debug/keel"
+work="$(mktemp -d /tmp/keel-mqtt-clients.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+status=0
+# run_suite NAME MODE SUITE-ARGS...: starts Keel in MODE, runs the suite with its ports.
+run_suite() {
+  local name="$1" mode="$2"
+  shift 2
+  local line ports ws node_pids
+  if ! line="$(timeout 180 bash tests/mqtt_clients/keel.sh "$keel" "$work/$name" "$mode")"; then
+    echo "mqtt clients ($name): Keel did not start"
+    tail -n 30 "$work/$name"/*.log || true
+    status=1
+    return
+  fi
+  read -r ports ws node_pids <<<"$line"
+  IFS=, read -r -a started <<<"$node_pids"
+  pids+=("${started[@]}")
+  local args=(--host 127.0.0.1 --port "${ports%%,*}")
+  [ "$ws" != none ] && args+=(--ws-port "$ws")
+  [ "$mode" = cluster ] && args+=(--cluster "$ports")
+  echo "== mqtt clients: $name"
+  if ! timeout 900 python3 tests/mqtt_clients/run.py "${args[@]}" "$@"; then
+    status=1
+    for log in "$work/$name"/*.log; do
+      echo "--- $log (last lines)"
+      tail -n 40 "$log"
+    done
+  fi
+  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+}
+
+run_suite plain plain
+run_suite acl acl --users-file tests/mqtt_clients/users.json --only 'auth_*' 'acl_*'
+run_suite cluster cluster --only 'cluster_*'
+exit "$status"
