@@ -114,9 +114,7 @@ fn a_persistent_subscriber_keeps_every_acknowledged_message_when_its_broker_is_k
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     for port in &mqtt {
-        wait_for("every broker serving MQTT", Duration::from_secs(60), || {
-            rt.block_on(serving(*port)).then_some(())
-        });
+        wait_for("every broker serving MQTT", Duration::from_secs(60), || rt.block_on(serving(*port)).then_some(()));
     }
 
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -137,7 +135,8 @@ fn a_persistent_subscriber_keeps_every_acknowledged_message_when_its_broker_is_k
                     Some(p) => (&p.0, &mut p.1),
                     None => {
                         let port = if attempt % 2 == 0 { mqtt[1] } else { mqtt[2] };
-                        let (c, mut e) = AsyncClient::new(options(&format!("cluster-pub-{i}-{attempt}"), port, true), 10);
+                        let (c, mut e) =
+                            AsyncClient::new(options(&format!("cluster-pub-{i}-{attempt}"), port, true), 10);
                         if !matches!(tokio::time::timeout(Duration::from_secs(5), connected(&mut e)).await, Ok(Ok(_))) {
                             tokio::time::sleep(Duration::from_millis(500)).await;
                             continue;
@@ -167,7 +166,12 @@ fn a_persistent_subscriber_keeps_every_acknowledged_message_when_its_broker_is_k
         std::thread::sleep(Duration::from_millis(200));
     }
     let missing = missing();
-    assert!(missing.is_empty(), "{} acknowledged messages never arrived, e.g. {:?}", missing.len(), &missing[..3.min(missing.len())]);
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged messages never arrived, e.g. {:?}",
+        missing.len(),
+        &missing[..3.min(missing.len())]
+    );
     let present = seen.lock().unwrap().session_present.clone();
     assert!(present.len() >= 2, "the subscriber never reconnected: {present:?}");
     assert!(present[1..].iter().all(|p| *p), "the session was not present after the broker died: {present:?}");

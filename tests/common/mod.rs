@@ -91,4 +91,3 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
 pub fn leader_of(admin: &str) -> Option<u64> {
     health(admin)?["meta"]["leader"].as_u64()
 }
-
