@@ -25,14 +25,14 @@ status=0
 run_suite() {
   local name="$1" mode="$2"
   shift 2
-  local line ports ws node_pids
+  local line ports ws tls node_pids
   if ! line="$(timeout 180 bash tests/mqtt_clients/keel.sh "$keel" "$work/$name" "$mode")"; then
     echo "mqtt clients ($name): Keel did not start"
     tail -n 30 "$work/$name"/*.log || true
     status=1
     return
   fi
-  read -r ports ws node_pids <<<"$line"
+  read -r ports ws tls node_pids <<<"$line"
   IFS=, read -r -a started <<<"$node_pids"
   pids+=("${started[@]}")
   local args=(--host 127.0.0.1 --port "${ports%%,*}")
@@ -46,7 +46,28 @@ run_suite() {
       tail -n 40 "$log"
     done
   fi
+  if [ "$tls" != none ] && ! tls_round_trip "$tls"; then
+    status=1
+  fi
   for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+}
+
+# MQTT over TLS with mosquitto_pub/sub (the test certificate, for localhost), QoS 1.
+tls_round_trip() {
+  local port="$1" ca=tests/data/test-cert.pem out="$work/tls.out"
+  timeout 15 mosquitto_sub -h localhost -p "$port" --cafile "$ca" -t keeltest/tls -q 1 -C 1 -W 10 >"$out" &
+  local sub=$!
+  sleep 1
+  mosquitto_pub -h localhost -p "$port" --cafile "$ca" -t keeltest/tls -q 1 -m over-tls || true
+  wait "$sub" || true
+  if [ "$(cat "$out")" = over-tls ]; then
+    echo "ok tls_round_trip (mosquitto_pub/sub over TLS)"
+    echo "mqtt clients: 1 passed, 0 failed, 0 skipped"
+    return 0
+  fi
+  echo "FAIL tls_round_trip: mosquitto_sub got $(cat "$out" | head -c 200)"
+  echo "mqtt clients: 0 passed, 1 failed, 0 skipped"
+  return 1
 }
 
 run_suite plain plain

@@ -154,6 +154,17 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The broker's TLS certificate and key, read once before the seam starts (like the config).
+fn tls_files(config: &Config) -> Result<Option<keel::broker::TlsFiles>, String> {
+    let b = &config.broker;
+    if b.tls_cert_file.is_empty() {
+        return Ok(None);
+    }
+    #[allow(clippy::disallowed_methods)] // read once, before the seam starts
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+    Ok(Some(keel::broker::TlsFiles { cert_pem: read(&b.tls_cert_file)?, key_pem: read(&b.tls_key_file)? }))
+}
+
 fn load_config(args: &ServerArgs) -> Result<Config, String> {
     let mut config = match &args.config {
         Some(path) => {
@@ -215,12 +226,14 @@ async fn server(args: ServerArgs) -> Result<(), String> {
     let disk =
         keel_rt::disk::RealDisk::new(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir))?;
     let object_tier = object_tier(&config, &disk).await?;
+    let tls = tls_files(&config)?;
     let parts = keel::node::NodeParts {
         config,
         disk: Arc::new(disk),
         apply_hook: None,
         store: Default::default(),
         object_tier: Some(object_tier),
+        tls,
     };
     let node = keel::node::Node::start(parts).await.map_err(|e| format!("cannot start: {e}"))?;
     let fatal = tokio::select! {

@@ -36,7 +36,7 @@ pub struct BrokerSection {
     pub mqtt_listen: String,
     /// MQTT over WebSocket (subprotocol `mqtt`, any path); "" disables it.
     pub mqtt_ws_listen: String,
-    /// MQTT over TLS; used only when `tls_cert_file` is set.
+    /// MQTT over TLS (rustls); used only when `tls_cert_file` is set. Not in simulation builds.
     pub mqtt_tls_listen: String,
     /// PEM certificate chain and private key for the TLS listener.
     pub tls_cert_file: String,

@@ -34,6 +34,8 @@ pub struct NodeParts {
     /// Where `object` topics tier their sealed segments, and the engine's limits; `None`:
     /// `object` topics cannot be served here.
     pub object_tier: Option<ObjectTier>,
+    /// The broker's TLS certificate and key, when `[broker] tls_cert_file` is set.
+    pub tls: Option<crate::broker::TlsFiles>,
 }
 
 /// A running node.
@@ -73,7 +75,7 @@ impl RpcService for NodeService {
 impl Node {
     /// Binds the listeners and starts every configured role, each through its own entry.
     pub async fn start(parts: NodeParts) -> io::Result<Node> {
-        let NodeParts { config, disk, apply_hook, store: options, object_tier } = parts;
+        let NodeParts { config, disk, apply_hook, store: options, object_tier, tls } = parts;
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
         config.validate().map_err(invalid)?;
         let peers = Peers::default();
@@ -98,7 +100,7 @@ impl Node {
             store
         });
         let mqtt = match config.roles.contains(&Role::Broker) {
-            true => Some(start_broker(&config, &peers, &meta_client, &view, &options, &mut tasks).await?),
+            true => Some(start_broker(&config, &peers, &meta_client, &view, &options, tls, &mut tasks).await?),
             false => None,
         };
         let service: Arc<dyn RpcService> =
@@ -181,6 +183,7 @@ async fn start_broker(
     meta: &MetaClient,
     view: &ViewHandle,
     options: &StoreOptions,
+    tls: Option<crate::broker::TlsFiles>,
     tasks: &mut Vec<task::JoinHandle<()>>,
 ) -> io::Result<MqttBroker> {
     let data = DataClient::new(meta.clone(), peers.clone()).with_view(view.clone());
@@ -190,6 +193,7 @@ async fn start_broker(
         view: view.clone(),
         data,
         unsafe_ack_before_append: options.unsafe_mqtt_ack_before_append,
+        tls,
     };
     let (broker, task) = MqttBroker::start(parts).await?;
     tasks.push(task);

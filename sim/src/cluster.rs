@@ -298,6 +298,7 @@ async fn supervise(ctx: NodeCtx) {
             apply_hook: Some(hook),
             store: ctx.store.clone(),
             object_tier: Some(ctx.object_tier.clone()),
+            tls: None,
         };
         match Node::start(parts).await {
             Ok(node) => {

@@ -7,4 +7,13 @@ pub mod auth;
 pub mod listener;
 pub mod mqtt;
 pub mod queue;
+#[cfg(not(madsim))]
+pub mod tls;
 pub mod ws;
+
+/// A TLS certificate chain and its private key, PEM (read by the command line at start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}

@@ -2,7 +2,8 @@
 # Starts Keel for the MQTT client suite: `keel.sh KEEL_BINARY DIR plain|acl|cluster` writes the
 # configs under DIR, starts the node(s) in the background and waits until each serves MQTT
 # (a QoS 1 publish acknowledged), then prints, on one line: the MQTT port(s) (comma-separated
-# for a cluster), the WebSocket port and the PIDs. `acl` makes users and rules from
+# for a cluster), the WebSocket port, the TLS port (certificate: tests/data/test-cert.pem, for
+# localhost and 127.0.0.1) and the PIDs ("none" for a listener a mode has not). `acl` makes users and rules from
 # users.json (password hashes from `keel passwd`). Loopback only; ports picked free.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,9 +47,9 @@ print("\n".join(out))
 PY
 }
 
-# node_config ID RPC ADMIN MQTT WS PEERS EXTRA
+# node_config ID RPC ADMIN MQTT WS TLS PEERS EXTRA
 node_config() {
-  local id="$1" rpc="$2" admin="$3" mqtt="$4" ws="$5" peers="$6" extra="$7"
+  local id="$1" rpc="$2" admin="$3" mqtt="$4" ws="$5" tls="$6" peers="$7" extra="$8"
   cat >"$dir/n$id.toml" <<TOML
 node_id = $id
 data_dir = "$dir/data$id"
@@ -59,6 +60,9 @@ listen = "127.0.0.1:$admin"
 [broker]
 mqtt_listen = "127.0.0.1:$mqtt"
 mqtt_ws_listen = "$ws"
+mqtt_tls_listen = "$tls"
+tls_cert_file = "$([ -n "$tls" ] && echo "$here/../data/test-cert.pem")"
+tls_key_file = "$([ -n "$tls" ] && echo "$here/../data/test-key.pem")"
 [log]
 level = "info,openraft=warn"
 $peers
@@ -84,7 +88,7 @@ pids=()
 ports=()
 case "$mode" in
   plain|acl)
-    rpc=$(free_port) admin=$(free_port) mqtt=$(free_port) ws=$(free_port)
+    rpc=$(free_port) admin=$(free_port) mqtt=$(free_port) ws=$(free_port) tls=$(free_port)
     extra="[mqtt]
 sys_interval_s = 0"
     auth=()
@@ -93,7 +97,7 @@ sys_interval_s = 0"
       suite=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); u=[x for x in s["users"] if x["username"]==s["suite_user"]][0]; print(u["username"], u["password"])' "$users")
       read -r -a auth <<<"$suite"
     fi
-    node_config 1 "$rpc" "$admin" "$mqtt" "127.0.0.1:$ws" "" "$extra"
+    node_config 1 "$rpc" "$admin" "$mqtt" "127.0.0.1:$ws" "127.0.0.1:$tls" "" "$extra"
     "$keel" server --config "$dir/n1.toml" >"$dir/n1.log" 2>&1 &
     pids+=($!)
     wait_serving "$mqtt" "${auth[@]}"
@@ -107,17 +111,17 @@ sys_interval_s = 0"
 2 = \"127.0.0.1:${rpcs[2]}\"
 3 = \"127.0.0.1:${rpcs[3]}\""
     for i in 1 2 3; do
-      node_config "$i" "${rpcs[$i]}" "${admins[$i]}" "${mqtts[$i]}" "" "$peers" "[mqtt]
+      node_config "$i" "${rpcs[$i]}" "${admins[$i]}" "${mqtts[$i]}" "" "" "$peers" "[mqtt]
 sys_interval_s = 0"
       "$keel" server --config "$dir/n$i.toml" >"$dir/n$i.log" 2>&1 &
       pids+=($!)
     done
     for i in 1 2 3; do wait_serving "${mqtts[$i]}"; ports+=("${mqtts[$i]}"); done
-    ws=""
+    ws="" tls=""
     ;;
   *)
     echo "keel.sh: unknown mode $mode (plain, acl or cluster)" >&2
     exit 2
     ;;
 esac
-(IFS=,; echo "${ports[*]} ${ws:-none} ${pids[*]}")
+(IFS=,; echo "${ports[*]} ${ws:-none} ${tls:-none} ${pids[*]}")

@@ -41,6 +41,8 @@ pub struct MqttParts {
     pub data: DataClient,
     /// TEST ONLY: acknowledge QoS 1/2 publishes before they are in the log.
     pub unsafe_ack_before_append: bool,
+    /// The TLS listener's certificate and key (with `[broker] mqtt_tls_listen`).
+    pub tls: Option<crate::broker::TlsFiles>,
 }
 
 /// The running MQTT front-end.
@@ -53,6 +55,30 @@ pub struct MqttBroker {
 struct Listeners {
     tcp: Option<TcpListener>,
     ws: Option<TcpListener>,
+    tls: Option<(TcpListener, TlsAcceptor)>,
+}
+
+#[cfg(not(madsim))]
+type TlsAcceptor = tokio_rustls::TlsAcceptor;
+/// No TLS in simulation builds.
+#[cfg(madsim)]
+type TlsAcceptor = std::convert::Infallible;
+
+/// The TLS listener, when a certificate is configured (refused in simulation builds).
+async fn bind_tls(parts: &MqttParts) -> std::io::Result<Option<(TcpListener, TlsAcceptor)>> {
+    let (Some(files), addr) = (&parts.tls, parts.config.broker.mqtt_tls_listen.as_str()) else { return Ok(None) };
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    #[cfg(not(madsim))]
+    let acceptor = crate::broker::tls::acceptor(files).map_err(invalid)?;
+    #[cfg(madsim)]
+    let acceptor: TlsAcceptor = {
+        let _ = files;
+        return Err(invalid("TLS listeners are not available in simulation builds".into()));
+    };
+    Ok(bind(addr).await?.map(|l| (l, acceptor)))
 }
 
 async fn bind(addr: &str) -> std::io::Result<Option<TcpListener>> {
@@ -70,6 +96,7 @@ impl MqttBroker {
         let listeners = Listeners {
             tcp: bind(&parts.config.broker.mqtt_listen).await?,
             ws: bind(&parts.config.broker.mqtt_ws_listen).await?,
+            tls: bind_tls(&parts).await?,
         };
         let broker = MqttBroker { core: Arc::default() };
         let cell = broker.core.clone();
@@ -116,7 +143,7 @@ impl MqttBroker {
 
 /// Waits for the namespace log and builds the core.
 async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
-    let MqttParts { config, meta, view, data, unsafe_ack_before_append } = parts;
+    let MqttParts { config, meta, view, data, unsafe_ack_before_append, tls: _ } = parts;
     let shards = namespace::ensure(&meta, &view, &config.mqtt).await;
     let producer = loop {
         match data.producer().await {
@@ -181,6 +208,18 @@ async fn serve(core: Arc<Core>, listeners: Listeners) {
             async move {
                 if let Some(pipe) = crate::broker::ws::accept(stream, WS_PROTOCOLS, frame_max).await {
                     connection::serve(core, pipe, peer).await;
+                }
+            }
+        }));
+    }
+    #[cfg(not(madsim))]
+    if let Some((l, acceptor)) = listeners.tls {
+        let c = core.clone();
+        task::spawn(accept_loop("mqtt-tls", l, limit.clone(), move |stream, peer| {
+            let (core, acceptor) = (c.clone(), acceptor.clone());
+            async move {
+                if let Some(tls) = crate::broker::tls::accept(&acceptor, stream, &peer).await {
+                    connection::serve(core, tls, peer).await;
                 }
             }
         }));
