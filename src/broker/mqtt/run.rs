@@ -55,6 +55,7 @@ pub struct MqttBroker {
 struct Listeners {
     tcp: Option<TcpListener>,
     ws: Option<TcpListener>,
+    #[cfg_attr(madsim, allow(dead_code))]
     tls: Option<(TcpListener, TlsAcceptor)>,
 }
 
@@ -72,13 +73,15 @@ async fn bind_tls(parts: &MqttParts) -> std::io::Result<Option<(TcpListener, Tls
     }
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
     #[cfg(not(madsim))]
-    let acceptor = crate::broker::tls::acceptor(files).map_err(invalid)?;
+    {
+        let acceptor = crate::broker::tls::acceptor(files).map_err(invalid)?;
+        Ok(bind(addr).await?.map(|l| (l, acceptor)))
+    }
     #[cfg(madsim)]
-    let acceptor: TlsAcceptor = {
+    {
         let _ = files;
-        return Err(invalid("TLS listeners are not available in simulation builds".into()));
-    };
-    Ok(bind(addr).await?.map(|l| (l, acceptor)))
+        Err(invalid("TLS listeners are not available in simulation builds".into()))
+    }
 }
 
 async fn bind(addr: &str) -> std::io::Result<Option<TcpListener>> {
