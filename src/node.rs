@@ -105,6 +105,7 @@ impl Node {
         };
         let service: Arc<dyn RpcService> =
             Arc::new(NodeService { meta: meta.clone(), store: store.clone(), mqtt: mqtt.clone() });
+        peers.set_local(&config.advertise_addr(), service.clone());
         tasks.push(task::spawn(rpc::serve(rpc_listener, service, RpcServerConfig::default())));
         if let Some(m) = &meta {
             // Only the bootstrap voters initialise; a joiner waits to be added.

@@ -212,7 +212,7 @@ impl DataClient {
         extra_ms: u64,
     ) -> Result<R, String> {
         let timeout = Duration::from_millis(self.config.call_timeout_ms + extra_ms);
-        let b = self.peers.client(addr).call(method, body, timeout).await.map_err(|e| e.to_string())?;
+        let b = self.peers.call(addr, method, body, timeout).await.map_err(|e| e.to_string())?;
         R::decode(b).map_err(|e| e.to_string())
     }
 

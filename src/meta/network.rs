@@ -21,15 +21,38 @@ use serde::Serialize;
 
 use super::records::NodeId;
 use super::types::TypeConfig;
-use crate::rpc::{RpcClient, RpcClientConfig, RpcError};
+use crate::rpc::{RpcClient, RpcClientConfig, RpcError, RpcService};
 
-/// RPC clients by address, shared by Raft replication and request forwarding.
+/// RPC clients by address, shared by Raft replication and request forwarding; calls to this
+/// node's own address are served in process (no socket, no frame), once the node set it.
 #[derive(Clone, Default)]
 pub struct Peers {
     clients: Arc<Mutex<BTreeMap<String, Arc<RpcClient>>>>,
+    local: Arc<Mutex<Option<(String, Arc<dyn RpcService>)>>>,
 }
 
 impl Peers {
+    /// Serves calls to `addr` (this node's own) with `service`, in process.
+    pub fn set_local(&self, addr: &str, service: Arc<dyn RpcService>) {
+        *self.local.lock().unwrap_or_else(|e| e.into_inner()) = Some((addr.to_string(), service));
+    }
+
+    fn local_for(&self, addr: &str) -> Option<Arc<dyn RpcService>> {
+        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        local.as_ref().filter(|(a, _)| a == addr).map(|(_, s)| s.clone())
+    }
+
+    /// Calls `method` on `addr`: in process if it is this node's address, else over its
+    /// client. The same errors either way.
+    pub async fn call(&self, addr: &str, method: &str, body: Bytes, timeout: Duration) -> Result<Bytes, RpcError> {
+        let Some(service) = self.local_for(addr) else { return self.client(addr).call(method, body, timeout).await };
+        match keel_rt::time::timeout(timeout, service.call(method, body)).await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(RpcError::Remote(e)),
+            Err(_) => Err(RpcError::Timeout),
+        }
+    }
+
     /// The client for `addr`, made on first use.
     pub fn client(&self, addr: &str) -> Arc<RpcClient> {
         let mut m = self.clients.lock().unwrap_or_else(|e| e.into_inner());
@@ -45,7 +68,7 @@ impl Peers {
         timeout: Duration,
     ) -> Result<Resp, RpcError> {
         let body = Bytes::from(serde_json::to_vec(req).expect("requests serialise"));
-        let out = self.client(addr).call(method, body, timeout).await?;
+        let out = self.call(addr, method, body, timeout).await?;
         serde_json::from_slice(&out).map_err(|e| RpcError::Unavailable(format!("undecodable response: {e}")))
     }
 }
