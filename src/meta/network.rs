@@ -28,8 +28,11 @@ use crate::rpc::{RpcClient, RpcClientConfig, RpcError, RpcService};
 #[derive(Clone, Default)]
 pub struct Peers {
     clients: Arc<Mutex<BTreeMap<String, Arc<RpcClient>>>>,
-    local: Arc<Mutex<Option<(String, Arc<dyn RpcService>)>>>,
+    local: Arc<Mutex<Option<Local>>>,
 }
+
+/// This node's own address and the service that answers it.
+type Local = (String, Arc<dyn RpcService>);
 
 impl Peers {
     /// Serves calls to `addr` (this node's own) with `service`, in process.
