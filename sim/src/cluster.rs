@@ -115,6 +115,16 @@ impl MetaCluster {
         let objects = FaultyStore::from_runtime(Arc::new(InMemory::new()));
         let object_tier =
             ObjectTier { store: Arc::new(objects.clone()), prefix: String::new(), config: sim_object_config() };
+        let shared = NodeCtx {
+            config: Config::default(),
+            disk: SimDisk::new(0),
+            store: store.clone(),
+            object_tier: object_tier.clone(),
+            recorder: recorder.clone(),
+            registry: registry.clone(),
+            probes: probes.clone(),
+            exits: exits.clone(),
+        };
         let mut nodes = Vec::new();
         for &id in &ids {
             let mut config = Config { node_id: id, roles: vec![Role::Meta, Role::Storage], ..Config::default() };
@@ -125,16 +135,7 @@ impl MetaCluster {
             config.meta.log_keep_entries = settings.snapshot_every_entries / 2;
             let disk = SimDisk::new(settings.seed.wrapping_mul(31).wrapping_add(id));
             disk.set_faults(keel_rt::disk::DiskFaults::ssd());
-            let ctx = NodeCtx {
-                config,
-                disk: disk.clone(),
-                store: store.clone(),
-                object_tier: object_tier.clone(),
-                recorder: recorder.clone(),
-                registry: registry.clone(),
-                probes: probes.clone(),
-                exits: exits.clone(),
-            };
+            let ctx = shared.ctx(config, disk.clone());
             nodes.push(start_node(&handle, ctx, format!("meta-{id}"), meta_ip(id), disk));
         }
         let mut data = Vec::new();
@@ -148,16 +149,7 @@ impl MetaCluster {
             config.mqtt.shards = 2;
             config.meta.endpoints = peers.values().cloned().collect();
             let disk = SimDisk::new(settings.seed.wrapping_mul(31).wrapping_add(id));
-            let ctx = NodeCtx {
-                config,
-                disk: disk.clone(),
-                store: store.clone(),
-                object_tier: object_tier.clone(),
-                recorder: recorder.clone(),
-                registry: registry.clone(),
-                probes: probes.clone(),
-                exits: exits.clone(),
-            };
+            let ctx = shared.ctx(config, disk.clone());
             data.push(start_node(&handle, ctx, format!("data-{id}"), data_ip(id), disk));
         }
         let operator = handle.create_node().name("operator").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1))).build();
@@ -258,6 +250,13 @@ fn start_node(handle: &Handle, ctx: NodeCtx, name: String, ip: IpAddr, disk: Sim
     let id = ctx.config.node_id;
     let node = handle.create_node().name(name).ip(ip).init(move || supervise(ctx.clone())).build();
     SimNode { id, handle: node, disk, addr: format!("{ip}:{RPC_PORT}"), alive: true, paused: false }
+}
+
+impl NodeCtx {
+    /// The context of a node with `config` and `disk`, sharing the rest with `self`.
+    fn ctx(&self, config: Config, disk: SimDisk) -> NodeCtx {
+        NodeCtx { config, disk, ..self.clone() }
+    }
 }
 
 #[derive(Clone)]

@@ -46,6 +46,13 @@ pub struct Received {
     pub retain: bool,
 }
 
+impl ConnectOptions {
+    /// A clean-start connection without a will, keep-alive 10 s.
+    pub fn clean(client_id: String) -> Self {
+        ConnectOptions { client_id, clean_start: true, session_expiry_s: 0, will: None, keep_alive_s: 10 }
+    }
+}
+
 impl MqttConn {
     /// Connects (MQTT 5) and waits for a successful CONNACK.
     pub async fn connect(addr: &str, opts: &ConnectOptions, timeout: Duration) -> Result<MqttConn, String> {

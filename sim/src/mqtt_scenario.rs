@@ -301,13 +301,7 @@ async fn publisher(i: usize, brokers: Brokers, log: Shared, until: time::Instant
         conn_no += 1;
         let source = format!("p{i}/{conn_no}");
         let (addr, _) = brokers.pick();
-        let opts = ConnectOptions {
-            client_id: source.clone(),
-            clean_start: true,
-            session_expiry_s: 0,
-            will: None,
-            keep_alive_s: 10,
-        };
+        let opts = ConnectOptions::clean(source.clone());
         let Ok(mut conn) = MqttConn::connect(&addr, &opts, CALL).await else {
             time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -403,13 +397,7 @@ async fn final_publish(brokers: &Brokers, log: &Shared, until: time::Instant) ->
         attempt += 1;
         let source = format!("final/{attempt}");
         let (addr, _) = brokers.pick();
-        let opts = ConnectOptions {
-            client_id: source.clone(),
-            clean_start: true,
-            session_expiry_s: 0,
-            will: None,
-            keep_alive_s: 10,
-        };
+        let opts = ConnectOptions::clean(source.clone());
         let c = MqttConn::connect(&addr, &opts, CALL).await;
         if let Ok(mut conn) = c {
             let text = payload(&source, "t/final", 0);

@@ -526,6 +526,13 @@ mod tests {
         m.apply(&op, &nodes(&[(1, true), (2, true)]))
     }
 
+    /// A clean-start claim on broker 1 with a will of `delay_s` (the broker is alive).
+    fn claim_with_will(m: &mut MqttState, id: &str, expiry_s: u32, delay_s: u32) -> MqttResult {
+        let will = Some(will(delay_s));
+        let op = MqttOp::Claim { client_id: id.into(), broker: 1, clean_start: true, expiry_s, will, now_ms: 0 };
+        m.apply(&op, &nodes(&[(1, true), (2, true)]))
+    }
+
     fn due(client_id: &str, generation: u64, delay_s: u32) -> DueWill {
         DueWill { client_id: client_id.into(), generation, will: will(delay_s) }
     }
@@ -618,15 +625,7 @@ mod tests {
     fn a_delayed_will_is_taken_once_unless_the_client_came_back() {
         let mut m = MqttState::default();
         let live = nodes(&[(1, true)]);
-        let op = MqttOp::Claim {
-            client_id: "c".into(),
-            broker: 1,
-            clean_start: true,
-            expiry_s: 0,
-            will: Some(will(5)),
-            now_ms: 0,
-        };
-        m.apply(&op, &live);
+        claim_with_will(&mut m, "c", 0, 5);
         let gone = MqttOp::Disconnect {
             client_id: "c".into(),
             generation: 1,
@@ -649,15 +648,7 @@ mod tests {
         assert_eq!(m.apply(&MqttOp::Sweep { now_ms: later + WILL_LEASE_MS }, &live), MqttResult::Wills(vec![]));
         assert!(!m.sessions.contains_key("c"));
         // A client that reconnects within the delay fences the old generation's will.
-        let op = MqttOp::Claim {
-            client_id: "d".into(),
-            broker: 1,
-            clean_start: true,
-            expiry_s: 60,
-            will: Some(will(5)),
-            now_ms: 0,
-        };
-        m.apply(&op, &live);
+        claim_with_will(&mut m, "d", 60, 5);
         m.apply(
             &MqttOp::Disconnect { client_id: "d".into(), generation: 1, now_ms: 0, expiry_s: None, keep_will: true },
             &live,
@@ -673,15 +664,7 @@ mod tests {
     fn a_disconnect_time_from_a_fast_clock_counts_from_the_sweep() {
         let mut m = MqttState::default();
         let live = nodes(&[(1, true)]);
-        let op = MqttOp::Claim {
-            client_id: "c".into(),
-            broker: 1,
-            clean_start: true,
-            expiry_s: 0,
-            will: Some(will(2)),
-            now_ms: 0,
-        };
-        m.apply(&op, &live);
+        claim_with_will(&mut m, "c", 0, 2);
         // Recorded 60 s ahead of the sweeping broker's clock.
         m.apply(
             &MqttOp::Disconnect {
@@ -701,15 +684,7 @@ mod tests {
     fn the_will_goes_at_session_end_when_that_comes_before_its_delay() {
         let mut m = MqttState::default();
         let live = nodes(&[(1, true)]);
-        let op = MqttOp::Claim {
-            client_id: "c".into(),
-            broker: 1,
-            clean_start: true,
-            expiry_s: 2,
-            will: Some(will(60)),
-            now_ms: 0,
-        };
-        m.apply(&op, &live);
+        claim_with_will(&mut m, "c", 2, 60);
         m.apply(
             &MqttOp::Disconnect { client_id: "c".into(), generation: 1, now_ms: 0, expiry_s: None, keep_will: true },
             &live,
@@ -746,15 +721,7 @@ mod tests {
     fn a_restarted_broker_orphans_its_previous_sessions() {
         let mut m = MqttState::default();
         let live = nodes(&[(1, true), (2, true)]);
-        let op = MqttOp::Claim {
-            client_id: "a".into(),
-            broker: 1,
-            clean_start: true,
-            expiry_s: 0,
-            will: Some(will(0)),
-            now_ms: 0,
-        };
-        m.apply(&op, &live);
+        claim_with_will(&mut m, "a", 0, 0);
         claim(&mut m, "b", 2, false, 60, 0);
         m.apply(&MqttOp::SharedMembers { key: "g/t".into(), broker: 1, members: 1 }, &live);
         m.apply(&MqttOp::BrokerStarted { broker: 1, now_ms: 50 }, &live);
