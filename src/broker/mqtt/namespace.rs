@@ -4,6 +4,11 @@
 //! The first broker to start creates it from `[mqtt]` (shards, engine, replication factor capped
 //! by the storage nodes there are, retention); later brokers use it as it is (its shard count is
 //! fixed at creation: changing it would move topics between shards and break their order).
+//!
+//! Its replication factor is fixed at creation too, so the creator waits for the storage nodes
+//! it expects (the replication factor, capped by the cluster's configured meta voters: one for
+//! a single node) before creating it, up to [`STORAGE_WAIT`]: a broker that raced its peers'
+//! registration would otherwise create a log with one copy that a node's loss makes unavailable.
 
 use std::time::Duration;
 
@@ -29,10 +34,17 @@ pub fn shard_of(topic: &str, shards: u32) -> u32 {
     (h % u64::from(shards.max(1))) as u32
 }
 
+/// How long the creator waits for the storage nodes it expects before it creates the namespace
+/// log with those there are (and warns).
+pub const STORAGE_WAIT: Duration = Duration::from_secs(20);
+
 /// Waits until the namespace log exists (creating it if no one has), and returns its shard
-/// count. Retries until it succeeds: a broker cannot serve before.
-pub async fn ensure(meta: &MetaClient, view: &ViewHandle, config: &MqttSection) -> u32 {
+/// count. Retries until it succeeds: a broker cannot serve before. `cluster_nodes` is how many
+/// nodes the configuration names (the meta voters or endpoints; one for a single node).
+pub async fn ensure(meta: &MetaClient, view: &ViewHandle, config: &MqttSection, cluster_nodes: u32) -> u32 {
     let mut view = view.clone();
+    let started = time::now();
+    let wanted = config.replication_factor.min(cluster_nodes).max(1);
     loop {
         let v = view.current();
         if let Some(t) = v.topics.get(TOPIC) {
@@ -40,7 +52,11 @@ pub async fn ensure(meta: &MetaClient, view: &ViewHandle, config: &MqttSection) 
         }
         if v.version > 0 {
             let storage = v.nodes.values().filter(|n| n.alive && n.roles.contains(&Role::Storage)).count() as u32;
-            if storage > 0 {
+            let waited = started.elapsed() >= STORAGE_WAIT;
+            if storage > 0 && storage < wanted && waited {
+                tracing::warn!(storage, wanted, "creating the MQTT namespace log with fewer copies than wanted");
+            }
+            if storage >= wanted || (storage > 0 && waited) {
                 match meta.write(&MetaCommand::CreateTopic(spec(config, storage))).await {
                     Ok(ok) => match ok.result {
                         Ok(_) | Err(MetaError::TopicExists { .. }) => {}

@@ -147,7 +147,8 @@ impl MqttBroker {
 /// Waits for the namespace log and builds the core.
 async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
     let MqttParts { config, meta, view, data, unsafe_ack_before_append, tls: _ } = parts;
-    let shards = namespace::ensure(&meta, &view, &config.mqtt).await;
+    let cluster_nodes = config.meta_peers().map(|p| p.len()).unwrap_or(1).max(config.meta.endpoints.len());
+    let shards = namespace::ensure(&meta, &view, &config.mqtt, cluster_nodes as u32).await;
     let producer = loop {
         match data.producer().await {
             Ok(p) => break p,
