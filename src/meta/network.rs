@@ -46,12 +46,18 @@ impl Peers {
     }
 
     /// Calls `method` on `addr`: in process if it is this node's address, else over its
-    /// client. The same errors either way.
+    /// client. The same errors either way, and the same life for the request: like the RPC
+    /// server, an in-process call runs in its own task, to the end even when the caller stops
+    /// waiting (services are written for that; cancelled half way, a produce could leave a
+    /// partition's state half updated).
     pub async fn call(&self, addr: &str, method: &str, body: Bytes, timeout: Duration) -> Result<Bytes, RpcError> {
         let Some(service) = self.local_for(addr) else { return self.client(addr).call(method, body, timeout).await };
-        match keel_rt::time::timeout(timeout, service.call(method, body)).await {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(RpcError::Remote(e)),
+        let method = method.to_string();
+        let handler = keel_rt::task::spawn(async move { service.call(&method, body).await });
+        match keel_rt::time::timeout(timeout, handler).await {
+            Ok(Ok(Ok(out))) => Ok(out),
+            Ok(Ok(Err(e))) => Err(RpcError::Remote(e)),
+            Ok(Err(e)) => Err(RpcError::Unavailable(format!("the in-process handler failed: {e}"))),
             Err(_) => Err(RpcError::Timeout),
         }
     }

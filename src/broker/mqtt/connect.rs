@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use keel_protocols::mqtt::session::{ConnectRequest, Event, Inflight, Message, Resumed};
-use keel_protocols::mqtt::{topic::SharedFilter, QoS, ReasonCode, Will};
+use keel_protocols::mqtt::topic::{self, SharedFilter};
+use keel_protocols::mqtt::{QoS, ReasonCode, Will};
 use keel_rt::{rand, task, time};
 
 use super::connection::{machine_token, now_ms, Conn, Endpoint};
@@ -170,31 +171,42 @@ impl Conn {
         }
         let mut outbound = Vec::new();
         for q in &record.qos2_out {
-            {
-                let mut st = session.state();
-                if let Some(c) = st.shards.get_mut(q.shard as usize) {
-                    c.exclude.insert(q.offset);
-                    if !q.done {
-                        c.handed.insert(q.offset);
-                    }
-                }
-            }
             if q.done {
-                continue; // completed: only never to be delivered again
+                // Completed: only never to be delivered again.
+                if let Some(c) = session.state().shards.get_mut(q.shard as usize) {
+                    c.exclude.insert(q.offset);
+                }
+                continue;
             }
             let token = Token { shard: q.shard, offset: q.offset };
-            let packet_id = &q.packet_id;
-            self.qos2_out.insert(token, *packet_id);
+            self.qos2_out.insert(token, q.packet_id);
             let message = match q.released {
                 true => Some(placeholder(token)),
                 false => read_message(&self.core, token).await?,
             };
-            match message {
-                Some(message) => outbound.push(Inflight { packet_id: *packet_id, message, released: q.released }),
-                None => session.done(token), // gone from the log (retention): nothing to resend
+            let Some(message) = message else {
+                continue; // gone from the log (retention): nothing to resend
+            };
+            // A PUBLISH to resend whose topic the session's own subscriptions still match comes
+            // again from the shard's reader, in log order with what was in flight beside it
+            // [MQTT-4.6.0-1], with its packet id ([`Conn::resend`]). A PUBREL, or a message
+            // only a shared subscription took, is resent first, out of the log's way.
+            let in_order = !q.released && {
+                let st = session.state();
+                st.subscriptions.keys().any(|f| topic::matches(f, &message.topic))
+            };
+            if in_order {
+                self.resend.insert(token, q.packet_id);
+                continue;
             }
+            if let Some(c) = session.state().shards.get_mut(q.shard as usize) {
+                c.exclude.insert(q.offset);
+                c.handed.insert(q.offset);
+            }
+            outbound.push(Inflight { packet_id: q.packet_id, message, released: q.released });
         }
-        Ok(Resumed { outbound, inbound_qos2: record.qos2_waiting() })
+        let reserved_ids = self.resend.values().copied().collect();
+        Ok(Resumed { outbound, inbound_qos2: record.qos2_waiting(), reserved_ids })
     }
 
     fn restore_subscription(&mut self, session: &Arc<LocalSession>, filter: &str, sub: &SubRecord) {

@@ -66,6 +66,9 @@ pub(super) struct Conn {
     pub backlog: VecDeque<Delivery>,
     /// QoS 2 deliveries in flight: token → packet id (their state in meta is cleared when done).
     pub qos2_out: BTreeMap<Token, u16>,
+    /// QoS 2 deliveries in flight before a resume that the shard's reader delivers again, in
+    /// order: token → the packet id to resend them with (DUP).
+    pub resend: BTreeMap<Token, u16>,
     /// Receivers the loop takes over after CONNECT is accepted.
     pub new_receivers: Option<(Arc<LocalSession>, Arc<Queue<Control>>)>,
     /// Set once a takeover was ordered: where the final state goes.
@@ -127,6 +130,7 @@ where
         acks: AckOrder::default(),
         backlog: VecDeque::new(),
         qos2_out: BTreeMap::new(),
+        resend: BTreeMap::new(),
         new_receivers: None,
         takeover_reply: None,
         retained_pending: Vec::new(),
@@ -330,7 +334,8 @@ impl Conn {
     }
 
     /// The machine's message for a delivery; `None` if it expired.
-    fn message(&self, d: &Delivery) -> Option<Message> {
+    fn message(&mut self, d: &Delivery) -> Option<Message> {
+        let resume_packet_id = self.resend.remove(&d.token);
         let mut properties = d.record.properties.clone();
         if let Some(expiry_s) = properties.message_expiry_interval_s {
             let age_s = time::wall_ms().saturating_sub(d.timestamp_ms) / 1000;
@@ -342,12 +347,13 @@ impl Conn {
         Some(Message {
             topic: d.record.topic.clone(),
             payload: d.record.payload.clone(),
-            qos: d.qos,
+            // A resent QoS 2 delivery keeps its QoS whatever the subscription says now.
+            qos: if resume_packet_id.is_some() { QoS::ExactlyOnce } else { d.qos },
             retain: d.retain,
             properties,
             subscription_identifiers: d.subscription_ids.clone(),
             token: machine_token(d.token),
-            resume_packet_id: None,
+            resume_packet_id,
         })
     }
 

@@ -152,6 +152,7 @@ impl Session {
         self.send(Packet::ConnAck(connack), out);
         self.inbound.resume(resumed.inbound_qos2);
         self.resume_outbound(resumed.outbound, out);
+        self.reserve_ids(resumed.reserved_ids);
         self.pending_bytes = 0;
         while let Some(event) = self.pending.pop_front() {
             match event {

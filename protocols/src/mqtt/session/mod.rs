@@ -176,6 +176,12 @@ pub struct Resumed {
     /// these ids again is a duplicate, answered PUBREC without a new [`Command::Publish`]
     /// [MQTT-4.3.3-10].
     pub inbound_qos2: Vec<u16>,
+    /// Packet ids of QoS 2 deliveries that were in flight which the broker delivers again
+    /// later, in log order beside other messages, each as a [`Message`] with that
+    /// `resume_packet_id`: until then no other delivery gets one of these ids (the client may
+    /// still hold it, waiting for a PUBREL, and would take another message under it for a
+    /// duplicate).
+    pub reserved_ids: Vec<u16>,
 }
 
 /// Something the broker must do, in order.

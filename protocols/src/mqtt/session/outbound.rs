@@ -1,7 +1,7 @@
 //! Deliveries to the client: packet identifiers, the in-flight window, the client's
 //! acknowledgements, topic aliases towards the client, and its Maximum Packet Size.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{Command, Inflight, Message, Phase, Session};
 use crate::mqtt::primitives::{count, encode_varint};
@@ -19,6 +19,8 @@ pub(super) struct Outbound {
     last_id: u16,
     /// Resumed entries whose PUBLISH waits for room in the window (their packet ids are taken).
     waiting: usize,
+    /// Packet ids kept for deliveries the broker will resend later ([`super::Resumed::reserved_ids`]).
+    reserved: BTreeSet<u16>,
     /// Topic aliases given on this connection: topic → alias (1, 2, ... in order).
     aliases: HashMap<String, u16>,
 }
@@ -37,13 +39,13 @@ struct Entry {
 impl Outbound {
     /// The packet id the next delivery gets: one not in flight [MQTT-2.2.1-4], if any is left.
     fn next_id(&self) -> Option<u16> {
-        if self.ids.len() >= usize::from(u16::MAX) {
+        if self.ids.len() + self.reserved.len() >= usize::from(u16::MAX) {
             return None;
         }
         let mut id = self.last_id;
         loop {
             id = id.checked_add(1).unwrap_or(1);
-            if !self.ids.contains_key(&id) {
+            if !self.ids.contains_key(&id) && !self.reserved.contains(&id) {
                 return Some(id);
             }
         }
@@ -106,6 +108,9 @@ impl Session {
         // The broker waits for `can_deliver`; if it does not, this is its bug: the message goes
         // out anyway (over the window) rather than being lost.
         debug_assert!(self.outbound.entries.len() < self.window(), "Deliver while can_deliver is false");
+        if let Some(id) = message.resume_packet_id {
+            self.outbound.reserved.remove(&id);
+        }
         let packet_id = match message.resume_packet_id {
             Some(id) if id != 0 && !self.outbound.ids.contains_key(&id) => Some(id),
             _ => self.outbound.next_id(),
@@ -143,6 +148,11 @@ impl Session {
             self.outbound.waiting += 1;
         }
         self.send_unsent(out);
+    }
+
+    /// Keeps `ids` for deliveries the broker resends later (each leaves the set when it comes).
+    pub(super) fn reserve_ids(&mut self, ids: Vec<u16>) {
+        self.outbound.reserved.extend(ids.into_iter().filter(|id| *id != 0 && !self.outbound.ids.contains_key(id)));
     }
 
     /// Sends what resumed entries are still unsent: every PUBREL first (they count in the

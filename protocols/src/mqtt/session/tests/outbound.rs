@@ -251,7 +251,11 @@ fn a_resumed_session_sends_its_pubrels_then_its_publishes_again_in_order() {
         Inflight { packet_id: 11, message: m2.clone(), released: true },
         Inflight { packet_id: 12, message: m3.clone(), released: false },
     ];
-    let out = session.handle(resume(Resumed { outbound: outbound.clone(), inbound_qos2: Vec::new() }));
+    let out = session.handle(resume(Resumed {
+        outbound: outbound.clone(),
+        inbound_qos2: Vec::new(),
+        reserved_ids: Vec::new(),
+    }));
     assert_eq!(
         out,
         vec![
@@ -281,7 +285,7 @@ fn resumed_deliveries_beyond_the_window_wait_for_room() {
         Inflight { packet_id: 5, message: m1.clone(), released: false },
         Inflight { packet_id: 6, message: m2.clone(), released: false },
     ];
-    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new() }));
+    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new(), reserved_ids: Vec::new() }));
     let connack_properties = connack_properties();
     assert_eq!(out, vec![connack(true, ReasonCode::Success, connack_properties), send(delivery(&m1, Some(5), true))]);
     assert!(!session.can_deliver(QoS::AtLeastOnce));
@@ -298,7 +302,7 @@ fn a_resumed_delivery_too_large_for_the_new_connection_is_dropped_as_done() {
     session.handle(packet(Packet::Connect(Connect { clean_start: false, ..connect_v5(properties) })));
     let large = Message { payload: Bytes::from(vec![0; 40]), ..message("a", QoS::AtLeastOnce, 1) };
     let outbound = vec![Inflight { packet_id: 5, message: large, released: false }];
-    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new() }));
+    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new(), reserved_ids: Vec::new() }));
     assert_eq!(out, vec![connack(true, ReasonCode::Success, connack_properties()), delivered(1)]);
     assert!(session.outbound_in_flight().is_empty());
 }
@@ -315,9 +319,25 @@ fn resumed_pubrels_all_go_at_once_even_beyond_the_window() {
         Inflight { packet_id: 6, message: m2, released: true },
         Inflight { packet_id: 7, message: m3, released: true },
     ];
-    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new() }));
+    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new(), reserved_ids: Vec::new() }));
     let expected = vec![connack(true, ReasonCode::Success, connack_properties()), send(pubrel(6)), send(pubrel(7))];
     assert_eq!(out, expected, "the PUBLISH waits: the released ones fill the window");
     assert_eq!(session.handle(packet(pubcomp(6))), vec![delivered(2)], "still one in flight");
     assert_eq!(session.handle(packet(pubcomp(7))), vec![delivered(3), send(delivery(&m1, Some(5), true))]);
+}
+
+#[test]
+fn reserved_packet_ids_go_to_no_other_delivery_until_their_message_comes_again() {
+    let mut session = Session::new(limits());
+    session.handle(packet(Packet::Connect(Connect { clean_start: false, ..connect(V5, "c") })));
+    let out = session.handle(resume(Resumed { reserved_ids: vec![1, 2], ..Resumed::default() }));
+    assert_eq!(out, vec![connack(true, ReasonCode::Success, connack_properties())], "nothing resent yet");
+    let fresh = message("a", QoS::AtLeastOnce, 1);
+    assert_eq!(deliver(&mut session, &fresh), vec![send(delivery(&fresh, Some(3), false))], "1 and 2 are kept");
+    // The broker's reader reaches the message that had id 2: it goes again with it, DUP set,
+    // and without a new QoS 2 state (the broker has it).
+    let again = Message { resume_packet_id: Some(2), ..message("b", QoS::ExactlyOnce, 2) };
+    assert_eq!(deliver(&mut session, &again), vec![send(delivery(&again, Some(2), true))]);
+    let next = message("c", QoS::AtLeastOnce, 3);
+    assert_eq!(deliver(&mut session, &next), vec![send(delivery(&next, Some(4), false))], "1 is still kept");
 }

@@ -221,7 +221,7 @@ impl World {
             // The client got PUBREC for these and owes a PUBREL.
             world.own.insert(id, (publish("q", QoS::ExactlyOnce, Some(id)), true));
         }
-        let resumed = Resumed { outbound, inbound_qos2: setup.resumed_inbound_qos2.clone() };
+        let resumed = Resumed { outbound, inbound_qos2: setup.resumed_inbound_qos2.clone(), reserved_ids: Vec::new() };
         let accepted = Event::Accepted { session_present: true, assigned_client_id: None, resumed, now_ms: 0 };
         world.handle(accepted);
         world
@@ -552,11 +552,11 @@ proptest! {
         }
         for (i, sent) in packets.into_iter().enumerate() {
             if i == accept_after {
-                events.push(accept());
+                events.push(accept_assigning());
             }
             events.push(Event::Packet { packet: sent, now_ms: i as u64 });
         }
-        events.push(accept());
+        events.push(accept_assigning());
         // None: a delivery, if the window allows it then.
         let mut queue: std::collections::VecDeque<Option<Event>> = events.into_iter().map(Some).collect();
         while let Some(event) = queue.pop_front() {
@@ -597,5 +597,15 @@ proptest! {
             }
         }
         prop_assert_eq!(closed, session.is_closed());
+    }
+}
+
+/// The broker accepts, giving a client id in case the CONNECT had none (a broker must).
+fn accept_assigning() -> Event {
+    Event::Accepted {
+        session_present: false,
+        assigned_client_id: Some("assigned".into()),
+        resumed: Resumed::default(),
+        now_ms: 0,
     }
 }
