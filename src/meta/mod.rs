@@ -248,10 +248,24 @@ impl MetaNode {
 
     /// Answers `q` linearizably if this node is leader.
     pub async fn query_local(&self, q: MetaQuery) -> Result<QueryResult, MetaApiError> {
-        use openraft::error::CheckIsLeaderError;
         if keel_rt::fault::point("meta.query.refuse") {
             return Err(MetaApiError::Unavailable("refused (fault point)".into()));
         }
+        self.confirm_leadership().await?;
+        Ok(self.sm.read(|a| match q {
+            MetaQuery::Topic { name } => QueryResult::Topic(a.state.topics.get(&name).cloned()),
+            MetaQuery::Topics => QueryResult::Topics(a.state.topics.values().cloned().collect()),
+            MetaQuery::Nodes => QueryResult::Nodes(a.state.nodes.values().cloned().collect()),
+            MetaQuery::MqttSession { client_id } => {
+                QueryResult::MqttSession(a.state.mqtt.sessions.get(&client_id).cloned())
+            }
+        }))
+    }
+
+    /// Confirms this node leads (a read index: a quorum still follows it) and has applied
+    /// everything committed when asked: what it then reads of its state is linearizable.
+    pub(crate) async fn confirm_leadership(&self) -> Result<(), MetaApiError> {
+        use openraft::error::CheckIsLeaderError;
         match self.raft.ensure_linearizable().await {
             Ok(_) => {}
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
@@ -268,14 +282,7 @@ impl MetaNode {
                 return Err(MetaApiError::Unavailable(format!("not caught up since restart: {e}")));
             }
         }
-        Ok(self.sm.read(|a| match q {
-            MetaQuery::Topic { name } => QueryResult::Topic(a.state.topics.get(&name).cloned()),
-            MetaQuery::Topics => QueryResult::Topics(a.state.topics.values().cloned().collect()),
-            MetaQuery::Nodes => QueryResult::Nodes(a.state.nodes.values().cloned().collect()),
-            MetaQuery::MqttSession { client_id } => {
-                QueryResult::MqttSession(a.state.mqtt.sessions.get(&client_id).cloned())
-            }
-        }))
+        Ok(())
     }
 
     /// Adds or removes a meta voter, forwarding to the leader if needed.

@@ -2,9 +2,10 @@
 //! topics and their shards), kept current by long-polling `meta.watch` (`super::watch`), and
 //! shared by the node's roles as a `tokio::sync::watch` of immutable snapshots.
 //!
-//! At rest this costs one request per watcher every [`WAIT_MS`], served by any meta node, where
-//! reconciling by polling cost two linearizable reads of the leader every 500 ms. A change
-//! reaches the watcher as soon as the meta node serving it has applied it.
+//! At rest this costs the meta leader one request per watcher every [`WAIT_MS`], where
+//! reconciling by polling cost two linearizable reads of it every 500 ms. A change reaches the
+//! watcher as soon as the leader has applied it. Only the leader serves watches (see
+//! `super::watch`); a watcher that reached another node moves on to the next at once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,12 +19,15 @@ use super::client::MetaClient;
 use super::mqtt::RetainedRecord;
 use super::records::{NodeId, NodeRecord, ShardRecord, TopicRecord};
 use super::watch::{Change, WatchResponse};
+use super::MetaApiError;
 
 /// How long one watch request waits for news.
 pub const WAIT_MS: u64 = 10_000;
 /// The pause before trying another meta node after a failure, at first and at most.
 const RETRY_MS_MIN: u64 = 50;
 const RETRY_MS_MAX: u64 = 1_000;
+/// The pause before asking the next meta node after one that does not lead.
+const NEXT_NODE_MS: u64 = 5;
 
 /// A watcher's copy of the metadata at `version`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -129,6 +133,11 @@ async fn watch_loop(meta: MetaClient, tx: watch::Sender<Arc<MetaView>>, mqtt: bo
                     tracing::debug!(version = view.version, changes = resp.changes.len(), "metadata view updated");
                     tx.send_replace(Arc::new(view.clone()));
                 }
+            }
+            Err(MetaApiError::NotLeader { leader: Some(_) }) => {
+                // A leader exists elsewhere: the next node, without backing off.
+                node += 1;
+                time::sleep(Duration::from_millis(NEXT_NODE_MS)).await;
             }
             Err(e) => {
                 tracing::debug!(error = %e, node, "metadata watch failed; trying another meta node");

@@ -14,12 +14,14 @@ use keel_storage::LogError;
 use super::driver::{self, Input, ShardContext, ShardHandle};
 use super::open::TopicSettings;
 use super::{Replica, ShardKey, StoreNode};
-use crate::meta::command::MetaCommand;
+use crate::meta::command::{MetaCommand, MetaQuery, QueryResult};
 use crate::meta::records::{NodeId, ShardRecord};
 use crate::meta::view::{MetaView, ViewHandle};
 
 /// How long a replica being reopened may take to stop.
 const STOP_WAIT: Duration = Duration::from_secs(30);
+/// How long confirming a leadership with meta may take before the next round tries again.
+const CONFIRM_WAIT: Duration = Duration::from_secs(2);
 /// How often the drivers are ticked (and reconciliation retried) without a metadata change.
 const TICK_EVERY: Duration = Duration::from_millis(500);
 
@@ -168,7 +170,21 @@ impl StoreNode {
     }
 
     /// Tells the driver its role if the epoch or leader changed, and ticks it.
+    ///
+    /// The view can lag meta (the meta node serving it is behind, or cut off from the others
+    /// and still thinks it leads). Following on a stale record is harmless (a stale leader
+    /// cannot commit without its in-sync followers), but leading on one is not: a restarted node
+    /// would take an old epoch's in-sync set for its own and acknowledge alone what meta's
+    /// newer leader never gets. So leadership is confirmed with a linearizable read first, and
+    /// the driver is told what meta says now.
     async fn tell(&self, topic: &str, shard: &ShardRecord, addrs: &BTreeMap<NodeId, String>, now_ms: u64) {
+        let mut shard = std::borrow::Cow::Borrowed(shard);
+        if shard.leader == Some(self.node) && self.role_changed(topic, &shard) {
+            match self.confirm(topic, shard.partition).await {
+                Some(fresh) => shard = std::borrow::Cow::Owned(fresh),
+                None => return, // meta unreachable or the shard gone: try again next round
+            }
+        }
         let (tx, changed) = {
             let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
             let Some(r) = shards.get_mut(&(topic.to_string(), shard.partition)) else { return };
@@ -190,5 +206,25 @@ impl StoreNode {
             let _ = tx.send(Input::Event(event)).await;
         }
         let _ = tx.send(Input::Event(Event::Tick { now_ms })).await;
+    }
+
+    /// Whether the driver was last told another (epoch, leader) than `shard`'s.
+    fn role_changed(&self, topic: &str, shard: &ShardRecord) -> bool {
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        shards.get(&(topic.to_string(), shard.partition)).is_some_and(|r| r.told != Some((shard.epoch, shard.leader)))
+    }
+
+    /// The shard's record as meta has it now (a linearizable read), if meta answers in time.
+    async fn confirm(&self, topic: &str, partition: u32) -> Option<ShardRecord> {
+        let q = MetaQuery::Topic { name: topic.to_string() };
+        match time::timeout(CONFIRM_WAIT, self.meta.query(&q)).await {
+            Ok(Ok(QueryResult::Topic(Some(t)))) => t.shards.get(partition as usize).cloned(),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => {
+                tracing::debug!(topic, partition, error = %e, "confirming a shard's leadership; will retry");
+                None
+            }
+            Err(_) => None,
+        }
     }
 }
