@@ -3,14 +3,18 @@
 //! Files under the store's directory (byte layouts in `docs/meta-store.md`):
 //! - `vote`: the current vote, replaced atomically (see [`keel_rt::disk::write_atomic`]);
 //! - `log`: entries appended as records `[len u32 BE][crc32c u32 BE][json entry]`;
-//! - `purged`: the id of the last purged entry, replaced atomically.
+//! - `purged`: the id of the last purged entry, replaced atomically; never past the last
+//!   snapshot on disk ([`SnapshotMark`]); the log is purged up to whichever of the two is later.
 //!
 //! Nothing is reported saved before it is synced: `save_vote` returns after the vote file and
 //! its directory are synced; `append` calls openraft's flush callback only after the log file
 //! is synced (one sync for the whole batch). A torn or corrupt record at the tail of `log` is
 //! an append that never completed: recovery truncates it. Purged entries are dropped from
 //! memory at once and from the file when enough of them pile up (a rewrite through a temporary
-//! file and an atomic rename).
+//! file and an atomic rename). openraft may purge up to a snapshot a follower is still
+//! installing; the file then records the purge only as far as the durable snapshot reaches
+//! (later purges move it on), so that a crash never leaves the log purged past the snapshot
+//! that survives it.
 //!
 //! `StoreOptions::unsafe_ack_before_sync` exists only so the simulation can show it catches
 //! the bug it introduces: acknowledging votes and appends before they are durable.
@@ -25,6 +29,7 @@ use keel_rt::disk::{self, Disk, DiskFile, OpenMode};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
 
+use super::state_machine::SnapshotMark;
 use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
 /// Bytes of a record header: length and CRC32C.
@@ -77,6 +82,9 @@ pub struct LogStore {
     entries: Entries,
     vote: Option<Vote>,
     purged: Option<LogId>,
+    /// The purge the `purged` file records: `purged` held back to the durable snapshot.
+    purged_on_disk: Option<LogId>,
+    snapshot_mark: SnapshotMark,
     options: StoreOptions,
 }
 
@@ -123,7 +131,12 @@ pub fn decode_records(data: &[u8]) -> (Vec<(u64, &[u8])>, u64) {
 
 impl LogStore {
     /// Opens (or creates) the log under `dir`, recovering from a crash.
-    pub async fn open(disk: Arc<dyn Disk>, dir: &str, options: StoreOptions) -> io::Result<Self> {
+    pub async fn open(
+        disk: Arc<dyn Disk>,
+        dir: &str,
+        snapshot_mark: SnapshotMark,
+        options: StoreOptions,
+    ) -> io::Result<Self> {
         disk.create_dir_all(dir).await?;
         let vote = match disk::read_all(disk.as_ref(), &format!("{dir}/vote")).await? {
             Some(b) => Some(decode_checked(&b)?),
@@ -133,6 +146,9 @@ impl LogStore {
             Some(b) => decode_checked(&b)?,
             None => None,
         };
+        // A purge held back by the snapshot mark is complete once the snapshot is on disk: the
+        // log may hold entries only past it (a lagging follower's log jumps to the snapshot).
+        let purged = purged.max(snapshot_mark.get());
         let path = format!("{dir}/log");
         let file = disk.open(&path, OpenMode::Create).await?;
         disk.sync_dir(dir).await?;
@@ -163,6 +179,8 @@ impl LogStore {
             entries: Arc::new(Mutex::new(entries)),
             vote,
             purged,
+            purged_on_disk: purged,
+            snapshot_mark,
             options,
         })
     }
@@ -183,8 +201,12 @@ impl LogStore {
         lock(&self.entries).keys().next_back().copied().or(self.purged.map(|p| p.index))
     }
 
-    /// Rewrites the file without the purged head once it is large enough.
+    /// Rewrites the file without the purged head once it is large enough (and the `purged`
+    /// file covers all of it).
     async fn maybe_compact(&mut self) -> io::Result<()> {
+        if self.purged_on_disk != self.purged {
+            return Ok(());
+        }
         let first = lock(&self.entries).values().next().map(|s| s.offset).unwrap_or(self.end);
         if first < COMPACT_BYTES_MIN {
             return Ok(());
@@ -320,8 +342,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(&Some(log_id)).map_err(log_err_json)?;
-        self.write_small("purged", &bytes).await.map_err(|e| log_err(ErrorVerb::Delete, e))?;
+        let durable = Some(log_id).min(self.snapshot_mark.get().or(self.purged_on_disk));
+        if durable > self.purged_on_disk {
+            let bytes = serde_json::to_vec(&durable).map_err(log_err_json)?;
+            self.write_small("purged", &bytes).await.map_err(|e| log_err(ErrorVerb::Delete, e))?;
+            self.purged_on_disk = durable;
+        }
         self.purged = Some(log_id);
         lock(&self.entries).retain(|i, _| *i > log_id.index);
         self.maybe_compact().await.map_err(|e| log_err(ErrorVerb::Delete, e))
@@ -360,5 +386,77 @@ mod tests {
         encode_record(b"a", &mut buf);
         let crc = crc32c::crc32c(b"a").to_be_bytes();
         assert_eq!(buf, [&[0, 0, 0, 1][..], &crc, b"a"].concat());
+    }
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(openraft::CommittedLeaderId::new(1, 1), index)
+    }
+
+    async fn open(disk: &keel_rt::disk::SimDisk, mark: &SnapshotMark) -> LogStore {
+        LogStore::open(Arc::new(disk.clone()), "raft", mark.clone(), StoreOptions::default()).await.unwrap()
+    }
+
+    async fn purged_and_first(log: &mut LogStore) -> (Option<u64>, Option<u64>) {
+        let state = log.get_log_state().await.unwrap();
+        let first = log.try_get_log_entries(0..100).await.unwrap().first().map(|e| e.log_id.index);
+        (state.last_purged_log_id.map(|l| l.index), first)
+    }
+
+    fn records(indexes: std::ops::RangeInclusive<u64>) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for i in indexes {
+            let entry = Entry { log_id: log_id(i), payload: openraft::EntryPayload::Blank };
+            encode_record(&serde_json::to_vec(&entry).unwrap(), &mut buf);
+        }
+        buf
+    }
+
+    async fn write_log(disk: &keel_rt::disk::SimDisk, at: u64, bytes: &[u8]) {
+        disk.create_dir_all("raft").await.unwrap();
+        let file = disk.open("raft/log", OpenMode::Create).await.unwrap();
+        file.write_at(at, bytes).await.unwrap();
+        file.sync().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_lagged_behind_its_snapshot_reopens_past_it() {
+        let disk = keel_rt::disk::SimDisk::new(1);
+        let head = records(1..=3);
+        write_log(&disk, 0, &head).await;
+        let mark = SnapshotMark::default();
+        let mut log = open(&disk, &mark).await;
+        // A snapshot at 6 arrives; openraft purges to 6 before the snapshot is on disk.
+        log.purge(log_id(6)).await.unwrap();
+        mark.advance(Some(log_id(6)));
+        // The leader goes on from 7 (written as the appends would).
+        write_log(&disk, head.len() as u64, &records(7..=8)).await;
+        disk.crash();
+        let mut log = open(&disk, &mark).await;
+        assert_eq!(purged_and_first(&mut log).await, (Some(6), Some(7)), "no hole between 3 and 7");
+        assert_eq!(log.get_log_state().await.unwrap().last_log_id.map(|l| l.index), Some(8));
+    }
+
+    #[tokio::test]
+    async fn a_purge_is_recorded_no_further_than_the_durable_snapshot() {
+        let disk = keel_rt::disk::SimDisk::new(1);
+        let buf = records(1..=5);
+        write_log(&disk, 0, &buf).await;
+        let mark = SnapshotMark::default();
+        mark.advance(Some(log_id(2)));
+
+        // openraft purges to 4 while the snapshot at 4 is still being installed.
+        let mut log = open(&disk, &mark).await;
+        log.purge(log_id(4)).await.unwrap();
+        assert_eq!(purged_and_first(&mut log).await, (Some(4), Some(5)), "openraft sees its purge");
+        disk.crash();
+        let mut log = open(&disk, &mark).await;
+        assert_eq!(purged_and_first(&mut log).await, (Some(2), Some(3)), "the disk keeps what the snapshot lacks");
+
+        // Once the snapshot is durable, the next purge records all of it.
+        mark.advance(Some(log_id(4)));
+        log.purge(log_id(4)).await.unwrap();
+        disk.crash();
+        let mut log = open(&disk, &mark).await;
+        assert_eq!(purged_and_first(&mut log).await, (Some(4), Some(5)));
     }
 }

@@ -179,9 +179,9 @@ impl MetaNode {
             ..Default::default()
         };
         let raft_config = Arc::new(raft_config.validate().map_err(io::Error::other)?);
-        let log = LogStore::open(disk.clone(), &format!("{dir}/raft"), config.store.clone()).await?;
+        let sm = StateMachineStore::open(disk.clone(), &format!("{dir}/sm"), hook).await?;
+        let log = LogStore::open(disk, &format!("{dir}/raft"), sm.snapshot_mark(), config.store.clone()).await?;
         let startup_last_index = log.last_index();
-        let sm = StateMachineStore::open(disk, &format!("{dir}/sm"), hook).await?;
         let network = NetworkFactory { peers: peers.clone() };
         let raft = Raft::new(id, raft_config, network, log, sm.clone()).await.map_err(io::Error::other)?;
         let requests = Arc::default();

@@ -44,11 +44,33 @@ pub struct Applied {
     pub changes: ChangeLog,
 }
 
+/// The log id of the last snapshot on disk, shared with the log store: openraft may purge the
+/// log while it is still installing the snapshot that covers the purge (both run at once on a
+/// follower), and a crash in between must not leave a log purged past the snapshot that
+/// survives. The log records a purge only up to this mark.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotMark(Arc<Mutex<Option<LogId>>>);
+
+impl SnapshotMark {
+    /// The last snapshot known durable.
+    pub fn get(&self) -> Option<LogId> {
+        *lock(&self.0)
+    }
+
+    pub(super) fn advance(&self, to: Option<LogId>) {
+        let mut m = lock(&self.0);
+        if to > *m {
+            *m = to;
+        }
+    }
+}
+
 /// The state machine of one meta node.
 #[derive(Clone)]
 pub struct StateMachineStore {
     applied: Arc<Mutex<Applied>>,
     snapshot: Arc<Mutex<Option<StoredSnapshot>>>,
+    mark: SnapshotMark,
     disk: Arc<dyn Disk>,
     path: String,
     hook: Option<ApplyHook>,
@@ -81,15 +103,23 @@ impl StateMachineStore {
         }
         let version = applied.last_applied.map_or(0, |l| l.index);
         applied.changes = ChangeLog::starting_at(version);
+        let mark = SnapshotMark::default();
+        mark.advance(snapshot.as_ref().and_then(|s: &StoredSnapshot| s.meta.last_log_id));
         Ok(StateMachineStore {
             applied: Arc::new(Mutex::new(applied)),
             snapshot: Arc::new(Mutex::new(snapshot)),
+            mark,
             disk,
             path,
             hook,
             built: Arc::new(Mutex::new(0)),
             version: Arc::new(watch::channel(version).0),
         })
+    }
+
+    /// The last snapshot on disk, as it advances (see [`SnapshotMark`]).
+    pub fn snapshot_mark(&self) -> SnapshotMark {
+        self.mark.clone()
     }
 
     /// The applied version, as it changes.
@@ -105,7 +135,9 @@ impl StateMachineStore {
     async fn persist(&self, s: &StoredSnapshot) -> io::Result<()> {
         let json = serde_json::to_vec(s).map_err(io::Error::other)?;
         let framed = super::log_store::encode_checked(&json);
-        disk::write_atomic(self.disk.as_ref(), &self.path, &framed).await
+        disk::write_atomic(self.disk.as_ref(), &self.path, &framed).await?;
+        self.mark.advance(s.meta.last_log_id);
+        Ok(())
     }
 }
 
