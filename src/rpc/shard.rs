@@ -34,6 +34,10 @@ pub struct WireRecord {
     pub producer_epoch: u32,
     #[prost(uint32, tag = "7")]
     pub sequence: u32,
+    /// The offsets the record takes less one (0 for an ordinary record; a Kafka batch kept
+    /// whole takes one per record it holds).
+    #[prost(uint32, tag = "8")]
+    pub extra_offsets: u32,
 }
 
 impl WireRecord {
@@ -52,11 +56,18 @@ impl WireRecord {
             producer_id: p.producer_id,
             producer_epoch: u32::from(p.producer_epoch),
             sequence: p.sequence,
+            extra_offsets: r.span.saturating_sub(1),
         }
     }
 
-    /// The record, or `None` if its producer fields are impossible.
+    /// The offsets the record takes.
+    pub fn span(&self) -> u32 {
+        self.extra_offsets.saturating_add(1)
+    }
+
+    /// The record, or `None` if its producer or span fields are impossible.
     pub fn to_record(&self) -> Option<Record> {
+        let span = self.extra_offsets.checked_add(1)?;
         let producer = match self.producer_id {
             0 if self.producer_epoch == 0 && self.sequence == 0 => None,
             0 => return None,
@@ -66,7 +77,8 @@ impl WireRecord {
                 sequence: self.sequence,
             }),
         };
-        Some(Record { timestamp_ms: self.timestamp_ms, key: self.key.clone(), value: self.value.clone(), producer })
+        let (key, value) = (self.key.clone(), self.value.clone());
+        Some(Record { timestamp_ms: self.timestamp_ms, key, value, producer, span })
     }
 }
 

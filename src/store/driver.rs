@@ -16,7 +16,7 @@ use keel_storage::replication::producers::runs_of;
 use keel_storage::replication::{
     Command, EpochCache, Event, NodeId, ProduceError, ProducerBatch, ProducerTable, ReplicaConfig, Role, ShardReplica,
 };
-use keel_storage::{LogEngine, Record};
+use keel_storage::{LogEngine, Record, StoredRecord};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
@@ -193,7 +193,7 @@ async fn scan_producers(engine: &dyn LogEngine) -> ProducerTable {
             }
         };
         let Some(last) = got.last() else { break };
-        at = last.offset + 1;
+        at = last.end_offset();
         records.extend(got.into_iter().filter(|r| r.producer.is_some()));
     }
     ProducerTable::from_log(&records)
@@ -394,8 +394,15 @@ impl Driver {
             });
             return Ok(());
         }
-        let records =
+        let mut records =
             if from < self.engine.end_offset() { self.engine.read(from, FETCH_BYTES_MAX).await? } else { vec![] };
+        // A follower fetches from its log's end, a record boundary of a log that agrees with
+        // this one; records that start elsewhere would land at the wrong offsets, so none are
+        // sent (the epoch check, not this, repairs such a follower).
+        if records.first().is_some_and(|r| r.offset != from) {
+            tracing::warn!(topic = %self.ctx.topic, from, "a follower fetches from inside a record; nothing sent");
+            records.clear();
+        }
         let starts = |count: u64, epochs: &EpochCache| -> Vec<EpochStart> {
             epochs
                 .starts_within(from, from + count)
@@ -404,7 +411,8 @@ impl Driver {
                 .collect()
         };
         if !records.is_empty() {
-            let epoch_starts = starts(records.len() as u64, &self.replica.epochs);
+            let end = records.last().map_or(from, StoredRecord::end_offset);
+            let epoch_starts = starts(end - from, &self.replica.epochs);
             let records = records.iter().map(WireRecord::from_stored).collect();
             let _ = waiter.send(ReplicaFetchResponse {
                 kind: FetchKind::Records as i32,

@@ -26,6 +26,8 @@ const READ_BYTES_MAX: u32 = 4 * 1024 * 1024;
 const READ_WAIT_MS_MAX: u32 = 30_000;
 /// The most records one produce request may hold.
 const PRODUCE_RECORDS_MAX: usize = 100_000;
+/// The most offsets one produce request may take (records that span several count each).
+const SPAN_OFFSETS_MAX: u32 = 10_000_000;
 /// The most bytes one produce request may hold, encoded as a log batch: the engines' default
 /// batch limit (a batch over an engine's limit would stop the replica).
 pub const PRODUCE_BYTES_MAX: usize = 4 * 1024 * 1024;
@@ -153,8 +155,18 @@ fn produce_input(req: &ProduceRequest) -> Result<(Vec<keel_storage::Record>, Opt
     if req.records.is_empty() || req.records.len() > PRODUCE_RECORDS_MAX {
         return Err(format!("a produce request holds 1 to {PRODUCE_RECORDS_MAX} records"));
     }
-    let mut records: Vec<keel_storage::Record> =
-        req.records.iter().map(|r| keel_storage::Record::new(r.timestamp_ms, r.key.clone(), r.value.clone())).collect();
+    let mut records: Vec<keel_storage::Record> = req
+        .records
+        .iter()
+        .map(|r| keel_storage::Record {
+            span: r.span(),
+            ..keel_storage::Record::new(r.timestamp_ms, r.key.clone(), r.value.clone())
+        })
+        .collect();
+    let offsets = keel_storage::span_of(&records);
+    if offsets > u64::from(SPAN_OFFSETS_MAX) {
+        return Err(format!("a produce request takes {offsets} offsets, more than {SPAN_OFFSETS_MAX}"));
+    }
     let bytes = keel_storage::segment::format::encoded_len(&records);
     if bytes > PRODUCE_BYTES_MAX {
         return Err(format!("a produce request of {bytes} bytes exceeds the limit of {PRODUCE_BYTES_MAX} bytes"));
@@ -167,14 +179,15 @@ fn produce_input(req: &ProduceRequest) -> Result<(Vec<keel_storage::Record>, Opt
         producer_id: req.producer_id,
         producer_epoch,
         first_sequence: req.first_sequence,
-        count: records.len() as u32,
+        count: offsets as u32,
     };
     if batch.last_sequence().is_none() {
         return Err("producer sequence numbers overflow".into());
     }
-    for (i, r) in records.iter_mut().enumerate() {
-        r.producer =
-            Some(ProducerSeq { producer_id: req.producer_id, producer_epoch, sequence: req.first_sequence + i as u32 });
+    let mut sequence = req.first_sequence;
+    for r in records.iter_mut() {
+        r.producer = Some(ProducerSeq { producer_id: req.producer_id, producer_epoch, sequence });
+        sequence = sequence.wrapping_add(r.span); // the last step may pass u32::MAX; unused then
     }
     Ok((records, Some(batch)))
 }

@@ -1,7 +1,9 @@
 //! The log engine contract shared by every engine: [`LogEngine`], its records and its errors.
 //!
 //! A log is a sequence of records with dense offsets, from `start_offset` (older records were
-//! dropped by retention) to `end_offset` (the next offset to assign). Records arrive in batches
+//! dropped by retention) to `end_offset` (the next offset to assign). A record takes `span`
+//! offsets: 1 for a message, the record count for a batch kept whole (a Kafka record batch is
+//! stored as sent, compressed or not, and its records keep their own offsets). Records arrive in batches
 //! and are stored as batches: a batch is the unit of writing, checksumming and retention
 //! accounting. Appends are written at once but become durable only through `sync`, so that
 //! one sync can cover many appends (see [`crate::GroupCommit`]); `durable_end` tells how far
@@ -26,11 +28,12 @@ pub struct ProducerSeq {
 }
 
 impl ProducerSeq {
-    /// Whether `next` directly follows `self` in one producer's numbering.
-    pub fn is_followed_by(&self, next: &ProducerSeq) -> bool {
+    /// Whether `next` directly follows `self`, a record of `span` offsets (and as many
+    /// sequence numbers), in one producer's numbering.
+    pub fn is_followed_by(&self, span: u32, next: &ProducerSeq) -> bool {
         self.producer_id == next.producer_id
             && self.producer_epoch == next.producer_epoch
-            && self.sequence.checked_add(1) == Some(next.sequence)
+            && self.sequence.checked_add(span) == Some(next.sequence)
     }
 }
 
@@ -43,18 +46,27 @@ pub struct Record {
     pub key: Option<Bytes>,
     /// The payload.
     pub value: Bytes,
-    /// The idempotent producer and sequence number, if any.
+    /// The idempotent producer and sequence number, if any (a record of span `n` holds the
+    /// sequences `sequence..sequence + n`).
     pub producer: Option<ProducerSeq>,
+    /// The offsets the record takes, at least 1: a batch kept whole (`value` holds its
+    /// records) takes one per record it holds.
+    pub span: u32,
 }
 
 impl Record {
-    /// A record without a producer.
+    /// A record without a producer, one offset long.
     pub fn new(timestamp_ms: u64, key: Option<Bytes>, value: Bytes) -> Self {
-        Record { timestamp_ms, key, value, producer: None }
+        Record { timestamp_ms, key, value, producer: None, span: 1 }
     }
 }
 
-/// A record read back, with its offset.
+/// The offsets `records` take together.
+pub fn span_of(records: &[Record]) -> u64 {
+    records.iter().map(|r| u64::from(r.span)).sum()
+}
+
+/// A record read back, with its (first) offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredRecord {
     pub offset: u64,
@@ -62,6 +74,8 @@ pub struct StoredRecord {
     pub key: Option<Bytes>,
     pub value: Bytes,
     pub producer: Option<ProducerSeq>,
+    /// The offsets the record takes (`offset..offset + span`), at least 1.
+    pub span: u32,
 }
 
 impl StoredRecord {
@@ -72,7 +86,13 @@ impl StoredRecord {
             key: self.key.clone(),
             value: self.value.clone(),
             producer: self.producer,
+            span: self.span,
         }
+    }
+
+    /// One past the record's last offset.
+    pub fn end_offset(&self) -> u64 {
+        self.offset + u64::from(self.span)
     }
 }
 
@@ -125,18 +145,21 @@ impl From<io::Error> for LogError {
 /// A log of records with dense offsets. All methods may be called concurrently.
 #[async_trait::async_trait]
 pub trait LogEngine: Send + Sync + 'static {
-    /// Appends a batch (non-empty); assigns dense offsets `end_offset..`; returns
-    /// `(base_offset, last_offset)`. Written but not necessarily durable. Records of different
+    /// Appends a batch (non-empty; every record's span at least 1); assigns dense offsets
+    /// `end_offset..`, `span` of them to each record; returns `(base_offset, last_offset)`. Written but not necessarily durable. Records of different
     /// producers (or none) may be mixed: the engine keeps each record's producer and sequence.
     async fn append(&self, records: Vec<Record>) -> Result<(u64, u64), LogError>;
     /// Makes every append so far durable; returns the durable end (one past the last durable
     /// offset).
     async fn sync(&self) -> Result<u64, LogError>;
-    /// Records from `from` (inclusive): whole batches while their encoded bytes fit in
+    /// Records from the one holding offset `from` (whose first offset may be below `from`
+    /// when its span is longer than 1): whole batches while their encoded bytes fit in
     /// `bytes_max`, but always the rest of the first batch (so at least one record if any
     /// exists at `from`); empty at the end.
     async fn read(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError>;
-    /// Removes every offset >= `end` (a divergent suffix); durable when it returns.
+    /// Removes every offset >= `end` (a divergent suffix); durable when it returns. A record
+    /// that straddles `end` (possible only in a damaged log: replicas cut at record
+    /// boundaries) goes whole, so the log may end below `end`.
     async fn truncate(&self, end: u64) -> Result<(), LogError>;
     /// Discards every record and starts the log over, empty, at `start` (a follower whose
     /// leader no longer holds the records it needs next); durable when it returns.

@@ -19,7 +19,7 @@ pub mod rocks;
 pub mod segment;
 pub mod suite;
 
-pub use engine::{LogEngine, LogError, ProducerSeq, Record, StoredRecord};
+pub use engine::{span_of, LogEngine, LogError, ProducerSeq, Record, StoredRecord};
 pub use group_commit::GroupCommit;
 pub use memory::{MemoryConfig, MemoryEngine};
 pub use object::{ObjectConfig, ObjectEngine};

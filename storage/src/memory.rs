@@ -55,7 +55,7 @@ impl Batch {
     }
 
     fn end(&self) -> u64 {
-        self.base() + self.records.len() as u64
+        self.records.last().expect("a batch holds records").end_offset()
     }
 }
 
@@ -154,12 +154,15 @@ impl MemoryEngine {
     }
 }
 
-/// Cuts `seg` so that it ends at `end` (inside it), splitting the batch that holds `end`.
+/// Cuts `seg` so that it ends at `end` (inside it), splitting the batch that holds `end`; a
+/// record straddling `end` goes whole.
 fn cut_segment(seg: &mut Segment, end: u64) {
     seg.batches.retain(|b| b.base() < end);
     if let Some(last) = seg.batches.pop() {
-        let kept: Vec<StoredRecord> = last.records.into_iter().filter(|r| r.offset < end).collect();
-        seg.batches.push(Batch::new(kept));
+        let kept: Vec<StoredRecord> = last.records.into_iter().filter(|r| r.end_offset() <= end).collect();
+        if !kept.is_empty() {
+            seg.batches.push(Batch::new(kept));
+        }
     }
 }
 
@@ -173,15 +176,14 @@ impl LogEngine for MemoryEngine {
         }
         let mut st = self.state();
         let base = st.end();
+        let mut offset = base;
         let stored = records
             .into_iter()
-            .zip(base..)
-            .map(|(r, offset)| StoredRecord {
-                offset,
-                timestamp_ms: r.timestamp_ms,
-                key: r.key,
-                value: r.value,
-                producer: r.producer,
+            .map(|r| {
+                assert!(r.span >= 1, "a record takes at least one offset");
+                let at = offset;
+                offset += u64::from(r.span);
+                StoredRecord { offset: at, timestamp_ms: r.timestamp_ms, key: r.key, value: r.value, producer: r.producer, span: r.span }
             })
             .collect();
         let batch = Batch::new(stored);
@@ -213,7 +215,7 @@ impl LogEngine for MemoryEngine {
                     return Ok(out);
                 }
                 used = used.saturating_add(b.bytes);
-                out.extend(b.records.iter().filter(|r| r.offset >= from).cloned());
+                out.extend(b.records.iter().filter(|r| r.end_offset() > from).cloned());
             }
         }
         Ok(out)
@@ -230,7 +232,7 @@ impl LogEngine for MemoryEngine {
         let k = st.find(end);
         st.segments.truncate(k + 1);
         cut_segment(&mut st.segments[k], end);
-        st.durable_end = end;
+        st.durable_end = st.end();
         Ok(())
     }
 

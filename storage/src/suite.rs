@@ -47,6 +47,7 @@ pub async fn run_all<H: Harness>(h: &mut H) {
     oversized_batches_are_refused(h).await;
     producer_sequences_survive_mixed_appends_and_truncation(h).await;
     reset_starts_the_log_over_at_any_offset(h).await;
+    records_spanning_offsets_keep_them(h).await;
 }
 
 /// A deterministic batch of `n` records for `seed`: values of 0 to 199 bytes, every third
@@ -364,4 +365,79 @@ pub async fn reset_starts_the_log_over_at_any_offset<H: Harness>(h: &mut H) {
         let got = read_to_end(&e, start).await;
         assert_eq!(got.iter().map(StoredRecord::to_record).collect::<Vec<_>>(), batch(600, 3, 8_000));
     }
+}
+
+/// A record of span `n` takes `n` offsets: appends, reads from any offset inside it (the
+/// record holding it comes first), producer sequences, truncation at its boundaries and
+/// inside it (it goes whole), time lookups and a restart of the offsets after it.
+pub async fn records_spanning_offsets_keep_them<H: Harness>(h: &mut H) {
+    let e = h.fresh(Limits { segment_bytes_max: 1024, ..Limits::default() }).await;
+    let spans = [1u32, 5, 1, 3, 2, 7, 1, 4];
+    // (first offset, record) for every record appended.
+    let mut model: Vec<(u64, Record)> = Vec::new();
+    let mut next = 0u64;
+    let mut sequence = 0u32;
+    for (i, chunk) in spans.chunks(3).enumerate() {
+        let mut records = batch(700 + i as u64, chunk.len(), 9_000 + 10 * i as u64);
+        for (r, &span) in records.iter_mut().zip(chunk) {
+            r.span = span;
+            r.producer = Some(ProducerSeq { producer_id: 4, producer_epoch: 0, sequence });
+            sequence += span;
+        }
+        let total: u64 = chunk.iter().map(|&s| u64::from(s)).sum();
+        let (base, last) = e.append(records.clone()).await.expect("append");
+        assert_eq!((base, last), (next, next + total - 1), "a batch takes its records' spans");
+        for r in records {
+            model.push((next, r.clone()));
+            next += u64::from(r.span);
+        }
+        assert_eq!(e.end_offset(), next);
+    }
+    e.sync().await.expect("sync");
+    let holding = |o: u64| model.iter().position(|(first, r)| *first <= o && o < first + u64::from(r.span));
+    for from in 0..next {
+        let got = e.read(from, 1 << 20).await.expect("read");
+        let i = holding(from).expect("every offset is held");
+        assert_eq!(got[0].offset, model[i].0, "a read from {from} starts with the record holding it");
+        let want: Vec<Record> = model[i..].iter().map(|(_, r)| r.clone()).collect();
+        assert_eq!(got.iter().map(StoredRecord::to_record).collect::<Vec<_>>(), want, "from {from}");
+        assert!(got.iter().all(|r| r.span == r.to_record().span));
+    }
+    // A time lookup finds a record's first offset.
+    let (at, ts) = (model[4].0, model[4].1.timestamp_ms);
+    let first_at_ts = model.iter().find(|(_, r)| r.timestamp_ms >= ts).map(|(o, _)| *o);
+    assert_eq!(e.offset_for_time(ts).await.expect("time"), first_at_ts.expect("found"));
+    assert!(at >= first_at_ts.unwrap_or(0));
+    // Truncating inside a record drops it whole; at a boundary, exactly there.
+    let (inside, boundary) = (model[5].0 + 3, model[5].0);
+    e.truncate(inside).await.expect("truncate inside");
+    assert_eq!(e.end_offset(), boundary, "a record straddling the end goes whole");
+    assert!(e.durable_end() <= boundary);
+    model.truncate(5);
+    let got = read_to_end_spanning(&e, 0).await;
+    assert_eq!(got, model.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>());
+    e.truncate(model[3].0).await.expect("truncate at a boundary");
+    assert_eq!(e.end_offset(), model[3].0);
+    model.truncate(3);
+    let mut more = batch(800, 2, 9_500);
+    more[0].span = 6;
+    let (base, last) = e.append(more.clone()).await.expect("append after truncation");
+    assert_eq!((base, last), (model[2].0 + 1, model[2].0 + 7));
+    let got = read_to_end_spanning(&e, 0).await;
+    let mut want: Vec<Record> = model.iter().map(|(_, r)| r.clone()).collect();
+    want.extend(more);
+    assert_eq!(got, want);
+}
+
+/// Every record from `from` to the end, for logs with spanning records.
+async fn read_to_end_spanning<E: LogEngine>(e: &E, from: u64) -> Vec<Record> {
+    let mut out: Vec<Record> = Vec::new();
+    let mut next = from;
+    while next < e.end_offset() {
+        let got = e.read(next, 256).await.expect("read");
+        assert!(!got.is_empty(), "a read below the end returns a record");
+        next = got.last().expect("non-empty").end_offset();
+        out.extend(got.iter().map(StoredRecord::to_record));
+    }
+    out
 }

@@ -77,7 +77,7 @@ pub async fn run(core: Arc<Core>, tailer: Arc<Tailer>) {
         for r in &fetched.records {
             if r.offset >= next {
                 dispatch(&core, tailer.shard, r);
-                next = r.offset + 1;
+                next = r.offset + u64::from(r.span());
             }
         }
         tailer.pos.store(next, Ordering::SeqCst);
@@ -188,7 +188,7 @@ async fn deliver_caught_up(core: &Core, session: &LocalSession, shard: u32, r: &
             return false;
         }
         if !c.takes(r.offset, Mode::CatchingUp) {
-            c.next = c.next.max(r.offset + 1);
+            c.next = c.next.max(r.offset + u64::from(r.span()));
             return true;
         }
         match_own(&st.subscriptions, &record, &session.client_id)

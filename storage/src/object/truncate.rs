@@ -96,8 +96,12 @@ fn kept_bytes(f: &Fetched, end: u64) -> Result<Vec<u8>, LogError> {
             let mut records = Vec::new();
             format::decode(data, h, 0, &mut records)
                 .map_err(|detail| LogError::Corrupt { offset_hint: h.base_offset, detail })?;
-            let kept: Vec<Record> = records.iter().filter(|r| r.offset < end).map(StoredRecord::to_record).collect();
-            format::encode(h.base_offset, &kept, &mut out);
+            // A record straddling `end` goes whole.
+            let kept: Vec<Record> =
+                records.iter().filter(|r| r.end_offset() <= end).map(StoredRecord::to_record).collect();
+            if !kept.is_empty() {
+                format::encode(h.base_offset, &kept, &mut out);
+            }
         }
         break;
     }

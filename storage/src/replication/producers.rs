@@ -78,7 +78,7 @@ impl ProducerTable {
         let mut t = ProducerTable::default();
         for r in records {
             if let Some(p) = r.producer {
-                t.observe_record(p, r.offset);
+                t.observe_record(p, r.offset, r.span);
             }
         }
         t
@@ -140,17 +140,24 @@ impl ProducerTable {
         self.push(b.producer_id, b.producer_epoch, Entry { first: b.first_sequence, last, offsets });
     }
 
-    fn observe_record(&mut self, p: ProducerSeq, offset: u64) {
+    /// A record of `span` offsets (and as many sequences) from `p.sequence`, at `offset`.
+    fn observe_record(&mut self, p: ProducerSeq, offset: u64, span: u32) {
+        let span = span.max(1);
+        let (Some(last_seq), Some(last_offset)) =
+            (p.sequence.checked_add(span - 1), offset.checked_add(u64::from(span) - 1))
+        else {
+            return;
+        };
         let extends = self.producers.get_mut(&p.producer_id).and_then(|q| {
             let e = q.entries.back_mut().filter(|_| q.epoch == p.producer_epoch)?;
             let (base, last) = e.offsets?;
             (e.last.checked_add(1) == Some(p.sequence) && last + 1 == offset).then_some(())?;
-            e.last = p.sequence;
-            e.offsets = Some((base, offset));
+            e.last = last_seq;
+            e.offsets = Some((base, last_offset));
             Some(())
         });
         if extends.is_none() {
-            let entry = Entry { first: p.sequence, last: p.sequence, offsets: Some((offset, offset)) };
+            let entry = Entry { first: p.sequence, last: last_seq, offsets: Some((offset, last_offset)) };
             self.push(p.producer_id, p.producer_epoch, entry);
         }
     }
@@ -204,16 +211,19 @@ impl ProducerTable {
 /// The producer runs of `records` (as appended in order from `base`): each with its offset.
 pub fn runs_of(records: &[crate::engine::Record], base: u64) -> Vec<(ProducerBatch, u64)> {
     let mut out: Vec<(ProducerBatch, u64)> = Vec::new();
-    for (i, r) in records.iter().enumerate() {
+    let mut offset = base;
+    for r in records {
+        let at = offset;
+        let span = r.span.max(1);
+        offset += u64::from(span);
         let Some(p) = r.producer else { continue };
-        let offset = base + i as u64;
         if let Some((b, start)) = out.last_mut() {
             let follows = b.producer_id == p.producer_id
                 && b.producer_epoch == p.producer_epoch
                 && b.last_sequence().and_then(|l| l.checked_add(1)) == Some(p.sequence)
-                && *start + u64::from(b.count) == offset;
-            if follows {
-                b.count += 1;
+                && *start + u64::from(b.count) == at;
+            if let Some(count) = b.count.checked_add(span).filter(|_| follows) {
+                b.count = count;
                 continue;
             }
         }
@@ -221,9 +231,9 @@ pub fn runs_of(records: &[crate::engine::Record], base: u64) -> Vec<(ProducerBat
             producer_id: p.producer_id,
             producer_epoch: p.producer_epoch,
             first_sequence: p.sequence,
-            count: 1,
+            count: span,
         };
-        out.push((b, offset));
+        out.push((b, at));
     }
     out
 }
@@ -267,6 +277,24 @@ mod tests {
     }
 
     #[test]
+    fn records_spanning_several_offsets_rebuild_their_sequences() {
+        let rec = |offset, sequence, span| StoredRecord {
+            offset,
+            timestamp_ms: 0,
+            key: None,
+            value: bytes::Bytes::new(),
+            producer: Some(ProducerSeq { producer_id: 5, producer_epoch: 0, sequence }),
+            span,
+        };
+        // Two batches kept whole: sequences 0..=2 at offsets 10..=12, then 3..=6 at 13..=16.
+        let rebuilt = ProducerTable::from_log(&[rec(10, 0, 3), rec(13, 3, 4)]);
+        assert_eq!(rebuilt.check(&batch(5, 0, 3, 4)), ProducerCheck::Duplicate { base: 13, last: 16 });
+        assert_eq!(rebuilt.check(&batch(5, 0, 0, 3)), ProducerCheck::Duplicate { base: 10, last: 12 });
+        assert_eq!(rebuilt.check(&batch(5, 0, 7, 2)), ProducerCheck::Append);
+        assert_eq!(rebuilt.check(&batch(5, 0, 8, 1)), ProducerCheck::OutOfOrder { expected: 7 });
+    }
+
+    #[test]
     fn the_log_rebuilds_the_table_a_follower_observes() {
         let rec = |offset, sequence| StoredRecord {
             offset,
@@ -274,6 +302,7 @@ mod tests {
             key: None,
             value: bytes::Bytes::new(),
             producer: Some(ProducerSeq { producer_id: 5, producer_epoch: 0, sequence }),
+            span: 1,
         };
         let log = [rec(0, 0), rec(1, 1), rec(2, 2), rec(3, 3)];
         let rebuilt = ProducerTable::from_log(&log);

@@ -179,11 +179,13 @@ impl RocksEngine {
         n
     }
 
-    /// The totals of the segment at `seg_base` cut at `end`, and the batch holding `end`
-    /// re-encoded without its records from `end` on (if `end` splits one).
-    fn cut_segment(&self, seg_base: u64, end: u64) -> Result<(SegmentStats, Option<SplitBatch>), LogError> {
+    /// The totals of the segment at `seg_base` cut at `end`, the batch holding `end`
+    /// re-encoded without its records from `end` on (if `end` splits one; empty if none is
+    /// left: a record straddling `end` goes whole), and where the log then ends.
+    fn cut_segment(&self, seg_base: u64, end: u64) -> Result<(SegmentStats, Option<SplitBatch>, u64), LogError> {
         let mut stats = SegmentStats::default();
         let mut split = None;
+        let mut new_end = end;
         let mut it = self.db.raw_iterator();
         it.seek(keys::batch(seg_base));
         while let Some((value, h)) = batch_at(&it)? {
@@ -196,17 +198,20 @@ impl RocksEngine {
                 let mut kept = Vec::new();
                 format::decode(&value, &h, h.base_offset, &mut kept).map_err(|d| corrupt(h.base_offset, d))?;
                 let records: Vec<Record> =
-                    kept.iter().filter(|r| r.offset < end).map(StoredRecord::to_record).collect();
+                    kept.iter().filter(|r| r.end_offset() <= end).map(StoredRecord::to_record).collect();
+                new_end = h.base_offset + crate::engine::span_of(&records);
                 let mut buf = Vec::new();
-                format::encode_runs(h.base_offset, &records, &mut buf);
-                let max_ts = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(0);
-                stats.add(buf.len() as u64, max_ts);
+                if !records.is_empty() {
+                    format::encode_runs(h.base_offset, &records, &mut buf);
+                    let max_ts = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(0);
+                    stats.add(buf.len() as u64, max_ts);
+                }
                 split = Some((h.base_offset, buf));
             }
             it.next();
         }
         it.status().map_err(rocks_err)?;
-        Ok((stats, split))
+        Ok((stats, split, new_end))
     }
 
     /// The first record at or after `ts_ms` in the segment `[base, end)`, if any.
@@ -285,7 +290,7 @@ impl LogEngine for RocksEngine {
         } else {
             st.segments.last_mut().expect("active segment").stats = stats;
         }
-        st.end = base + records.len() as u64;
+        st.end = headers.last().expect("a non-empty append").end_offset();
         Ok((base, st.end - 1))
     }
 
@@ -344,7 +349,7 @@ impl LogEngine for RocksEngine {
             it.next();
         }
         it.status().map_err(rocks_err)?;
-        if out.first().map(|r| r.offset) != Some(from) {
+        if !out.first().is_some_and(|r| r.offset <= from && from < r.end_offset()) {
             return Err(corrupt(from, "no stored batch holds this offset"));
         }
         Ok(out)
@@ -361,10 +366,12 @@ impl LogEngine for RocksEngine {
         }
         let k = st.find(end);
         let seg_base = st.segments[k].base;
-        let (stats, split) = self.cut_segment(seg_base, end)?;
+        let (stats, split, end) = self.cut_segment(seg_base, end)?;
         let mut wb = WriteBatch::default();
-        if let Some((base, batch)) = split {
-            wb.put(keys::batch(base), batch);
+        match split {
+            Some((base, batch)) if batch.is_empty() => wb.delete(keys::batch(base)),
+            Some((base, batch)) => wb.put(keys::batch(base), batch),
+            None => {}
         }
         wb.delete_range(&keys::batch(end)[..], &keys::batch_upper()[..]);
         wb.delete_range(&keys::segment(end + 1)[..], &keys::segment_upper()[..]);

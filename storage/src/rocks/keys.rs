@@ -61,7 +61,7 @@ pub fn parse_segment(k: &[u8]) -> Option<u64> {
 
 /// A segment's totals, stored under its key and rewritten with every append to it:
 /// `bytes:u64 | max_ts:u64 | first_max_ts:u64`, big-endian. `bytes == 0` means empty (every
-/// batch has a 52-byte header), and then the timestamps are 0.
+/// batch has a 56-byte header), and then the timestamps are 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SegmentStats {
     /// Encoded bytes of its batches (as [`crate::segment::format::encoded_len`] counts them).

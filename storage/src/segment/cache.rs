@@ -93,6 +93,7 @@ mod tests {
             crc: 0,
             base_offset: base,
             record_count: count,
+            offset_count: count,
             batch_bytes: bytes as u32,
             base_timestamp_ms: 0,
             max_timestamp_ms: 0,

@@ -1,6 +1,6 @@
 //! The record batch: the unit the segment engine writes, checksums, caches and reads.
 //!
-//! A batch is a fixed 52-byte header followed by its records (`docs/segment-format.md` has
+//! A batch is a fixed 56-byte header followed by its records (`docs/segment-format.md` has
 //! the full layout). All integers are big-endian; record fields are varints ([`super::varint`]).
 //! The CRC sits right after the magic and version bytes so that it covers every later byte:
 //! the header fields (offsets, count, length, timestamps) as well as the records. Decoding
@@ -15,7 +15,7 @@ use crate::engine::{ProducerSeq, Record, StoredRecord};
 //
 // offset  size  field
 // 0       1     magic              0x4B ('K')
-// 1       1     version            2
+// 1       1     version            3
 // 2       4     crc                CRC-32C (Castagnoli) of bytes [6, batch_bytes)
 // 6       8     base_offset        offset of the first record
 // 14      4     record_count       number of records, >= 1
@@ -24,11 +24,14 @@ use crate::engine::{ProducerSeq, Record, StoredRecord};
 // 30      8     max_timestamp_ms   largest record timestamp in the batch
 // 38      8     producer_id        idempotent producer, 0 for none
 // 46      2     producer_epoch     0 when producer_id is 0
-// 48      4     base_sequence      sequence of the first record (record i: base + i); 0 for none
-// 52      ...   records
+// 48      4     base_sequence      sequence of the first offset (offset o: base + o - base_offset);
+//                                  0 for none
+// 52      4     offset_count       offsets the batch takes, >= record_count: a record takes the
+//                                  offsets up to the next record's (the last, up to the end)
+// 56      ...   records
 //
 // Record (varints: LEB128; "zigzag" maps -1 to 1):
-//   offset_delta     varint      offset - base_offset (= the record's index in the batch)
+//   offset_delta     varint      offset - base_offset: 0 for the first record, then increasing
 //   timestamp_delta  varint      timestamp_ms - base_timestamp_ms
 //   key_len          zigzag      key length, -1 for no key
 //   key              key_len bytes
@@ -45,15 +48,16 @@ const MAX_TIMESTAMP_AT: usize = 30;
 const PRODUCER_ID_AT: usize = 38;
 const PRODUCER_EPOCH_AT: usize = 46;
 const BASE_SEQUENCE_AT: usize = 48;
+const OFFSET_COUNT_AT: usize = 52;
 /// Bytes of a batch header.
-pub const HEADER_BYTES: usize = 52;
+pub const HEADER_BYTES: usize = 56;
 /// The CRC covers the batch from here to its end.
 pub const CRC_FROM: usize = BASE_OFFSET_AT;
 
 /// The first byte of every batch.
 pub const MAGIC: u8 = 0x4B;
 /// The layout version this code writes and reads.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// The largest batch the format admits, in bytes: a sanity bound for a length read from disk
 /// (`SegmentConfig::batch_bytes_max`, at most this, bounds what is written).
 pub const BATCH_BYTES_LIMIT: usize = 64 * 1024 * 1024;
@@ -66,17 +70,20 @@ pub struct BatchHeader {
     pub crc: u32,
     pub base_offset: u64,
     pub record_count: u32,
+    /// The offsets the batch takes (`record_count` unless a record spans several).
+    pub offset_count: u32,
     pub batch_bytes: u32,
     pub base_timestamp_ms: u64,
     pub max_timestamp_ms: u64,
-    /// The producer and sequence of the first record; record `i` has `sequence + i`.
+    /// The producer and sequence of the first offset; offset `base_offset + d` has
+    /// `sequence + d`.
     pub producer: Option<ProducerSeq>,
 }
 
 impl BatchHeader {
     /// One past the batch's last offset.
     pub fn end_offset(&self) -> u64 {
-        self.base_offset + u64::from(self.record_count)
+        self.base_offset + u64::from(self.offset_count)
     }
 
     /// The batch length in bytes.
@@ -116,9 +123,18 @@ pub fn runs(records: &[Record]) -> Vec<usize> {
 fn joins(prev: &Record, next: &Record) -> bool {
     match (&prev.producer, &next.producer) {
         (None, None) => true,
-        (Some(a), Some(b)) => a.is_followed_by(b),
+        (Some(a), Some(b)) => a.is_followed_by(prev.span, b),
         _ => false,
     }
+}
+
+/// Each record's offset delta within a batch of `records`.
+fn deltas(records: &[Record]) -> impl Iterator<Item = u64> + '_ {
+    records.iter().scan(0u64, |next, r| {
+        let d = *next;
+        *next += u64::from(r.span);
+        Some(d)
+    })
 }
 
 /// Whether `records` form one run (see [`runs`]).
@@ -126,13 +142,13 @@ fn is_run(records: &[Record]) -> bool {
     records.windows(2).all(|w| joins(&w[0], &w[1]))
 }
 
-/// The encoded length of one record given the batch's base timestamp.
-fn record_len(index: usize, r: &Record, base_timestamp_ms: u64) -> usize {
+/// The encoded length of one record given its offset delta and the batch's base timestamp.
+fn record_len(delta: u64, r: &Record, base_timestamp_ms: u64) -> usize {
     let key = match &r.key {
         Some(k) => varint::len_i64(k.len() as i64) + k.len(),
         None => varint::len_i64(-1),
     };
-    varint::len_u64(index as u64)
+    varint::len_u64(delta)
         + varint::len_u64(r.timestamp_ms - base_timestamp_ms)
         + key
         + varint::len_u64(r.value.len() as u64)
@@ -152,7 +168,7 @@ pub fn encoded_len(records: &[Record]) -> usize {
     for n in runs(records) {
         let run = &records[at..at + n];
         let (min_ts, _) = timestamp_bounds(run);
-        total += HEADER_BYTES + run.iter().enumerate().map(|(i, r)| record_len(i, r, min_ts)).sum::<usize>();
+        total += HEADER_BYTES + run.iter().zip(deltas(run)).map(|(r, d)| record_len(d, r, min_ts)).sum::<usize>();
         at += n;
     }
     total
@@ -164,9 +180,10 @@ pub fn encode_runs(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> V
     let mut headers = Vec::new();
     let (mut at, mut base) = (0, base_offset);
     for n in runs(records) {
-        headers.push(encode(base, &records[at..at + n], out));
+        let h = encode(base, &records[at..at + n], out);
+        base = h.end_offset();
+        headers.push(h);
         at += n;
-        base += n as u64;
     }
     headers
 }
@@ -176,7 +193,9 @@ pub fn encode_runs(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> V
 /// [`BATCH_BYTES_LIMIT`] (or a smaller limit).
 pub fn encode(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> BatchHeader {
     assert!(!records.is_empty(), "a batch holds at least one record");
+    assert!(records.iter().all(|r| r.span >= 1), "a record takes at least one offset");
     assert!(is_run(records), "a batch holds one producer's consecutive sequences");
+    let offset_count = u32::try_from(crate::engine::span_of(records)).expect("a batch's offsets fit in u32");
     let (base_ts, max_ts) = timestamp_bounds(records);
     let producer = records[0].producer;
     let start = out.len();
@@ -191,8 +210,9 @@ pub fn encode(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> BatchH
     out.extend_from_slice(&p.producer_id.to_be_bytes());
     out.extend_from_slice(&p.producer_epoch.to_be_bytes());
     out.extend_from_slice(&p.sequence.to_be_bytes());
-    for (i, r) in records.iter().enumerate() {
-        varint::put_u64(out, i as u64);
+    out.extend_from_slice(&offset_count.to_be_bytes());
+    for (r, delta) in records.iter().zip(deltas(records)) {
+        varint::put_u64(out, delta);
         varint::put_u64(out, r.timestamp_ms - base_ts);
         match &r.key {
             Some(k) => {
@@ -214,6 +234,7 @@ pub fn encode(base_offset: u64, records: &[Record], out: &mut Vec<u8>) -> BatchH
         crc,
         base_offset,
         record_count: records.len() as u32,
+        offset_count,
         batch_bytes: batch_bytes as u32,
         base_timestamp_ms: base_ts,
         max_timestamp_ms: max_ts,
@@ -234,6 +255,7 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, String> {
         crc: be_u32(buf, CRC_AT),
         base_offset: be_u64(buf, BASE_OFFSET_AT),
         record_count: be_u32(buf, RECORD_COUNT_AT),
+        offset_count: be_u32(buf, OFFSET_COUNT_AT),
         batch_bytes: be_u32(buf, BATCH_BYTES_AT),
         base_timestamp_ms: be_u64(buf, BASE_TIMESTAMP_AT),
         max_timestamp_ms: be_u64(buf, MAX_TIMESTAMP_AT),
@@ -250,10 +272,13 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, String> {
     if h.record_count == 0 || h.size() < HEADER_BYTES.saturating_add(records_min) || h.size() > BATCH_BYTES_LIMIT {
         return Err(format!("impossible batch: {} records in {} bytes", h.record_count, h.batch_bytes));
     }
-    if h.max_timestamp_ms < h.base_timestamp_ms || h.base_offset.checked_add(u64::from(h.record_count)).is_none() {
+    if h.offset_count < h.record_count {
+        return Err(format!("impossible batch: {} records in {} offsets", h.record_count, h.offset_count));
+    }
+    if h.max_timestamp_ms < h.base_timestamp_ms || h.base_offset.checked_add(u64::from(h.offset_count)).is_none() {
         return Err("impossible batch: timestamps or offsets out of order".to_string());
     }
-    if h.producer.is_some_and(|p| p.sequence.checked_add(h.record_count - 1).is_none()) {
+    if h.producer.is_some_and(|p| p.sequence.checked_add(h.offset_count - 1).is_none()) {
         return Err("impossible batch: sequences overflow".to_string());
     }
     Ok(h)
@@ -271,7 +296,7 @@ pub fn verify(batch: &[u8], h: &BatchHeader) -> Result<(), String> {
     Ok(())
 }
 
-/// Decodes the records of a verified batch, pushing those with offset >= `from` to `out`.
+/// Decodes the records of a verified batch, pushing those that end past `from` to `out`.
 /// Keys and values share `batch`'s memory.
 pub fn decode(batch: &Bytes, h: &BatchHeader, from: u64, out: &mut Vec<StoredRecord>) -> Result<(), String> {
     if batch.len() != h.size() {
@@ -279,15 +304,28 @@ pub fn decode(batch: &Bytes, h: &BatchHeader, from: u64, out: &mut Vec<StoredRec
     }
     let mut pos = HEADER_BYTES;
     let (mut min_ts, mut max_ts) = (u64::MAX, 0);
+    // A record's span is known once the next record's delta (or the batch's end) is.
+    let mut pending: Option<StoredRecord> = None;
+    let push = |r: StoredRecord, out: &mut Vec<StoredRecord>| {
+        if r.end_offset() > from {
+            out.push(r);
+        }
+    };
     for i in 0..u64::from(h.record_count) {
-        let (ts, key, value) = decode_record(batch, &mut pos, i, h.base_timestamp_ms)?;
+        let (delta, ts, key, value) = decode_record(batch, &mut pos, i, h, pending.as_ref())?;
         min_ts = min_ts.min(ts);
         max_ts = max_ts.max(ts);
-        let offset = h.base_offset + i;
-        if offset >= from {
-            let producer = h.producer.map(|p| ProducerSeq { sequence: p.sequence + i as u32, ..p });
-            out.push(StoredRecord { offset, timestamp_ms: ts, key, value, producer });
+        if let Some(mut prev) = pending.take() {
+            prev.span = (h.base_offset + delta - prev.offset) as u32;
+            push(prev, out);
         }
+        let producer = h.producer.map(|p| ProducerSeq { sequence: p.sequence + delta as u32, ..p });
+        let offset = h.base_offset + delta;
+        pending = Some(StoredRecord { offset, timestamp_ms: ts, key, value, producer, span: 0 });
+    }
+    if let Some(mut last) = pending.take() {
+        last.span = (h.end_offset() - last.offset) as u32;
+        push(last, out);
     }
     if pos != batch.len() {
         return Err(format!("{} stray bytes after the last record", batch.len() - pos));
@@ -298,17 +336,31 @@ pub fn decode(batch: &Bytes, h: &BatchHeader, from: u64, out: &mut Vec<StoredRec
     Ok(())
 }
 
-type Decoded = (u64, Option<Bytes>, Bytes);
+/// A record's offset delta, timestamp, key and value.
+type Decoded = (u64, u64, Option<Bytes>, Bytes);
 
-fn decode_record(batch: &Bytes, pos: &mut usize, index: u64, base_ts: u64) -> Result<Decoded, String> {
+/// Decodes record `index` of the batch `h`, which follows `prev` (if it is not the first).
+fn decode_record(
+    batch: &Bytes,
+    pos: &mut usize,
+    index: u64,
+    h: &BatchHeader,
+    prev: Option<&StoredRecord>,
+) -> Result<Decoded, String> {
     let buf = &batch[..];
     let bad = |what: &str| format!("record {index}: bad {what}");
     let delta = varint::get_u64(buf, pos).ok_or_else(|| bad("offset delta"))?;
-    if delta != index {
+    let after_prev = match prev {
+        None => delta == 0,
+        Some(p) => delta > p.offset - h.base_offset,
+    };
+    // Every record after this one needs an offset of its own.
+    let room = u64::from(h.offset_count) - (u64::from(h.record_count) - index);
+    if !after_prev || delta > room {
         return Err(bad("offset delta"));
     }
     let ts_delta = varint::get_u64(buf, pos).ok_or_else(|| bad("timestamp delta"))?;
-    let ts = base_ts.checked_add(ts_delta).ok_or_else(|| bad("timestamp delta"))?;
+    let ts = h.base_timestamp_ms.checked_add(ts_delta).ok_or_else(|| bad("timestamp delta"))?;
     let key = match varint::get_i64(buf, pos).ok_or_else(|| bad("key length"))? {
         -1 => None,
         n if n >= 0 => Some(take(batch, pos, n as u64).ok_or_else(|| bad("key length"))?),
@@ -316,7 +368,7 @@ fn decode_record(batch: &Bytes, pos: &mut usize, index: u64, base_ts: u64) -> Re
     };
     let value_len = varint::get_u64(buf, pos).ok_or_else(|| bad("value length"))?;
     let value = take(batch, pos, value_len).ok_or_else(|| bad("value length"))?;
-    Ok((ts, key, value))
+    Ok((delta, ts, key, value))
 }
 
 fn take(batch: &Bytes, pos: &mut usize, len: u64) -> Option<Bytes> {
@@ -341,6 +393,7 @@ mod tests {
                 key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))),
                 value: Bytes::from(vec![i as u8; i * 3]),
                 producer: None,
+                span: 1,
             })
             .collect()
     }
@@ -412,6 +465,51 @@ mod tests {
             pos += h.size();
         }
         assert_eq!(out.iter().map(StoredRecord::to_record).collect::<Vec<_>>(), recs);
+    }
+
+    #[test]
+    fn spanning_records_take_their_offsets_and_sequences() {
+        let mut recs = tagged(9, 1, &[4]);
+        recs[0].span = 3; // sequences 4, 5, 6
+        recs.extend(tagged(9, 1, &[7, 8]));
+        recs[1].span = 5; // 7..=11, so 8 does not follow: a new batch
+        recs.extend(tagged(9, 1, &[13])); // nor does 13 follow 8
+        assert_eq!(runs(&recs), vec![2, 1, 1]);
+        let mut buf = Vec::new();
+        let headers = encode_runs(100, &recs, &mut buf);
+        assert_eq!(buf.len(), encoded_len(&recs));
+        let ends: Vec<_> = headers.iter().map(|h| (h.base_offset, h.record_count, h.end_offset())).collect();
+        assert_eq!(ends, [(100, 2, 108), (108, 1, 109), (109, 1, 110)]);
+        let bytes = Bytes::copy_from_slice(&buf[..headers[0].size()]);
+        verify(&bytes, &headers[0]).unwrap();
+        let mut out = Vec::new();
+        decode(&bytes, &headers[0], 0, &mut out).unwrap();
+        let got: Vec<_> = out.iter().map(|r| (r.offset, r.span, r.producer.unwrap().sequence)).collect();
+        assert_eq!(got, [(100, 3, 4), (103, 5, 7)]);
+        assert_eq!(out.iter().map(StoredRecord::to_record).collect::<Vec<_>>(), recs[..2]);
+        for (from, first) in [(100, 100), (102, 100), (103, 103), (107, 103)] {
+            let mut out = Vec::new();
+            decode(&bytes, &headers[0], from, &mut out).unwrap();
+            assert_eq!(out[0].offset, first, "the record holding {from} comes first");
+        }
+        let mut out = Vec::new();
+        decode(&bytes, &headers[0], 108, &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn offset_deltas_must_leave_room_for_the_records_after_them() {
+        let mut recs = records(2);
+        recs[0].span = 2;
+        let (mut buf, h) = encoded(0, &recs);
+        // Claim 2 offsets for the 2 records: the second record's delta (2) leaves no room.
+        buf[OFFSET_COUNT_AT..OFFSET_COUNT_AT + 4].copy_from_slice(&2u32.to_be_bytes());
+        let crc = crc32c::crc32c(&buf[CRC_FROM..]);
+        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let h2 = parse_header(&buf).unwrap();
+        assert_eq!((h.offset_count, h2.offset_count), (3, 2));
+        let err = decode(&Bytes::from(buf), &h2, 0, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("offset delta"), "{err}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Segment {
         self.end == self.base
     }
 
-    /// Number of records.
+    /// Number of offsets (records, or more when a record spans several).
     pub fn record_count(&self) -> u32 {
         u32::try_from(self.end - self.base).expect("segment record count fits the u32 index format")
     }

@@ -10,6 +10,9 @@
 //!    are written to `<base>.log.tmp`, synced and renamed over the segment, then the directory
 //!    is synced. An in-place rewrite could tear the kept records; the copy cannot.
 //!
+//! A record that straddles `end` (it spans several offsets) goes whole: the log then ends at
+//! its first offset.
+//!
 //! Any I/O failure midway leaves the files in an unknown state: the engine then refuses
 //! writes until reopened (recovery sorts it out from the disk).
 
@@ -27,6 +30,9 @@ use crate::engine::{LogError, Record, StoredRecord};
 
 /// Bytes copied at once when a segment is rewritten.
 const COPY_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// The kept part of a split batch: its header, the rewritten file and the part's length.
+type Split = (BatchHeader, Arc<dyn DiskFile>, u64);
 
 /// The batch holding the truncation point.
 struct Cut {
@@ -63,7 +69,7 @@ impl SegmentEngine {
             View::new(seg, seg.seek(end))
         };
         let cut = self.locate(&view, end).await?;
-        let kept = self.cut(&view, &cut, end).await.map_err(|e| self.fail(e))?;
+        let (kept, end) = self.cut(&view, &cut, end).await.map_err(|e| self.fail(e))?;
         self.finish(k, &cut, kept, end).await
     }
 
@@ -105,21 +111,25 @@ impl SegmentEngine {
         found.ok_or_else(|| view.corrupt(end, "truncation point not found".to_string()))
     }
 
-    /// Cuts the segment file at `end`; returns the bytes of the kept part of the cut batch,
-    /// and its header, if the batch was split.
-    async fn cut(&self, view: &View, cut: &Cut, end: u64) -> io::Result<Option<(BatchHeader, Arc<dyn DiskFile>, u64)>> {
-        if cut.header.base_offset == end {
+    /// Cuts the segment file at `end` (or at the start of a record straddling it); returns
+    /// the kept part of the cut batch (its header, the new file and its length) if the batch
+    /// was split, and where the log now ends.
+    async fn cut(&self, view: &View, cut: &Cut, end: u64) -> io::Result<(Option<Split>, u64)> {
+        let mut records = Vec::new();
+        if cut.header.base_offset < end {
+            format::decode(&cut.data, &cut.header, 0, &mut records).map_err(io::Error::other)?;
+        }
+        let kept: Vec<Record> =
+            records.iter().filter(|r| r.end_offset() <= end).map(StoredRecord::to_record).collect();
+        if kept.is_empty() {
             view.file.set_len(cut.pos).await?;
             view.file.sync().await?;
-            return Ok(None);
+            return Ok((None, cut.header.base_offset));
         }
-        let mut records = Vec::new();
-        format::decode(&cut.data, &cut.header, 0, &mut records).map_err(io::Error::other)?;
-        let kept: Vec<Record> = records.iter().filter(|r| r.offset < end).map(StoredRecord::to_record).collect();
         let mut partial = Vec::new();
         let header = format::encode(cut.header.base_offset, &kept, &mut partial);
         let file = self.rewrite(view, cut.pos, &partial).await?;
-        Ok(Some((header, file, partial.len() as u64)))
+        Ok((Some((header, file, partial.len() as u64)), header.end_offset()))
     }
 
     /// Writes `[0, keep_bytes)` of the segment plus `tail` to a temporary file and renames it
@@ -150,7 +160,7 @@ impl SegmentEngine {
         &self,
         k: usize,
         cut: &Cut,
-        split: Option<(BatchHeader, Arc<dyn DiskFile>, u64)>,
+        split: Option<Split>,
         end: u64,
     ) -> Result<(), LogError> {
         let (file, needs_first_ts) = {

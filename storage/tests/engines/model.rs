@@ -59,6 +59,7 @@ fn records(spec: &[(u16, bool, u64)], salt: usize) -> Vec<Record> {
                 producer_epoch: 0,
                 sequence: i as u32,
             }),
+            span: 1,
         })
         .collect()
 }

@@ -61,6 +61,11 @@ macro_rules! suite_tests {
             async fn producer_sequences_survive_mixed_appends_and_truncation() {
                 suite::producer_sequences_survive_mixed_appends_and_truncation(&mut $harness).await;
             }
+
+            #[tokio::test]
+            async fn records_spanning_offsets_keep_them() {
+                suite::records_spanning_offsets_keep_them(&mut $harness).await;
+            }
         }
     };
 }
