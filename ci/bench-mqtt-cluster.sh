@@ -44,6 +44,7 @@ listen = ""
 [broker]
 mqtt_listen = "127.0.0.$i:$mqtt_port"
 mqtt_ws_listen = ""
+kafka_listen = ""
 [mqtt]
 sys_interval_s = 0
 [log]

@@ -112,6 +112,7 @@ listen = "127.0.0.1:$(free_port)"
 [broker]
 mqtt_listen = "$listen_host:$keel_port"
 mqtt_ws_listen = ""
+kafka_listen = ""
 [mqtt]
 sys_interval_s = 0
 [log]

@@ -24,7 +24,25 @@ pub struct Config {
     pub storage: StorageSection,
     pub broker: BrokerSection,
     pub mqtt: MqttSection,
+    pub kafka: KafkaSection,
     pub log: LogConfig,
+}
+
+/// Kafka: topics created on demand and the limits of requests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSection {
+    /// Create a topic a client asks Metadata or Produce about when it does not exist (Kafka's
+    /// `auto.create.topics.enable`).
+    pub auto_create_topics: bool,
+    /// Partitions of a topic created without a count (on demand, or CreateTopics with -1).
+    pub default_partitions: u32,
+    /// Copies of a topic created without a replication factor; capped by the storage nodes.
+    pub default_replication_factor: u32,
+    /// The largest request a client may send, in bytes (Kafka's `socket.request.max.bytes`).
+    pub request_bytes_max: usize,
+    /// The longest a Fetch may wait for records, whatever the client asks, in milliseconds.
+    pub fetch_wait_ms_max: u32,
 }
 
 /// The broker role: client listeners and their limits (protocol-agnostic: MQTT today, Kafka
@@ -52,6 +70,11 @@ pub struct BrokerSection {
     pub session_queued_bytes_max: usize,
     /// A client must send CONNECT within this long of connecting.
     pub connect_timeout_ms: u64,
+    /// The Kafka wire protocol; "" disables it.
+    pub kafka_listen: String,
+    /// The `host:port` Kafka clients are told to reach this broker at (Metadata); empty: the
+    /// listen address, with an unspecified host replaced by the RPC address's host.
+    pub kafka_advertise: String,
     /// The longest keep-alive a client may choose (MQTT 5 Server Keep Alive); 0: no limit.
     pub keep_alive_max_s: u16,
 }
@@ -190,6 +213,7 @@ impl Default for Config {
             storage: StorageSection::default(),
             broker: BrokerSection::default(),
             mqtt: MqttSection::default(),
+            kafka: KafkaSection::default(),
             log: LogConfig::default(),
         }
     }
@@ -238,7 +262,21 @@ impl Default for BrokerSection {
             inflight_max: 1024,
             session_queued_bytes_max: 1024 * 1024,
             connect_timeout_ms: 10_000,
+            kafka_listen: "0.0.0.0:9092".into(),
+            kafka_advertise: String::new(),
             keep_alive_max_s: 0,
+        }
+    }
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        KafkaSection {
+            auto_create_topics: true,
+            default_partitions: 1,
+            default_replication_factor: 3,
+            request_bytes_max: 100 * 1024 * 1024,
+            fetch_wait_ms_max: 30_000,
         }
     }
 }
@@ -275,6 +313,25 @@ impl Config {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// Where Kafka clients reach this broker: `kafka_advertise`, or the Kafka listen address
+    /// with an unspecified host (`0.0.0.0`, `::`) replaced by the RPC address's host; `None`
+    /// when Kafka is off.
+    pub fn kafka_advertise_addr(&self) -> Option<String> {
+        if !self.broker.kafka_advertise.is_empty() {
+            return Some(self.broker.kafka_advertise.clone());
+        }
+        let listen = &self.broker.kafka_listen;
+        let (host, port) = listen.rsplit_once(':')?;
+        match host.trim_start_matches('[').trim_end_matches(']') {
+            "0.0.0.0" | "::" | "" => {
+                let rpc = self.advertise_addr();
+                let rpc_host = rpc.rsplit_once(':').map_or(rpc.as_str(), |(h, _)| h).to_string();
+                Some(format!("{rpc_host}:{port}"))
+            }
+            _ => Some(listen.clone()),
+        }
     }
 
     /// The address other nodes reach this one at.
@@ -316,7 +373,20 @@ impl Config {
         if self.meta.node_heartbeat_ms == 0 || self.meta.node_timeout_ms <= self.meta.node_heartbeat_ms {
             return Err("meta: need 0 < node_heartbeat_ms < node_timeout_ms".into());
         }
-        self.validate_mqtt()
+        self.validate_mqtt()?;
+        self.validate_kafka()
+    }
+
+    /// The `[kafka]` section.
+    fn validate_kafka(&self) -> Result<(), String> {
+        let k = &self.kafka;
+        if k.default_partitions == 0 || k.default_replication_factor == 0 {
+            return Err("kafka: default_partitions and default_replication_factor must be at least 1".into());
+        }
+        if k.request_bytes_max < 1024 || k.request_bytes_max > i32::MAX as usize {
+            return Err("kafka.request_bytes_max: 1024 to 2147483647 bytes".into());
+        }
+        Ok(())
     }
 
     /// The `[broker]` and `[mqtt]` sections.

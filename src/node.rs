@@ -8,6 +8,7 @@ use std::time::Duration;
 use keel_rt::disk::Disk;
 use keel_rt::{net, task, time};
 
+use crate::broker::kafka::{KafkaBroker, KafkaParts};
 use crate::broker::mqtt::{MqttBroker, MqttParts};
 use crate::client::DataClient;
 use crate::config::Config;
@@ -47,6 +48,7 @@ pub struct Node {
     pub view: ViewHandle,
     pub store: Option<StoreNode>,
     pub mqtt: Option<MqttBroker>,
+    pub kafka: Option<KafkaBroker>,
     tasks: Vec<task::JoinHandle<()>>,
 }
 
@@ -99,9 +101,13 @@ impl Node {
             tasks.push(store.clone().start(view.clone()));
             store
         });
-        let mqtt = match config.roles.contains(&Role::Broker) {
-            true => Some(start_broker(&config, &peers, &meta_client, &view, &options, tls, &mut tasks).await?),
-            false => None,
+        let (mqtt, kafka) = match config.roles.contains(&Role::Broker) {
+            true => {
+                let mqtt = start_broker(&config, &peers, &meta_client, &view, &options, tls, &mut tasks).await?;
+                let kafka = start_kafka(&config, &peers, &meta_client, &view, &mut tasks).await?;
+                (Some(mqtt), kafka)
+            }
+            false => (None, None),
         };
         let service: Arc<dyn RpcService> =
             Arc::new(NodeService { meta: meta.clone(), store: store.clone(), mqtt: mqtt.clone() });
@@ -124,7 +130,7 @@ impl Node {
             tasks.push(task::spawn(crate::admin::serve(listener, state)));
         }
         tracing::info!(node_id = config.node_id, rpc = %config.rpc.listen, admin = %config.admin.listen, roles = ?config.roles, "node started");
-        Ok(Node { config, meta, meta_client, view, store, mqtt, tasks })
+        Ok(Node { config, meta, meta_client, view, store, mqtt, kafka, tasks })
     }
 
     /// Resolves when a role stops on a fatal error (such as a failed sync): a node that cannot
@@ -201,6 +207,22 @@ async fn start_broker(
     Ok(broker)
 }
 
+/// The broker role's Kafka front-end (its listener bound now), unless `kafka_listen` is empty.
+async fn start_kafka(
+    config: &Config,
+    peers: &Peers,
+    meta: &MetaClient,
+    view: &ViewHandle,
+    tasks: &mut Vec<task::JoinHandle<()>>,
+) -> io::Result<Option<KafkaBroker>> {
+    let data = DataClient::new(meta.clone(), peers.clone()).with_view(view.clone());
+    let parts = KafkaParts { config: config.clone(), meta: meta.clone(), view: view.clone(), data };
+    Ok(KafkaBroker::start(parts).await?.map(|(broker, task)| {
+        tasks.push(task);
+        broker
+    }))
+}
+
 /// The storage role's settings (it starts following the view in [`StoreNode::start`]).
 fn storage_role(
     config: &Config,
@@ -233,8 +255,13 @@ async fn heartbeat(client: MetaClient, id: u64, interval_ms: u64) {
 
 /// Registers this node in the cluster metadata, retrying until it is recorded.
 fn register(client: MetaClient, config: &Config) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let cmd =
-        MetaCommand::RegisterNode { id: config.node_id, addr: config.advertise_addr(), roles: config.roles.clone() };
+    let kafka_addr = config.roles.contains(&Role::Broker).then(|| config.kafka_advertise_addr()).flatten();
+    let cmd = MetaCommand::RegisterNode {
+        id: config.node_id,
+        addr: config.advertise_addr(),
+        roles: config.roles.clone(),
+        kafka_addr,
+    };
     async move {
         loop {
             match client.write(&cmd).await {

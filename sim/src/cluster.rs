@@ -34,6 +34,8 @@ use crate::settings::Settings;
 pub const RPC_PORT: u16 = 7100;
 /// The MQTT port of simulated brokers.
 pub const MQTT_PORT: u16 = 1883;
+/// Where simulated brokers serve Kafka.
+pub const KAFKA_PORT: u16 = 9092;
 
 /// One simulated meta node.
 pub struct SimNode {
@@ -145,6 +147,7 @@ impl MetaCluster {
             config.admin.listen = String::new();
             config.broker.mqtt_listen = format!("{}:{MQTT_PORT}", data_ip(id));
             config.broker.mqtt_ws_listen = String::new();
+            config.broker.kafka_listen = format!("{}:{KAFKA_PORT}", data_ip(id));
             config.mqtt.sys_interval_s = 0;
             config.mqtt.shards = 2;
             config.meta.endpoints = peers.values().cloned().collect();

@@ -10,7 +10,14 @@ use super::records::{Engine, NodeId, NodeRecord, Role, ShardRecord, TopicRecord}
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaCommand {
     /// Adds or updates a node (id, address, roles).
-    RegisterNode { id: NodeId, addr: String, roles: Vec<Role> },
+    RegisterNode {
+        id: NodeId,
+        addr: String,
+        roles: Vec<Role>,
+        /// Where Kafka clients reach the node, if it serves Kafka.
+        #[serde(default)]
+        kafka_addr: Option<String>,
+    },
     /// Marks a node alive or dead (failure detection).
     SetNodeAlive { id: NodeId, alive: bool },
     /// Creates a topic and places its shards; fails if it exists.

@@ -517,7 +517,12 @@ mod tests {
     fn nodes(alive: &[(NodeId, bool)]) -> BTreeMap<NodeId, NodeRecord> {
         alive
             .iter()
-            .map(|(id, a)| (*id, NodeRecord { id: *id, addr: String::new(), roles: vec![Role::Broker], alive: *a }))
+            .map(|(id, a)| {
+                (
+                    *id,
+                    NodeRecord { id: *id, addr: String::new(), roles: vec![Role::Broker], alive: *a, kafka_addr: None },
+                )
+            })
             .collect()
     }
 

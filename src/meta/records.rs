@@ -47,6 +47,9 @@ pub struct NodeRecord {
     pub addr: String,
     pub roles: Vec<Role>,
     pub alive: bool,
+    /// Where Kafka clients reach it (`host:port`), if it serves Kafka.
+    #[serde(default)]
+    pub kafka_addr: Option<String>,
 }
 
 /// One shard (a topic partition): where its replicas live and who leads it.

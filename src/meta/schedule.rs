@@ -166,7 +166,8 @@ mod tests {
     fn cluster(nodes: u64, rf: u32, unclean: bool) -> MetaState {
         let mut s = MetaState::default();
         for id in 1..=nodes {
-            s.apply(&MetaCommand::RegisterNode { id, addr: format!("n{id}"), roles: vec![Role::Storage] }).unwrap();
+            let addr = format!("n{id}");
+            s.apply(&MetaCommand::RegisterNode { id, addr, roles: vec![Role::Storage], kafka_addr: None }).unwrap();
         }
         let spec = TopicSpec { unclean_leader_election: unclean, ..TopicSpec::for_test("t", 1, rf) };
         s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
@@ -193,7 +194,8 @@ mod tests {
             let spec = TopicSpec::for_test(name, 1, 3);
             s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
         }
-        s.apply(&MetaCommand::RegisterNode { id: 4, addr: "n4".into(), roles: vec![Role::Storage] }).unwrap();
+        let cmd = MetaCommand::RegisterNode { id: 4, addr: "n4".into(), roles: vec![Role::Storage], kafka_addr: None };
+        s.apply(&cmd).unwrap();
         let all = seen(&[(1, 900), (2, 900), (3, 900), (4, 900)]);
         let mut moves = 0;
         for _ in 0..20 {

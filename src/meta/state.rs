@@ -33,11 +33,12 @@ impl MetaState {
     /// Applies one command.
     pub fn apply(&mut self, cmd: &MetaCommand) -> MetaResult {
         match cmd {
-            MetaCommand::RegisterNode { id, addr, roles } => {
+            MetaCommand::RegisterNode { id, addr, roles, kafka_addr } => {
                 let mut roles = roles.clone();
                 roles.sort();
                 roles.dedup();
-                self.nodes.insert(*id, NodeRecord { id: *id, addr: addr.clone(), roles, alive: true });
+                let kafka_addr = kafka_addr.clone();
+                self.nodes.insert(*id, NodeRecord { id: *id, addr: addr.clone(), roles, alive: true, kafka_addr });
                 Ok(MetaOk::Done)
             }
             MetaCommand::SetNodeAlive { id, alive } => match self.nodes.get_mut(id) {
@@ -373,7 +374,12 @@ mod tests {
     fn with_storage(n: u64) -> MetaState {
         let mut s = MetaState::default();
         for id in 1..=n {
-            let cmd = MetaCommand::RegisterNode { id, addr: format!("10.0.0.{id}:7100"), roles: vec![Role::Storage] };
+            let cmd = MetaCommand::RegisterNode {
+                id,
+                addr: format!("10.0.0.{id}:7100"),
+                roles: vec![Role::Storage],
+                kafka_addr: None,
+            };
             s.apply(&cmd).unwrap();
         }
         s

@@ -262,8 +262,12 @@ mod tests {
     #[test]
     fn changes_carry_current_records_and_deletions() {
         let mut state = MetaState::default();
-        let cmd =
-            MetaCommand::RegisterNode { id: 1, addr: "a:1".into(), roles: vec![crate::meta::records::Role::Storage] };
+        let cmd = MetaCommand::RegisterNode {
+            id: 1,
+            addr: "a:1".into(),
+            roles: vec![crate::meta::records::Role::Storage],
+            kafka_addr: None,
+        };
         let mut keys: BTreeSet<WatchKey> = keys_of(&cmd, &state).into_iter().collect();
         state.apply(&cmd).unwrap();
         let create = MetaCommand::CreateTopic(TopicSpec::for_test("t", 1, 1));

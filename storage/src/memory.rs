@@ -183,7 +183,14 @@ impl LogEngine for MemoryEngine {
                 assert!(r.span >= 1, "a record takes at least one offset");
                 let at = offset;
                 offset += u64::from(r.span);
-                StoredRecord { offset: at, timestamp_ms: r.timestamp_ms, key: r.key, value: r.value, producer: r.producer, span: r.span }
+                StoredRecord {
+                    offset: at,
+                    timestamp_ms: r.timestamp_ms,
+                    key: r.key,
+                    value: r.value,
+                    producer: r.producer,
+                    span: r.span,
+                }
             })
             .collect();
         let batch = Batch::new(stored);

@@ -37,7 +37,7 @@ impl Drop for Proc {
 
 /// The `[broker]` section of a test node: MQTT on `mqtt` (loopback), no WebSocket listener.
 pub fn broker_section(mqtt: u16) -> String {
-    format!("[broker]\nmqtt_listen = \"127.0.0.1:{mqtt}\"\nmqtt_ws_listen = \"\"\n[mqtt]\nsys_interval_s = 0\n")
+    format!("[broker]\nmqtt_listen = \"127.0.0.1:{mqtt}\"\nmqtt_ws_listen = \"\"\nkafka_listen = \"\"\n[mqtt]\nsys_interval_s = 0\n")
 }
 
 /// Writes the config of node `id` under `dir`/n`id` and returns (config path, node dir).

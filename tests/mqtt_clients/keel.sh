@@ -61,6 +61,7 @@ listen = "127.0.0.1:$admin"
 mqtt_listen = "127.0.0.1:$mqtt"
 mqtt_ws_listen = "$ws"
 mqtt_tls_listen = "$tls"
+kafka_listen = ""
 tls_cert_file = "$([ -n "$tls" ] && echo "$here/../data/test-cert.pem")"
 tls_key_file = "$([ -n "$tls" ] && echo "$here/../data/test-key.pem")"
 [log]

@@ -173,9 +173,10 @@ pub fn split(records: &Bytes) -> Result<Vec<(BatchHeader, Bytes)>, BatchError> {
     let mut at = 0;
     while at < records.len() {
         let h = parse_header(&records[at..])?;
-        let end = at.checked_add(h.size()).filter(|&e| e <= records.len()).ok_or_else(|| {
-            BatchError::Corrupt(format!("batch of {} bytes, {} left", h.size(), records.len() - at))
-        })?;
+        let end = at
+            .checked_add(h.size())
+            .filter(|&e| e <= records.len())
+            .ok_or_else(|| BatchError::Corrupt(format!("batch of {} bytes, {} left", h.size(), records.len() - at)))?;
         let batch = records.slice(at..end);
         let computed = crc32c::crc32c(&batch[CRC_FROM..]);
         if computed != h.crc {

@@ -84,9 +84,8 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
         .map_err(|e| RequestError::Malformed(format!("request header: {e}")))?;
     let bad = |reason: String| RequestError::BadBody { api_key, api_version, correlation_id, reason };
     let body = RequestKind::decode(api_key, &mut buf, api_version).map_err(|e| bad(e.to_string()))?;
-    if !buf.is_empty() {
-        return Err(bad(format!("{} stray bytes after the body", buf.len())));
-    }
+    // Bytes after the body are ignored, as Kafka brokers ignore them (clients send fields of
+    // newer schemas a version does not define: librdkafka's Metadata v12 carries 3).
     Ok(Request { api_key, header, body })
 }
 
@@ -130,7 +129,7 @@ mod tests {
         assert!(matches!(decode_request(cut), Err(RequestError::BadBody { correlation_id: 1, .. })));
         let mut long = API_VERSIONS_V3.to_vec();
         long.push(0);
-        assert!(matches!(decode_request(Bytes::from(long)), Err(RequestError::BadBody { .. })));
+        assert!(decode_request(Bytes::from(long)).is_ok(), "trailing bytes are ignored");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub const SERVED: &[Served] = &[
     served(ApiKey::ApiVersions, 0, 3),
     served(ApiKey::CreateTopics, 2, 7),
     served(ApiKey::DeleteTopics, 1, 5),
+    served(ApiKey::InitProducerId, 0, 5),
 ];
 
 /// The versions served of `api_key`, if it is served at all.

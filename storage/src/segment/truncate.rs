@@ -119,8 +119,7 @@ impl SegmentEngine {
         if cut.header.base_offset < end {
             format::decode(&cut.data, &cut.header, 0, &mut records).map_err(io::Error::other)?;
         }
-        let kept: Vec<Record> =
-            records.iter().filter(|r| r.end_offset() <= end).map(StoredRecord::to_record).collect();
+        let kept: Vec<Record> = records.iter().filter(|r| r.end_offset() <= end).map(StoredRecord::to_record).collect();
         if kept.is_empty() {
             view.file.set_len(cut.pos).await?;
             view.file.sync().await?;
@@ -156,13 +155,7 @@ impl SegmentEngine {
     }
 
     /// Updates segment `k`'s bookkeeping after the cut.
-    async fn finish(
-        &self,
-        k: usize,
-        cut: &Cut,
-        split: Option<Split>,
-        end: u64,
-    ) -> Result<(), LogError> {
+    async fn finish(&self, k: usize, cut: &Cut, split: Option<Split>, end: u64) -> Result<(), LogError> {
         let (file, needs_first_ts) = {
             let mut st = self.state();
             let seg = &mut st.segments[k];

@@ -1,0 +1,140 @@
+//! One Kafka client connection: read whole request frames, answer them in order, one at a
+//! time (as a Kafka broker does: the connection is muted while a request is served), and
+//! batch the answers of requests that arrived together into one write.
+//!
+//! A frame over `[kafka] request_bytes_max` is refused from its length alone; a frame that does
+//! not decode, an unknown API or an unsupported version (but of ApiVersions, which is answered
+//! with UNSUPPORTED_VERSION and the versions served, as the protocol asks) closes this
+//! connection only, with the reason logged. Other clients are unaffected.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use keel_protocols::kafka::frame::decode_frame;
+use keel_protocols::kafka::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use keel_protocols::kafka::request::{decode_request, Request, RequestError};
+use keel_protocols::kafka::response::encode_response;
+use keel_rt::time;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{api_versions, fetch, list_offsets, metadata, produce, producer_id, topics, Core};
+
+/// A connection idle this long is closed (Kafka's `connections.max.idle.ms`).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// A write to the client must finish within this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Answers buffered past this many bytes are written before the next request is served.
+const OUT_BYTES_MAX: usize = 256 * 1024;
+/// Bytes read at once.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Whether the connection goes on after a request.
+enum Next {
+    Continue,
+    Close,
+}
+
+/// Serves one client until it leaves, idles out or breaks the protocol.
+pub async fn serve<S>(core: Arc<Core>, stream: S, peer: String)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    core.stats.connections.fetch_add(1, Ordering::Relaxed);
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut inbuf = BytesMut::with_capacity(READ_BYTES);
+    let mut out = BytesMut::new();
+    let request_max = core.config.kafka.request_bytes_max;
+    'conn: loop {
+        loop {
+            let frame = match decode_frame(&mut inbuf, request_max) {
+                Ok(Some(frame)) => frame.freeze(),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "kafka: closing the connection");
+                    core.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    break 'conn;
+                }
+            };
+            let next = answer(&core, frame, &peer, &mut out).await;
+            if matches!(next, Next::Close) {
+                let _ = write(&mut writer, &mut out).await; // the answers before it still go
+                break 'conn;
+            }
+            if out.len() >= OUT_BYTES_MAX && !write(&mut writer, &mut out).await {
+                break 'conn;
+            }
+        }
+        if !write(&mut writer, &mut out).await {
+            break;
+        }
+        inbuf.reserve(READ_BYTES);
+        match time::timeout(IDLE_TIMEOUT, reader.read_buf(&mut inbuf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let _ = writer.shutdown().await;
+    core.stats.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Writes and clears `out`; false if the client is gone or too slow.
+async fn write<W: AsyncWrite + Unpin>(writer: &mut W, out: &mut BytesMut) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let ok = matches!(time::timeout(WRITE_TIMEOUT, writer.write_all(out)).await, Ok(Ok(())));
+    out.clear();
+    ok && matches!(time::timeout(WRITE_TIMEOUT, writer.flush()).await, Ok(Ok(())))
+}
+
+/// Serves one request frame, appending its answer (if it has one) to `out`.
+async fn answer(core: &Core, frame: Bytes, peer: &str, out: &mut BytesMut) -> Next {
+    core.stats.requests.fetch_add(1, Ordering::Relaxed);
+    let req = match decode_request(frame) {
+        Ok(req) => req,
+        Err(RequestError::UnsupportedVersion { api_key: ApiKey::ApiVersions, api_version, correlation_id }) => {
+            tracing::info!(%peer, api_version, "kafka: ApiVersions at a version not served; answering with v0");
+            let body = ResponseKind::ApiVersions(api_versions::unsupported());
+            return match encode_response(out, ApiKey::ApiVersions, 0, correlation_id, &body) {
+                Ok(()) => Next::Continue,
+                Err(_) => Next::Close,
+            };
+        }
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "kafka: closing the connection");
+            core.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            return Next::Close;
+        }
+    };
+    let (api_key, version, correlation_id) = (req.api_key, req.version(), req.correlation_id());
+    let Some(body) = dispatch(core, req).await else { return Next::Continue };
+    match encode_response(out, api_key, version, correlation_id, &body) {
+        Ok(()) => Next::Continue,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "kafka: a response does not encode; closing the connection");
+            Next::Close
+        }
+    }
+}
+
+/// The answer to a request; `None` when the protocol wants none (a Produce with acks=0).
+async fn dispatch(core: &Core, req: Request) -> Option<ResponseKind> {
+    let version = req.version();
+    Some(match req.body {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::served()),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, r, version).await),
+        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, r).await?),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, r).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r).await),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(core, r).await),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(core, r, version).await),
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::handle(core, r).await),
+        other => {
+            // `decode_request` passes only served APIs, each handled above.
+            tracing::error!(api = ?std::mem::discriminant(&other), "kafka: a served API without a handler");
+            return None;
+        }
+    })
+}

@@ -1,0 +1,210 @@
+//! Fetch: committed records from each partition asked for, up to the high watermark, as
+//! Kafka record batches: a batch a producer sent comes back as it was stored, with its base
+//! offset set; a record written by anything else (Keel's own data plane) is wrapped in a
+//! one-record batch. With fewer than `min_bytes` at hand the request waits (at most
+//! `max_wait_ms`, capped by `[kafka] fetch_wait_ms_max`) until some partition has records.
+//! `read_committed` is served like `read_uncommitted`: there are no transactions, so the last
+//! stable offset is the high watermark. Incremental fetch sessions are not kept (the answer's
+//! session id 0 tells the client to send full requests).
+
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{FuturesUnordered, StreamExt};
+use keel_protocols::kafka::batch;
+use keel_protocols::kafka::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use keel_protocols::kafka::kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use keel_protocols::kafka::kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use keel_protocols::kafka::kafka_protocol::ResponseError;
+
+use super::{errors, Core};
+use crate::rpc::shard::WireRecord;
+
+/// One partition asked for.
+#[derive(Clone)]
+struct Want {
+    topic: TopicName,
+    partition: i32,
+    offset: i64,
+    bytes_max: i32,
+}
+
+/// What one partition answers.
+struct Got {
+    error: Option<ResponseError>,
+    high_watermark: i64,
+    start_offset: i64,
+    records: Bytes,
+}
+
+impl Got {
+    fn error(e: ResponseError) -> Got {
+        Got { error: Some(e), high_watermark: -1, start_offset: -1, records: Bytes::new() }
+    }
+}
+
+pub async fn handle(core: &Core, req: FetchRequest) -> FetchResponse {
+    let wants: Vec<Want> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| Want {
+                topic: t.topic.clone(),
+                partition: p.partition,
+                offset: p.fetch_offset,
+                bytes_max: p.partition_max_bytes,
+            })
+        })
+        .collect();
+    let mut got: Vec<Got> = futures::future::join_all(wants.iter().map(|w| read(core, w, 0))).await;
+    let have: usize = got.iter().map(|g| g.records.len()).sum();
+    let wait_ms = req.max_wait_ms.clamp(0, core.config.kafka.fetch_wait_ms_max as i32) as u32;
+    if have < req.min_bytes.max(1) as usize && wait_ms > 0 && !wants.is_empty() {
+        wait_for_any(core, &wants, &mut got, wait_ms).await;
+    }
+    let mut budget = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    for (w, g) in wants.into_iter().zip(got) {
+        let records = if g.records.len() <= budget || budget == usize::MAX { g.records } else { Bytes::new() };
+        budget = budget.saturating_sub(records.len());
+        let mut p = PartitionData::default()
+            .with_partition_index(w.partition)
+            .with_high_watermark(g.high_watermark)
+            .with_last_stable_offset(g.high_watermark)
+            .with_log_start_offset(g.start_offset)
+            .with_records(Some(records));
+        if let Some(e) = g.error {
+            p = p.with_error_code(e.code());
+        }
+        match topics.last_mut() {
+            Some(t) if t.topic == w.topic => t.partitions.push(p),
+            _ => topics.push(FetchableTopicResponse::default().with_topic(w.topic).with_partitions(vec![p])),
+        }
+    }
+    FetchResponse::default().with_responses(topics)
+}
+
+/// Waits until one of the partitions that had nothing gets records (or the wait ends), and
+/// puts what it got in `got`.
+async fn wait_for_any(core: &Core, wants: &[Want], got: &mut [Got], wait_ms: u32) {
+    let mut pending: FuturesUnordered<_> = wants
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| got[*i].error.is_none() && got[*i].records.is_empty())
+        .map(|(i, w)| async move { (i, read(core, w, wait_ms).await) })
+        .collect();
+    while let Some((i, g)) = pending.next().await {
+        let found = !g.records.is_empty();
+        got[i] = g;
+        if found {
+            return;
+        }
+    }
+}
+
+/// Reads one partition from its offset, waiting up to `wait_ms` for records.
+async fn read(core: &Core, w: &Want, wait_ms: u32) -> Got {
+    let topic = w.topic.0.as_str();
+    let known =
+        core.view.current().topics.get(topic).is_some_and(|t| w.partition >= 0 && (w.partition as u32) < t.partitions);
+    if !known {
+        return Got::error(ResponseError::UnknownTopicOrPartition);
+    }
+    if w.offset < 0 {
+        return Got::error(ResponseError::OffsetOutOfRange);
+    }
+    let bytes_max = w.bytes_max.max(1) as u32;
+    let fetched = match core.data.fetch(topic, w.partition as u32, w.offset as u64, bytes_max, wait_ms).await {
+        Ok(f) => f,
+        Err(e) => return Got::error(errors::of_client(&e)),
+    };
+    let (hw, start) = (fetched.high_watermark as i64, fetched.start_offset as i64);
+    if w.offset < start || w.offset > hw {
+        return Got {
+            error: Some(ResponseError::OffsetOutOfRange),
+            high_watermark: hw,
+            start_offset: start,
+            records: Bytes::new(),
+        };
+    }
+    let mut out = BytesMut::new();
+    for r in &fetched.records {
+        append_batch(r, &mut out);
+    }
+    core.stats.batches_fetched.fetch_add(fetched.records.len() as u64, Ordering::Relaxed);
+    Got { error: None, high_watermark: hw, start_offset: start, records: out.freeze() }
+}
+
+/// Appends stored record `r` as a Kafka batch at its offset.
+fn append_batch(r: &WireRecord, out: &mut BytesMut) {
+    if let Ok(h) = batch::parse_header(&r.value) {
+        if h.size() == r.value.len() && h.offsets() == r.span() {
+            let at = out.len();
+            out.extend_from_slice(&r.value);
+            batch::rebase(&mut out[at..], r.offset as i64, -1);
+            return;
+        }
+    }
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: r.offset as i64,
+        sequence: -1,
+        timestamp: r.timestamp_ms as i64,
+        key: r.key.clone(),
+        value: Some(r.value.clone()),
+        headers: Default::default(),
+    };
+    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    if let Err(e) = RecordBatchEncoder::encode(out, [&record], &options) {
+        tracing::warn!(offset = r.offset, error = %e, "kafka: a stored record does not encode as a batch");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_protocols::kafka::kafka_protocol::records::RecordBatchDecoder;
+
+    #[test]
+    fn stored_batches_come_back_at_their_offsets_and_plain_records_get_wrapped() {
+        let mut producer_batch = BytesMut::new();
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: i as i32 - 1,
+                timestamp: 5,
+                key: None,
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+        RecordBatchEncoder::encode(&mut producer_batch, &records, &options).unwrap();
+        let stored = WireRecord { offset: 40, value: producer_batch.freeze(), extra_offsets: 2, ..Default::default() };
+        let plain = WireRecord::new(9, Some(Bytes::from("k")), Bytes::from("plain"));
+        let plain = WireRecord { offset: 43, ..plain };
+        let mut out = BytesMut::new();
+        append_batch(&stored, &mut out);
+        append_batch(&plain, &mut out);
+        let sets = RecordBatchDecoder::decode_all(&mut out.freeze()).unwrap();
+        let got: Vec<(i64, Option<Bytes>)> =
+            sets.iter().flat_map(|s| s.records.iter().map(|r| (r.offset, r.value.clone()))).collect();
+        let want = [(40, "v0"), (41, "v1"), (42, "v2"), (43, "plain")];
+        assert_eq!(got, want.map(|(o, v)| (o, Some(Bytes::from(v)))));
+    }
+}

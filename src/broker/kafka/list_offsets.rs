@@ -1,0 +1,58 @@
+//! ListOffsets: a partition's earliest offset (-2), latest (-1: the high watermark), or the
+//! first offset of the first stored batch whose newest timestamp reaches the one asked for.
+//! Batches are kept whole, so a lookup by time lands on a batch's first record: a consumer
+//! seeking there may see a few records older than the timestamp, never miss a newer one.
+//! -3 (the record with the largest timestamp) is answered with the latest offset.
+
+use futures::future::join_all;
+use keel_protocols::kafka::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use keel_protocols::kafka::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use keel_protocols::kafka::kafka_protocol::ResponseError;
+
+use super::{errors, Core};
+use crate::rpc::shard::OffsetSpec;
+
+/// Kafka's special timestamps.
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+pub async fn handle(core: &Core, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let partitions = join_all(t.partitions.iter().map(|p| {
+            let name = name.clone();
+            async move {
+                let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                match lookup(core, &name, p.partition_index, p.timestamp).await {
+                    Ok(offset) => r.with_offset(offset).with_timestamp(-1),
+                    Err(e) => r.with_error_code(e.code()).with_offset(-1).with_timestamp(-1),
+                }
+            }
+        }))
+        .await;
+        topics.push(ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions));
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+async fn lookup(core: &Core, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ResponseError> {
+    let known =
+        core.view.current().topics.get(topic).is_some_and(|t| partition >= 0 && (partition as u32) < t.partitions);
+    if !known {
+        return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    let (spec, ts) = match timestamp {
+        EARLIEST => (OffsetSpec::Earliest, 0),
+        LATEST | MAX_TIMESTAMP => (OffsetSpec::Latest, 0),
+        t if t >= 0 => (OffsetSpec::Timestamp, t as u64),
+        _ => return Err(ResponseError::InvalidRequest),
+    };
+    match core.data.list_offsets(topic, partition as u32, spec, ts).await {
+        Ok(o) => Ok(o as i64),
+        Err(e) => Err(errors::of_client(&e)),
+    }
+}

@@ -1,0 +1,176 @@
+//! Metadata: the live brokers and, for each topic asked about (all when the client asks for
+//! all), its partitions with a leader broker. Brokers are stateless and any of them serves any
+//! partition, so a partition's leader is the broker on the shard's storage leader when that
+//! node is a live broker (no forwarding hop), else one picked by hash among the live brokers:
+//! leadership spreads over them, and a dead broker stops being named once meta marks it dead.
+
+use std::collections::BTreeMap;
+
+use keel_protocols::kafka::kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use keel_protocols::kafka::kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
+use keel_protocols::kafka::kafka_protocol::ResponseError;
+
+use super::{topics, Core};
+use crate::meta::records::{NodeId, NodeRecord, Role, TopicRecord};
+use crate::meta::view::MetaView;
+
+/// The cluster id every Metadata answer carries.
+pub const CLUSTER_ID: &str = "keel";
+
+/// The live brokers that serve Kafka, with where clients reach them, by node id.
+pub fn live_brokers(view: &MetaView) -> BTreeMap<NodeId, (String, i32)> {
+    view.nodes.values().filter_map(broker_endpoint).collect()
+}
+
+fn broker_endpoint(n: &NodeRecord) -> Option<(NodeId, (String, i32))> {
+    if !n.alive || !n.roles.contains(&Role::Broker) {
+        return None;
+    }
+    let addr = n.kafka_addr.as_deref()?;
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((n.id, (host.to_string(), port.parse().ok()?)))
+}
+
+/// The broker that leads `partition` of `topic` for clients, if any broker is live.
+pub fn leader_broker(
+    brokers: &BTreeMap<NodeId, (String, i32)>,
+    topic: &str,
+    partition: u32,
+    storage_leader: Option<NodeId>,
+) -> Option<NodeId> {
+    if let Some(l) = storage_leader.filter(|l| brokers.contains_key(l)) {
+        return Some(l);
+    }
+    if brokers.is_empty() {
+        return None;
+    }
+    let h = fnv1a(topic.as_bytes()) ^ u64::from(partition).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    brokers.keys().nth((h % brokers.len() as u64) as usize).copied()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+pub async fn handle(core: &Core, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let mut view = core.view.current();
+    // v0: an empty list means every topic; v1+: null means every topic, empty means none.
+    let wanted: Option<Vec<String>> = match req.topics {
+        None => None,
+        Some(t) if t.is_empty() && version == 0 => None,
+        Some(t) => Some(t.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect()),
+    };
+    let auto_create = core.config.kafka.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    if let (Some(names), true) = (&wanted, auto_create) {
+        let missing: Vec<&String> = names.iter().filter(|n| !view.topics.contains_key(*n)).collect();
+        if !missing.is_empty() {
+            for name in missing {
+                let _ = topics::create_default(core, name).await;
+            }
+            view = core.view.current();
+        }
+    }
+    let brokers = live_brokers(&view);
+    let topics: Vec<MetadataResponseTopic> = match wanted {
+        None => view.topics.values().filter(|t| !t.name.starts_with("__")).map(|t| topic(t, &brokers)).collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| match view.topics.get(n) {
+                Some(t) => topic(t, &brokers),
+                None => MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                    .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+            })
+            .collect(),
+    };
+    let controller = brokers.keys().next().map_or(-1, |id| *id as i32);
+    MetadataResponse::default()
+        .with_brokers(
+            brokers
+                .iter()
+                .map(|(id, (host, port))| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(*id as i32))
+                        .with_host(StrBytes::from_string(host.clone()))
+                        .with_port(*port)
+                })
+                .collect(),
+        )
+        .with_cluster_id(Some(StrBytes::from_static_str(CLUSTER_ID)))
+        .with_controller_id(BrokerId(controller))
+        .with_topics(topics)
+}
+
+fn topic(t: &TopicRecord, brokers: &BTreeMap<NodeId, (String, i32)>) -> MetadataResponseTopic {
+    let partitions = t
+        .shards
+        .iter()
+        .map(|s| {
+            let p = MetadataResponsePartition::default()
+                .with_partition_index(s.partition as i32)
+                .with_leader_epoch(s.epoch.min(i32::MAX as u64) as i32);
+            match leader_broker(brokers, &t.name, s.partition, s.leader).filter(|_| s.leader.is_some()) {
+                Some(b) => {
+                    let b = BrokerId(b as i32);
+                    p.with_leader_id(b).with_replica_nodes(vec![b]).with_isr_nodes(vec![b])
+                }
+                None => p.with_leader_id(BrokerId(-1)).with_error_code(ResponseError::LeaderNotAvailable.code()),
+            }
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
+        .with_is_internal(t.name.starts_with("__"))
+        .with_partitions(partitions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brokers(ids: &[NodeId]) -> BTreeMap<NodeId, (String, i32)> {
+        ids.iter().map(|id| (*id, (format!("10.0.0.{id}"), 9092))).collect()
+    }
+
+    #[test]
+    fn the_storage_leader_leads_when_it_is_a_live_broker() {
+        let b = brokers(&[1, 2, 3]);
+        assert_eq!(leader_broker(&b, "t", 0, Some(2)), Some(2));
+        let other = leader_broker(&b, "t", 0, Some(7)).unwrap();
+        assert!(b.contains_key(&other), "else a live broker");
+        assert_eq!(leader_broker(&brokers(&[]), "t", 0, Some(2)), None);
+    }
+
+    #[test]
+    fn partitions_without_a_broker_leader_spread_over_the_brokers() {
+        let b = brokers(&[1, 2, 3]);
+        let mut per: BTreeMap<NodeId, u32> = BTreeMap::new();
+        for p in 0..300 {
+            *per.entry(leader_broker(&b, "topic", p, None).unwrap()).or_default() += 1;
+        }
+        assert_eq!(per.len(), 3, "every broker leads some: {per:?}");
+        assert!(per.values().all(|n| *n > 50), "roughly even: {per:?}");
+    }
+
+    #[test]
+    fn dead_brokers_and_nodes_without_kafka_are_not_named() {
+        let node = |id, alive, kafka: Option<&str>| NodeRecord {
+            id,
+            addr: String::new(),
+            roles: vec![Role::Broker],
+            alive,
+            kafka_addr: kafka.map(str::to_string),
+        };
+        let mut view = MetaView::default();
+        view.nodes.insert(1, node(1, true, Some("127.0.0.1:9092")));
+        view.nodes.insert(2, node(2, false, Some("127.0.0.2:9092")));
+        view.nodes.insert(3, node(3, true, None));
+        view.nodes.insert(4, node(4, true, Some("[::1]:19092")));
+        let got = live_brokers(&view);
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), [(1, ("127.0.0.1".into(), 9092)), (4, ("::1".into(), 19092))]);
+    }
+}
