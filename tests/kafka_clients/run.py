@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Real Kafka clients against a running Keel node: confluent-kafka (librdkafka) and kafka-python,
+plus raw sockets for bad input. Each check prints `ok NAME` or `FAIL NAME: why`; the last line is
+`kafka clients: N passed, M failed, K skipped` (CI adds it up). Every wait is bounded.
+
+    python3 tests/kafka_clients/run.py --bootstrap 127.0.0.1:9092
+"""
+import argparse
+import socket
+import struct
+import sys
+import time
+import traceback
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+import kafka
+
+CHECKS = []
+
+
+def check(fn):
+    CHECKS.append(fn)
+    return fn
+
+
+def topic_name(tag):
+    return f"kc-{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def create(bs, name, partitions=1):
+    admin = AdminClient({"bootstrap.servers": bs})
+    for _, f in admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)]).items():
+        f.result(30)
+
+
+def produce(bs, topic, values, **conf):
+    p = Producer({"bootstrap.servers": bs, "linger.ms": 5, **conf})
+    errors = []
+    acked = []
+
+    def cb(err, msg):
+        (errors if err else acked).append(err or (msg.partition(), msg.offset()))
+
+    for i, v in enumerate(values):
+        p.produce(topic, key=str(i % 5).encode(), value=v, callback=cb)
+        p.poll(0)
+    left = p.flush(30)
+    assert left == 0, f"{left} messages never acknowledged"
+    assert not errors, f"errors: {errors[:3]}"
+    return acked
+
+
+def consume(bs, topic, partitions, want, timeout_s=30):
+    c = Consumer({"bootstrap.servers": bs, "group.id": "unused", "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got = []
+    deadline = time.time() + timeout_s
+    while len(got) < want and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        assert not m.error(), f"consumer error {m.error()}"
+        got.append((m.partition(), m.offset(), m.value()))
+    c.close()
+    return got
+
+
+def values(n, tag):
+    return [f"{tag}-{i}".encode() * (1 + i % 3) for i in range(n)]
+
+
+@check
+def confluent_acks_all_round_trip(bs):
+    t = topic_name("acks-all")
+    create(bs, t, partitions=3)
+    vs = values(2000, "all")
+    acked = produce(bs, t, vs, acks="all")
+    assert len(acked) == len(vs)
+    got = consume(bs, t, 3, len(vs))
+    assert sorted(v for _, _, v in got) == sorted(vs), f"consumed {len(got)} of {len(vs)}"
+    per = {}
+    for p, o, _ in got:
+        assert o == per.get(p, -1) + 1, f"partition {p}: offset {o} after {per.get(p)}"
+        per[p] = o
+
+
+@check
+def confluent_acks_1_and_0(bs):
+    t = topic_name("acks")
+    create(bs, t)
+    produce(bs, t, values(100, "one"), acks="1")
+    produce(bs, t, values(100, "zero"), acks="0")
+    deadline = time.time() + 20
+    got = []
+    while time.time() < deadline:
+        got = consume(bs, t, 1, 200, timeout_s=5)
+        if len(got) >= 200:
+            break
+    assert len(got) == 200, f"{len(got)} of 200"
+
+
+@check
+def confluent_every_compression_codec(bs):
+    for codec in ["gzip", "snappy", "lz4", "zstd"]:
+        t = topic_name(codec)
+        create(bs, t)
+        vs = values(500, codec)
+        produce(bs, t, vs, **{"compression.type": codec, "batch.num.messages": 100})
+        got = consume(bs, t, 1, len(vs))
+        assert [v for _, _, v in got] == vs, f"{codec}: consumed {len(got)} of {len(vs)}"
+
+
+@check
+def confluent_idempotent_producer(bs):
+    t = topic_name("idem")
+    create(bs, t, partitions=2)
+    vs = values(3000, "idem")
+    produce(bs, t, vs, **{"enable.idempotence": True, "acks": "all"})
+    got = consume(bs, t, 2, len(vs))
+    assert len(got) == len(vs) and sorted(v for *_, v in got) == sorted(vs), f"{len(got)} of {len(vs)}"
+
+
+@check
+def confluent_seek_by_timestamp(bs):
+    t = topic_name("time")
+    create(bs, t)
+    produce(bs, t, values(50, "early"))
+    time.sleep(1.5)
+    middle = int(time.time() * 1000)
+    time.sleep(0.2)
+    produce(bs, t, values(50, "late"))
+    c = Consumer({"bootstrap.servers": bs, "group.id": "unused"})
+    found = c.offsets_for_times([TopicPartition(t, 0, middle)], timeout=10)[0]
+    lo, hi = c.get_watermark_offsets(TopicPartition(t, 0), timeout=10)
+    c.close()
+    assert (lo, hi) == (0, 100), f"watermarks {lo}, {hi}"
+    assert 0 < found.offset <= 50, f"offset for the middle time: {found.offset}"
+
+
+@check
+def confluent_admin_create_describe_delete(bs):
+    admin = AdminClient({"bootstrap.servers": bs})
+    t = topic_name("admin")
+    create(bs, t, partitions=4)
+    md = admin.list_topics(timeout=10)
+    assert len(md.topics[t].partitions) == 4, md.topics.get(t)
+    dup = admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)])[t]
+    try:
+        dup.result(10)
+        raise AssertionError("creating an existing topic succeeded")
+    except Exception as e:  # noqa: BLE001 - the client raises a KafkaException
+        assert "TOPIC_ALREADY_EXISTS" in str(e) or "already exists" in str(e), e
+    admin.delete_topics([t])[t].result(10)
+    deadline = time.time() + 10
+    while t in admin.list_topics(timeout=10).topics and time.time() < deadline:
+        time.sleep(0.2)
+    assert t not in admin.list_topics(timeout=10).topics
+
+
+@check
+def kafka_python_idempotent_gzip_round_trip(bs):
+    t = topic_name("kp")
+    p = kafka.KafkaProducer(bootstrap_servers=bs, compression_type="gzip", acks="all", enable_idempotence=True)
+    futs = [p.send(t, key=b"k", value=f"kp-{i}".encode()) for i in range(500)]
+    p.flush(30)
+    offsets = [f.get(10).offset for f in futs]
+    p.close()
+    assert offsets == list(range(500)), offsets[:5]
+    c = kafka.KafkaConsumer(bootstrap_servers=bs, group_id=None, consumer_timeout_ms=5000)
+    tp = kafka.TopicPartition(t, 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    got = [m.value for m in c]
+    assert c.end_offsets([tp])[tp] == 500
+    c.close()
+    assert got == [f"kp-{i}".encode() for i in range(500)], f"{len(got)} of 500"
+
+
+def frame(body):
+    return struct.pack(">i", len(body)) + body
+
+
+def api_versions_request(version, correlation):
+    # Header v1 (non-flexible) is enough to read the answer's correlation id and error code.
+    client = b"keel-test"
+    return frame(struct.pack(">hhih", 18, version, correlation, len(client)) + client)
+
+
+def read_frame(s, timeout=5):
+    s.settimeout(timeout)
+    head = b""
+    while len(head) < 4:
+        chunk = s.recv(4 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    n = struct.unpack(">i", head)[0]
+    body = b""
+    while len(body) < n:
+        chunk = s.recv(n - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return body
+
+
+def closed(s, timeout=5):
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def connect(bs):
+    host, port = bs.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=5)
+
+
+@check
+def bad_api_versions_version_gets_the_v0_answer(bs):
+    s = connect(bs)
+    s.sendall(api_versions_request(99, 42))
+    body = read_frame(s)
+    assert body is not None, "no answer"
+    correlation, error = struct.unpack(">ih", body[:6])
+    assert (correlation, error) == (42, 35), (correlation, error)
+    s.close()
+
+
+@check
+def bad_oversize_frame_closes_only_that_connection(bs):
+    s = connect(bs)
+    s.sendall(struct.pack(">i", 2_000_000_000) + b"\0" * 16)
+    assert closed(s), "an oversize frame left the connection open"
+    ok = connect(bs)
+    ok.sendall(api_versions_request(0, 7))
+    body = read_frame(ok)
+    assert body is not None and struct.unpack(">ih", body[:6]) == (7, 0), "another client was affected"
+    ok.close()
+
+
+@check
+def bad_garbage_and_unknown_api_close_the_connection(bs):
+    for payload in [frame(b"\x00\x01"), frame(struct.pack(">hhi", 999, 0, 1)), frame(b"\x00\x00\x00\x09" + b"\xff" * 40)]:
+        s = connect(bs)
+        s.sendall(payload)
+        assert closed(s), f"connection open after {payload[:12]!r}"
+
+
+@check
+def bad_corrupt_batch_is_refused_and_nothing_stored(bs):
+    t = topic_name("corrupt")
+    create(bs, t)
+    p = kafka.KafkaProducer(bootstrap_servers=bs, acks="all")
+    p.send(t, value=b"good").get(10)
+    p.close()
+    # A Produce v3 request whose one batch has a wrong CRC.
+    batch = bytearray(61 + 8)
+    struct.pack_into(">qiibIhiqqqhii", batch, 0, 0, len(batch) - 12, 0, 2, 0xDEADBEEF, 0, 0, 0, 0, -1, -1, -1, 1)
+    records = bytes(batch)
+    topic = t.encode()
+    body = struct.pack(">hhih", 0, 3, 5, 4) + b"test"  # Produce v3 header
+    body += struct.pack(">h", -1) + struct.pack(">hi", -1, 10000)  # no transactional id, acks, timeout
+    body += struct.pack(">i", 1) + struct.pack(">h", len(topic)) + topic
+    body += struct.pack(">i", 1) + struct.pack(">ii", 0, len(records)) + records
+    s = connect(bs)
+    s.sendall(frame(body))
+    answer = read_frame(s)
+    assert answer is not None, "no answer to a corrupt batch"
+    assert struct.pack(">h", 2) in answer, "CORRUPT_MESSAGE not in the answer"
+    s.close()
+    got = consume(bs, t, 1, 2, timeout_s=5)
+    assert [v for *_, v in got] == [b"good"], got
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("-k", default="")
+    args = ap.parse_args()
+    passed = failed = skipped = 0
+    start = time.time()
+    for fn in CHECKS:
+        if args.k and args.k not in fn.__name__:
+            skipped += 1
+            continue
+        t0 = time.time()
+        try:
+            fn(args.bootstrap)
+            passed += 1
+            print(f"ok {fn.__name__} ({time.time() - t0:.2f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print(f"FAIL {fn.__name__}: {e}", flush=True)
+            traceback.print_exc(limit=3)
+    print(f"kafka clients: {time.time() - start:.0f} s in all")
+    print(f"kafka clients: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
