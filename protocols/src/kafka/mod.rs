@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod frame;
+pub mod group;
 pub mod request;
 pub mod response;
 pub mod versions;
