@@ -179,6 +179,79 @@ def kafka_python_idempotent_gzip_round_trip(bs):
     assert got == [f"kp-{i}".encode() for i in range(500)], f"{len(got)} of 500"
 
 
+@check
+def confluent_group_of_two_rebalances_commits_and_resumes(bs):
+    t = topic_name("group")
+    create(bs, t, partitions=4)
+    produce(bs, t, values(400, "g"))
+    group = f"grp-{uuid.uuid4().hex[:6]}"
+
+    def member(name):
+        c = Consumer({"bootstrap.servers": bs, "group.id": group, "auto.offset.reset": "earliest",
+                      "enable.auto.commit": False, "session.timeout.ms": 6000, "client.id": name})
+        c.subscribe([t])
+        return c
+
+    c1, c2 = member("c1"), member("c2")
+    got = {"c1": set(), "c2": set()}
+    deadline = time.time() + 60
+    while sum(len(v) for v in got.values()) < 400 and time.time() < deadline:
+        for name, c in (("c1", c1), ("c2", c2)):
+            m = c.poll(0.2)
+            if m is None or m.error():
+                continue
+            got[name].add((m.partition(), m.offset()))
+            c.commit(message=m, asynchronous=False)
+    assert not (got["c1"] & got["c2"]), "a record went to both members"
+    assert len(got["c1"] | got["c2"]) == 400, f"consumed {len(got['c1'] | got['c2'])} of 400"
+    parts = [{p for p, _ in got[n]} for n in ("c1", "c2")]
+    assert parts[0] and parts[1] and not (parts[0] & parts[1]), f"partitions split {parts}"
+    c2.close()
+    produce(bs, t, values(40, "after"))
+    more = set()
+    deadline = time.time() + 40
+    while len(more) < 40 and time.time() < deadline:
+        m = c1.poll(0.5)
+        if m is None or m.error():
+            continue
+        more.add((m.partition(), m.offset()))
+        c1.commit(message=m, asynchronous=False)
+    assert len(more) == 40, f"the remaining member got {len(more)} of 40 after the rebalance"
+    c1.close()
+    c3 = member("c3")
+    again = []
+    deadline = time.time() + 8
+    while time.time() < deadline:
+        m = c3.poll(0.5)
+        if m is not None and not m.error():
+            again.append(m.offset())
+    committed = c3.committed([TopicPartition(t, p) for p in range(4)], timeout=10)
+    c3.close()
+    assert again == [], f"a new member re-read {len(again)} committed records"
+    # A partition no key hashed to has nothing committed (-1001).
+    assert sum(max(tp.offset, 0) for tp in committed) == 440, [(tp.partition, tp.offset) for tp in committed]
+
+
+@check
+def kafka_python_group_consumer_commits(bs):
+    t = topic_name("kpg")
+    p = kafka.KafkaProducer(bootstrap_servers=bs)
+    for i in range(100):
+        p.send(t, value=f"x{i}".encode())
+    p.flush(30)
+    p.close()
+    group = f"kpg-{uuid.uuid4().hex[:6]}"
+    c = kafka.KafkaConsumer(t, bootstrap_servers=bs, group_id=group, auto_offset_reset="earliest",
+                            enable_auto_commit=False, consumer_timeout_ms=8000)
+    got = [m.value for m in c]
+    c.commit()
+    tp = kafka.TopicPartition(t, 0)
+    committed = c.committed(tp)
+    c.close()
+    assert len(got) == 100, f"{len(got)} of 100"
+    assert committed == 100, committed
+
+
 def frame(body):
     return struct.pack(">i", len(body)) + body
 

@@ -22,10 +22,20 @@ pub const SERVED: &[Served] = &[
     served(ApiKey::Fetch, 4, 12),
     served(ApiKey::ListOffsets, 1, 7),
     served(ApiKey::Metadata, 0, 12),
+    served(ApiKey::OffsetCommit, 2, 8),
+    served(ApiKey::OffsetFetch, 1, 7),
+    served(ApiKey::FindCoordinator, 0, 4),
+    served(ApiKey::JoinGroup, 0, 8),
+    served(ApiKey::Heartbeat, 0, 4),
+    served(ApiKey::LeaveGroup, 0, 5),
+    served(ApiKey::SyncGroup, 0, 5),
+    served(ApiKey::DescribeGroups, 0, 5),
+    served(ApiKey::ListGroups, 0, 4),
     served(ApiKey::ApiVersions, 0, 3),
     served(ApiKey::CreateTopics, 2, 7),
     served(ApiKey::DeleteTopics, 1, 5),
     served(ApiKey::InitProducerId, 0, 5),
+    served(ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The versions served of `api_key`, if it is served at all.

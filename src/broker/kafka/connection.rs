@@ -19,6 +19,7 @@ use keel_protocols::kafka::response::encode_response;
 use keel_rt::time;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::group::handlers as group;
 use super::{api_versions, fetch, list_offsets, metadata, produce, producer_id, topics, Core};
 
 /// A connection idle this long is closed (Kafka's `connections.max.idle.ms`).
@@ -131,6 +132,18 @@ async fn dispatch(core: &Core, req: Request) -> Option<ResponseKind> {
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(core, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(core, r, version).await),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::handle(core, r).await),
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(group::find_coordinator(core, r, version).await)
+        }
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(group::join(core, r, version).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync(core, r).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(core, r).await),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(group::leave(core, r, version).await),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(group::offset_commit(core, r).await),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(group::offset_fetch(core, r).await),
+        RequestKind::ListGroups(_) => ResponseKind::ListGroups(group::list_groups(core).await),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(group::describe_groups(core, r).await),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(group::delete_groups(core, r).await),
         other => {
             // `decode_request` passes only served APIs, each handled above.
             tracing::error!(api = ?std::mem::discriminant(&other), "kafka: a served API without a handler");

@@ -13,6 +13,7 @@ mod api_versions;
 pub mod connection;
 mod errors;
 mod fetch;
+pub mod group;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -57,6 +58,8 @@ pub struct Core {
     pub view: ViewHandle,
     pub data: DataClient,
     pub stats: KafkaStats,
+    /// The consumer groups this broker coordinates.
+    pub groups: group::Coordinator,
 }
 
 /// The running Kafka front-end.
@@ -82,7 +85,9 @@ impl KafkaBroker {
             view: parts.view,
             data: parts.data,
             stats: KafkaStats::default(),
+            groups: group::Coordinator::default(),
         });
+        task::spawn(group::Coordinator::tick_loop(core.clone()));
         let limit = Arc::new(Semaphore::new(core.config.broker.connections_max));
         let c = core.clone();
         let task = task::spawn(async move {

@@ -1,0 +1,277 @@
+//! The group coordinator on the broker role. A group belongs to one shard of
+//! `__consumer_offsets` ([`store`]); its coordinator is the broker that leads that shard for
+//! clients (`metadata::leader_broker`: the shard's storage leader when it is a broker), so the
+//! coordinator moves with the shard and a coordinator that dies is replaced by the next one
+//! replaying the shard. Membership runs in `keel_protocols::kafka::group::Group`, one per group,
+//! fed by the requests ([`handlers`]) and a ticker; each generation is appended to the shard
+//! before it is announced, each offset commit is one append.
+
+pub mod handlers;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use keel_protocols::kafka::group::{Command, Event, Group};
+use keel_protocols::kafka::kafka_protocol::ResponseError;
+use keel_rt::time;
+use tokio::sync::oneshot;
+
+use self::store::{Committed, Generation, OFFSETS_TOPIC};
+use super::metadata::{leader_broker, live_brokers};
+use super::Core;
+use crate::meta::records::NodeId;
+
+/// Shards of `__consumer_offsets` when this broker creates it.
+pub const OFFSETS_PARTITIONS: u32 = 16;
+/// Copies of it; capped by the storage nodes.
+const OFFSETS_REPLICATION: u32 = 3;
+/// How often loaded groups see the time pass.
+const TICK: Duration = Duration::from_millis(250);
+
+/// One loaded group.
+struct Loaded {
+    partition: u32,
+    machine: Group,
+    offsets: BTreeMap<(String, i32), Committed>,
+    waiting: HashMap<u64, oneshot::Sender<Command>>,
+}
+
+type Handle = Arc<tokio::sync::Mutex<Option<Loaded>>>;
+
+/// The groups this broker coordinates.
+#[derive(Default)]
+pub struct Coordinator {
+    groups: Mutex<HashMap<String, Handle>>,
+    next_token: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> u64 {
+    time::since_start().as_millis() as u64
+}
+
+/// The coordinator of `group`: its shard of `__consumer_offsets` and the broker leading it.
+pub async fn locate(core: &Core, group: &str) -> Result<(u32, NodeId), ResponseError> {
+    let partitions =
+        store::ensure_topic(&core.meta, &core.view, OFFSETS_PARTITIONS, OFFSETS_REPLICATION).await.map_err(|e| {
+            tracing::warn!(error = %e, "kafka: the offsets topic is not available");
+            ResponseError::CoordinatorNotAvailable
+        })?;
+    let view = core.view.current();
+    let partition = store::partition_of(group, partitions);
+    let storage_leader = view.shard(OFFSETS_TOPIC, partition).and_then(|s| s.leader);
+    let broker = leader_broker(&live_brokers(&view), OFFSETS_TOPIC, partition, storage_leader);
+    match (storage_leader, broker) {
+        (Some(_), Some(b)) => Ok((partition, b)),
+        _ => Err(ResponseError::CoordinatorNotAvailable),
+    }
+}
+
+impl Coordinator {
+    fn token(&self) -> u64 {
+        self.next_token.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The group's handle, loaded (its shard replayed) if this broker coordinates it.
+    async fn load(&self, core: &Core, group: &str) -> Result<Handle, ResponseError> {
+        let (partition, broker) = locate(core, group).await?;
+        if broker != core.config.node_id {
+            self.unload(group, ResponseError::NotCoordinator);
+            return Err(ResponseError::NotCoordinator);
+        }
+        let handle = lock(&self.groups).entry(group.to_string()).or_default().clone();
+        let mut slot = handle.lock().await;
+        if slot.is_none() {
+            let found = store::replay(&core.data, partition, group).await.map_err(|e| {
+                tracing::warn!(group, error = %e, "kafka: replaying a group failed");
+                ResponseError::CoordinatorLoadInProgress
+            })?;
+            let generation = found.generation.map_or(0, |g| g.generation);
+            *slot = Some(Loaded {
+                partition,
+                machine: Group::new(group, generation),
+                offsets: found.offsets,
+                waiting: HashMap::new(),
+            });
+        }
+        drop(slot);
+        Ok(handle)
+    }
+
+    /// Forgets a group this broker no longer coordinates, failing what waits on it.
+    fn unload(&self, group: &str, why: ResponseError) {
+        let Some(handle) = lock(&self.groups).remove(group) else { return };
+        let taken = match handle.try_lock() {
+            Ok(mut slot) => slot.take(),
+            Err(_) => None,
+        };
+        if let Some(l) = taken {
+            drop(l.waiting); // the waiters see their senders dropped
+            tracing::info!(group, ?why, "kafka: group unloaded");
+        }
+    }
+
+    /// Feeds the event `make(token, now)` to the group and waits up to `wait` for its answer.
+    pub async fn request(
+        &self,
+        core: &Core,
+        group: &str,
+        wait: Duration,
+        make: impl FnOnce(u64, u64) -> Event,
+    ) -> Result<Command, ResponseError> {
+        let handle = self.load(core, group).await?;
+        let token = self.token();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut slot = handle.lock().await;
+            let Some(l) = slot.as_mut() else { return Err(ResponseError::NotCoordinator) };
+            l.waiting.insert(token, tx);
+            let cmds = l.machine.handle(make(token, now_ms()));
+            if !run(core, group, l, cmds).await {
+                *slot = None;
+                lock(&self.groups).remove(group);
+                return Err(ResponseError::CoordinatorNotAvailable);
+            }
+        }
+        match time::timeout(wait, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(ResponseError::NotCoordinator),
+            Err(_) => Err(ResponseError::RequestTimedOut),
+        }
+    }
+
+    /// The loaded group, locked (offset commits and fetches, descriptions).
+    pub async fn lock_group<'a>(&self, core: &'a Core, group: &str) -> Result<GroupGuard<'a>, ResponseError> {
+        let handle = self.load(core, group).await?;
+        let guard = handle.lock_owned().await;
+        if guard.is_none() {
+            return Err(ResponseError::NotCoordinator);
+        }
+        Ok(GroupGuard { core, group: group.to_string(), guard })
+    }
+
+    /// Groups loaded here, with their state.
+    pub async fn listed(&self) -> Vec<(String, String, String)> {
+        let handles: Vec<(String, Handle)> = lock(&self.groups).iter().map(|(g, h)| (g.clone(), h.clone())).collect();
+        let mut out = Vec::new();
+        for (g, h) in handles {
+            if let Some(l) = h.lock().await.as_ref() {
+                out.push((g, l.machine.protocol_type().to_string(), format!("{:?}", l.machine.state())));
+            }
+        }
+        out
+    }
+
+    /// Feeds the time to every loaded group, forever.
+    pub async fn tick_loop(core: Arc<Core>) {
+        loop {
+            time::sleep(TICK).await;
+            let handles: Vec<(String, Handle)> =
+                lock(&core.groups.groups).iter().map(|(g, h)| (g.clone(), h.clone())).collect();
+            for (group, h) in handles {
+                let mut slot = h.lock().await;
+                let Some(l) = slot.as_mut() else { continue };
+                if l.machine.next_deadline_ms().is_none_or(|d| d > now_ms()) {
+                    continue;
+                }
+                let cmds = l.machine.handle(Event::Tick { now_ms: now_ms() });
+                if !run(&core, &group, l, cmds).await {
+                    *slot = None;
+                }
+            }
+        }
+    }
+}
+
+/// A loaded group, locked for a handler.
+pub struct GroupGuard<'a> {
+    core: &'a Core,
+    group: String,
+    guard: tokio::sync::OwnedMutexGuard<Option<Loaded>>,
+}
+
+impl GroupGuard<'_> {
+    fn loaded(&self) -> &Loaded {
+        self.guard.as_ref().expect("checked when locked")
+    }
+
+    fn loaded_mut(&mut self) -> &mut Loaded {
+        self.guard.as_mut().expect("checked when locked")
+    }
+
+    pub fn machine(&self) -> &Group {
+        &self.loaded().machine
+    }
+
+    pub fn committed(&self, topic: &str, partition: i32) -> Option<&Committed> {
+        self.loaded().offsets.get(&(topic.to_string(), partition))
+    }
+
+    pub fn all_committed(&self) -> impl Iterator<Item = (&(String, i32), &Committed)> {
+        self.loaded().offsets.iter()
+    }
+
+    /// Appends `commits` to the group's shard and, once acknowledged, takes them.
+    pub async fn commit(&mut self, commits: Vec<((String, i32), Committed)>) -> Result<(), String> {
+        let records =
+            commits.iter().map(|((t, p), c)| (store::offset_key(&self.group, t, *p), store::offset_value(c))).collect();
+        store::append(&self.core.data, self.loaded().partition, records, time::wall_ms()).await?;
+        self.loaded_mut().offsets.extend(commits);
+        Ok(())
+    }
+
+    /// Deletes the group's offsets and generation (an empty group only).
+    pub async fn delete(&mut self) -> Result<(), String> {
+        let group = self.group.clone();
+        let mut records: Vec<_> = self
+            .loaded()
+            .offsets
+            .keys()
+            .map(|(t, p)| (store::offset_key(&group, t, *p), bytes::Bytes::new()))
+            .collect();
+        records.push((store::group_key(&group), bytes::Bytes::new()));
+        store::append(&self.core.data, self.loaded().partition, records, time::wall_ms()).await?;
+        self.loaded_mut().offsets.clear();
+        Ok(())
+    }
+}
+
+/// Carries out the machine's commands: persists generations (feeding back `Persisted`) and
+/// hands answers to their waiters. False if a generation could not be persisted (the group is
+/// then dropped and reloaded by the next request; nobody learned the generation).
+async fn run(core: &Core, group: &str, l: &mut Loaded, cmds: Vec<Command>) -> bool {
+    let mut queue: VecDeque<Command> = cmds.into();
+    while let Some(c) = queue.pop_front() {
+        let token = match &c {
+            Command::Persist { generation, protocol_type, protocol_name, leader, .. } => {
+                let g = Generation {
+                    generation: *generation,
+                    protocol_type: protocol_type.clone(),
+                    protocol_name: protocol_name.clone(),
+                    leader: leader.clone(),
+                };
+                let record = vec![(store::group_key(group), store::group_value(&g))];
+                if let Err(e) = store::append(&core.data, l.partition, record, time::wall_ms()).await {
+                    tracing::warn!(group, generation, error = %e, "kafka: a generation was not persisted");
+                    return false;
+                }
+                queue.extend(l.machine.handle(Event::Persisted { generation: *generation, now_ms: now_ms() }));
+                continue;
+            }
+            Command::JoinAnswer { token, .. }
+            | Command::SyncAnswer { token, .. }
+            | Command::HeartbeatAnswer { token, .. }
+            | Command::LeaveAnswer { token, .. } => *token,
+        };
+        if let Some(tx) = l.waiting.remove(&token) {
+            let _ = tx.send(c);
+        }
+    }
+    true
+}

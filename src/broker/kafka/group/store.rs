@@ -1,0 +1,252 @@
+//! Where groups live: the internal topic `__consumer_offsets`, one shard per hash of the group
+//! id, written and replayed through the data plane. A committed offset and a group's generation
+//! are plain records there (an offset commit is one append, never a Raft write); a coordinator
+//! that takes a group over replays its shard and goes on from the last of each.
+//!
+//! Record layout (key, then value; integers big-endian; strings are u16 length + UTF-8):
+//!
+//! ```text
+//! offset commit   key:   0x01 group topic partition:i32
+//!                 value: offset:i64 leader_epoch:i32 metadata   (empty value: deleted)
+//! generation      key:   0x02 group
+//!                 value: generation:i32 protocol_type protocol_name leader   (empty: deleted)
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::client::DataClient;
+use crate::meta::client::MetaClient;
+use crate::meta::command::{MetaCommand, MetaOk, TopicSpec};
+use crate::meta::records::{Engine, Role};
+use crate::meta::view::ViewHandle;
+use crate::rpc::shard::WireRecord;
+
+/// The internal topic of groups and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Bytes read at once when replaying a shard.
+const REPLAY_BYTES: u32 = 1024 * 1024;
+/// How long the topic's creation waits for this broker's view to show it.
+const VIEW_WAIT: Duration = Duration::from_secs(5);
+
+const OFFSET_KEY: u8 = 0x01;
+const GROUP_KEY: u8 = 0x02;
+
+/// A committed offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
+/// A group's last durable generation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Generation {
+    pub generation: i32,
+    pub protocol_type: String,
+    pub protocol_name: String,
+    pub leader: String,
+}
+
+/// What a replay finds of one group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Loaded {
+    pub offsets: BTreeMap<(String, i32), Committed>,
+    pub generation: Option<Generation>,
+}
+
+fn put_str(out: &mut BytesMut, s: &str) {
+    let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    out.put_u16(s.len() as u16);
+    out.put_slice(s);
+}
+
+fn get_str(buf: &mut &[u8]) -> Option<String> {
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let n = buf.get_u16() as usize;
+    if buf.remaining() < n {
+        return None;
+    }
+    let s = String::from_utf8(buf[..n].to_vec()).ok()?;
+    buf.advance(n);
+    Some(s)
+}
+
+pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
+    let mut k = BytesMut::new();
+    k.put_u8(OFFSET_KEY);
+    put_str(&mut k, group);
+    put_str(&mut k, topic);
+    k.put_i32(partition);
+    k.freeze()
+}
+
+pub fn offset_value(c: &Committed) -> Bytes {
+    let mut v = BytesMut::new();
+    v.put_i64(c.offset);
+    v.put_i32(c.leader_epoch);
+    put_str(&mut v, &c.metadata);
+    v.freeze()
+}
+
+pub fn group_key(group: &str) -> Bytes {
+    let mut k = BytesMut::new();
+    k.put_u8(GROUP_KEY);
+    put_str(&mut k, group);
+    k.freeze()
+}
+
+pub fn group_value(g: &Generation) -> Bytes {
+    let mut v = BytesMut::new();
+    v.put_i32(g.generation);
+    put_str(&mut v, &g.protocol_type);
+    put_str(&mut v, &g.protocol_name);
+    put_str(&mut v, &g.leader);
+    v.freeze()
+}
+
+/// Applies one stored record to what is known of `group` (records of other groups and
+/// records that do not parse are skipped).
+pub fn apply(group: &str, key: &[u8], value: &[u8], into: &mut Loaded) {
+    let mut k = key;
+    if k.remaining() < 1 {
+        return;
+    }
+    let kind = k.get_u8();
+    if get_str(&mut k).as_deref() != Some(group) {
+        return;
+    }
+    let mut v = value;
+    match kind {
+        OFFSET_KEY => {
+            let (Some(topic), true) = (get_str(&mut k), k.remaining() == 4) else { return };
+            let partition = k.get_i32();
+            if v.is_empty() {
+                into.offsets.remove(&(topic, partition));
+                return;
+            }
+            if v.remaining() < 12 {
+                return;
+            }
+            let (offset, leader_epoch) = (v.get_i64(), v.get_i32());
+            let Some(metadata) = get_str(&mut v) else { return };
+            into.offsets.insert((topic, partition), Committed { offset, leader_epoch, metadata });
+        }
+        GROUP_KEY if v.is_empty() => into.generation = None,
+        GROUP_KEY if v.remaining() >= 4 => {
+            let generation = v.get_i32();
+            let (Some(protocol_type), Some(protocol_name), Some(leader)) =
+                (get_str(&mut v), get_str(&mut v), get_str(&mut v))
+            else {
+                return;
+            };
+            into.generation = Some(Generation { generation, protocol_type, protocol_name, leader });
+        }
+        _ => {}
+    }
+}
+
+/// The shard of `__consumer_offsets` that holds `group`.
+pub fn partition_of(group: &str, partitions: u32) -> u32 {
+    let h = group.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (h % u64::from(partitions.max(1))) as u32
+}
+
+/// Creates the offsets topic if it does not exist yet; its partition count.
+pub async fn ensure_topic(meta: &MetaClient, view: &ViewHandle, partitions: u32, rf: u32) -> Result<u32, String> {
+    if let Some(t) = view.current().topics.get(OFFSETS_TOPIC) {
+        return Ok(t.partitions);
+    }
+    let storage = view.current().nodes.values().filter(|n| n.alive && n.roles.contains(&Role::Storage)).count() as u32;
+    let spec = TopicSpec {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions,
+        replication_factor: rf.min(storage.max(1)),
+        engine: Engine::Segment,
+        retention_ms: None,
+        retention_bytes: None,
+        unclean_leader_election: false,
+        min_insync_replicas: 1,
+    };
+    let w = meta.write(&MetaCommand::CreateTopic(spec)).await.map_err(|e| e.to_string())?;
+    match w.result {
+        Ok(MetaOk::Topic(t)) => {
+            view.clone().at_least(w.log_id.index, VIEW_WAIT).await;
+            Ok(t.partitions)
+        }
+        Ok(_) => Ok(partitions),
+        Err(e) => match view.clone().at_least(w.log_id.index, VIEW_WAIT).await.topics.get(OFFSETS_TOPIC) {
+            Some(t) => Ok(t.partitions),
+            None => Err(e.to_string()),
+        },
+    }
+}
+
+/// Appends records (key, value) to the group's shard, acknowledged once the in-sync replicas
+/// synced them.
+pub async fn append(
+    data: &DataClient,
+    partition: u32,
+    records: Vec<(Bytes, Bytes)>,
+    now_ms: u64,
+) -> Result<(), String> {
+    let wire = records.into_iter().map(|(k, v)| WireRecord::new(now_ms, Some(k), v)).collect();
+    data.produce(OFFSETS_TOPIC, partition, wire, None).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Replays the group's shard from its start to the high watermark.
+pub async fn replay(data: &DataClient, partition: u32, group: &str) -> Result<Loaded, String> {
+    let mut loaded = Loaded::default();
+    let mut next = 0u64;
+    loop {
+        let f = data.fetch(OFFSETS_TOPIC, partition, next, REPLAY_BYTES, 0).await.map_err(|e| e.to_string())?;
+        next = next.max(f.start_offset);
+        if f.records.is_empty() || next >= f.high_watermark {
+            return Ok(loaded);
+        }
+        for r in &f.records {
+            apply(group, r.key.as_deref().unwrap_or_default(), &r.value, &mut loaded);
+            next = r.offset + u64::from(r.span());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_replay_to_the_last_value_of_each_key_of_the_group() {
+        let mut l = Loaded::default();
+        let c = |offset| Committed { offset, leader_epoch: -1, metadata: "m".into() };
+        apply("g", &offset_key("g", "t", 0), &offset_value(&c(5)), &mut l);
+        apply("g", &offset_key("g", "t", 0), &offset_value(&c(9)), &mut l);
+        apply("g", &offset_key("g", "t", 1), &offset_value(&c(3)), &mut l);
+        apply("other", &offset_key("g", "t", 1), &offset_value(&c(99)), &mut l);
+        apply("g", &offset_key("g2", "t", 1), &offset_value(&c(77)), &mut l);
+        apply("g", &offset_key("g", "t", 1), b"", &mut l);
+        let gen = Generation {
+            generation: 7,
+            protocol_type: "consumer".into(),
+            protocol_name: "range".into(),
+            leader: "m1".into(),
+        };
+        apply("g", &group_key("g"), &group_value(&gen), &mut l);
+        apply("g", b"\x01", b"garbage", &mut l);
+        apply("g", &offset_key("g", "t", 2), b"\x00\x01", &mut l);
+        assert_eq!(l.offsets.into_iter().collect::<Vec<_>>(), [(("t".to_string(), 0), c(9))]);
+        assert_eq!(l.generation, Some(gen));
+    }
+
+    #[test]
+    fn the_offset_key_layout_is_kind_then_strings_then_partition() {
+        assert_eq!(&offset_key("g", "t", 2)[..], &[1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 2][..]);
+        assert_eq!(&group_key("ab")[..], &[2, 0, 2, b'a', b'b'][..]);
+        assert!(partition_of("any", 16) < 16);
+    }
+}
