@@ -68,6 +68,8 @@ enum Command {
 enum BenchCommand {
     /// MQTT publishers to subscribers (rates, losses, latency), or many connections.
     Mqtt(keel::bench::mqtt::Options),
+    /// Kafka producers and consumers (rates, MB/s, end-to-end latency).
+    Kafka(keel::bench::kafka::Options),
 }
 
 #[derive(clap::Args)]
@@ -142,6 +144,7 @@ pub fn main() -> ExitCode {
             }
             Command::Consume { topic, partition, offset, admin } => consume(&admin, &topic, partition, offset).await,
             Command::Bench { command: BenchCommand::Mqtt(opts) } => keel::bench::mqtt::run(opts).await,
+            Command::Bench { command: BenchCommand::Kafka(opts) } => keel::bench::kafka::run(opts).await,
             Command::Passwd { username } => passwd(&username),
         }
     });

@@ -6,4 +6,5 @@
 
 #![cfg(not(madsim))]
 
+pub mod kafka;
 pub mod mqtt;
