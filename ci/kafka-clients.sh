@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Real Kafka clients against the `keel` binary (debug build, as `cargo test` leaves it): the
-# client suite (tests/kafka_clients: confluent-kafka 2.16 on librdkafka, kafka-python 3.0, raw
-# sockets for bad input) against a single node. Installs the clients first (idempotent). Prints
-# the suite's summary lines, and the node's log tail when something failed.
+# client suite (tests/kafka_clients/run.py: confluent-kafka 2.16 on librdkafka, kafka-python
+# 3.0, raw sockets for bad input) against a single node, then the cluster check
+# (tests/kafka_clients/cluster.py: the partition leader's process SIGKILLed mid-stream) against
+# three nodes. Installs the clients first (idempotent). Prints the suites' summary lines, and the
+# nodes' log tails when something failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c 'import confluent_kafka, kafka, sys; sys.exit(0 if confluent_kafka.version()[0].startswith("2.16") and kafka.__version__.startswith("3.0") else 1)' 2>/dev/null; then
@@ -12,58 +14,102 @@ target="${CARGO_TARGET_DIR:-target}"
 cargo build -p keel --quiet
 keel="$target/debug/keel"
 work="$(mktemp -d /tmp/keel-kafka-clients.XXXXXX)"
-pid=""
+pids=()
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 1
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-kafka_port="$(free_port)"
-cat >"$work/node.toml" <<TOML
-data_dir = "$work/data"
-[rpc]
-listen = "127.0.0.1:$(free_port)"
-[admin]
-listen = ""
-[broker]
-mqtt_listen = ""
-mqtt_ws_listen = ""
-kafka_listen = "127.0.0.1:$kafka_port"
-[mqtt]
-sys_interval_s = 0
-TOML
-"$keel" server --config "$work/node.toml" >"$work/node.log" 2>&1 &
-pid=$!
-ready=""
-for _ in $(seq 1 120); do
-  if python3 - "$kafka_port" <<'PY' 2>/dev/null; then
+
+# Waits until a Kafka listener answers ApiVersions.
+wait_kafka() {
+  for _ in $(seq 1 120); do
+    if python3 - "$1" <<'PY' 2>/dev/null; then
 import socket, struct, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
 s.sendall(struct.pack(">ihhih", 10, 18, 0, 1, 0))
 assert len(s.recv(64)) > 10
 PY
-    ready=1
-    break
-  fi
-  sleep 0.5
-done
-if [ -z "$ready" ]; then
-  echo "kafka clients: Keel did not start"
-  tail -n 40 "$work/node.log"
-  echo "kafka clients: 0 passed, 1 failed, 0 skipped"
-  exit 1
-fi
-echo "== kafka clients: single node"
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+# start_nodes NAME COUNT: COUNT nodes (every role; meta peers of each other); sets `bootstrap`
+# (host:port,...) and `node_pids` (id=pid,...).
+start_nodes() {
+  local name="$1" count="$2" i peers="[meta.peers]"
+  declare -a rpcs kafkas
+  mkdir -p "$work/$name"
+  for i in $(seq 1 "$count"); do
+    rpcs[$i]=$(free_port)
+    kafkas[$i]=$(free_port)
+    peers+=$'\n'"$i = \"127.0.0.1:${rpcs[$i]}\""
+  done
+  bootstrap="" node_pids=""
+  for i in $(seq 1 "$count"); do
+    cat >"$work/$name/n$i.toml" <<TOML
+node_id = $i
+data_dir = "$work/$name/data$i"
+[rpc]
+listen = "127.0.0.1:${rpcs[$i]}"
+[admin]
+listen = ""
+[broker]
+mqtt_listen = ""
+mqtt_ws_listen = ""
+kafka_listen = "127.0.0.1:${kafkas[$i]}"
+[mqtt]
+sys_interval_s = 0
+$([ "$count" -gt 1 ] && echo "$peers")
+TOML
+    "$keel" server --config "$work/$name/n$i.toml" >"$work/$name/n$i.log" 2>&1 &
+    pids+=($!)
+    bootstrap+="${bootstrap:+,}127.0.0.1:${kafkas[$i]}"
+    node_pids+="${node_pids:+,}$i=$!"
+  done
+  for i in $(seq 1 "$count"); do
+    wait_kafka "${kafkas[$i]}" || { echo "kafka clients ($name): node $i did not serve Kafka"; return 1; }
+  done
+}
+
+logs() {
+  for log in "$work/$1"/*.log; do
+    echo "--- $log (last lines)"
+    tail -n 40 "$log"
+  done
+}
+
 status=0
-# librdkafka's own log lines (starting with %) are left out; pipefail keeps the suite's status.
-if ! timeout 900 python3 tests/kafka_clients/run.py --bootstrap "127.0.0.1:$kafka_port" 2>&1 | grep -v '^%'; then
+if start_nodes single 1; then
+  echo "== kafka clients: single node"
+  # librdkafka's own log lines (starting with %) are left out; pipefail keeps the suite's status.
+  if ! timeout 900 python3 tests/kafka_clients/run.py --bootstrap "$bootstrap" 2>&1 | grep -v '^%'; then
+    status=1
+    logs single
+  fi
+else
+  echo "kafka clients: 0 passed, 1 failed, 0 skipped"
   status=1
-  echo "--- node log (last lines)"
-  tail -n 60 "$work/node.log"
+  logs single
+fi
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+if start_nodes cluster 3; then
+  echo "== kafka clients: three nodes"
+  if ! timeout 600 python3 tests/kafka_clients/cluster.py --bootstrap "$bootstrap" --pids "$node_pids" 2>&1 | grep -v '^%'; then
+    status=1
+    logs cluster
+  fi
+else
+  echo "kafka clients: 0 passed, 1 failed, 0 skipped"
+  status=1
+  logs cluster
 fi
 exit "$status"
