@@ -262,6 +262,8 @@ async fn change_retention(p: &Producer, at: time::Instant, until: time::Instant,
                 expected_version: t.version,
                 retention_ms: t.retention_ms,
                 retention_bytes: Some(bytes),
+                min_insync_replicas: None,
+                unclean_leader_election: None,
             };
             if matches!(p.meta.write(&cmd).await, Ok(ok) if ok.result.is_ok()) {
                 trace::record("retention.changed", bytes);

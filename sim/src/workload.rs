@@ -138,6 +138,8 @@ fn command(key: &str, op: &TopicOp, retention_ms: u64) -> MetaCommand {
             expected_version: *expected,
             retention_ms: Some(retention_ms),
             retention_bytes: None,
+            min_insync_replicas: None,
+            unclean_leader_election: None,
         },
         TopicOp::Read => unreachable!("reads are queries"),
     }

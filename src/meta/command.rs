@@ -24,9 +24,19 @@ pub enum MetaCommand {
     CreateTopic(TopicSpec),
     /// Deletes a topic; fails if it does not exist.
     DeleteTopic { name: String },
-    /// Compare-and-set of a topic's retention: applies only if the topic's version is
-    /// `expected_version`, and bumps it.
-    UpdateTopic { name: String, expected_version: u64, retention_ms: Option<u64>, retention_bytes: Option<u64> },
+    /// Compare-and-set of a topic's settings: applies only if the topic's version is
+    /// `expected_version`, and bumps it. Retention is set as given; the minimum in-sync
+    /// replicas and unclean election only when `Some`.
+    UpdateTopic {
+        name: String,
+        expected_version: u64,
+        retention_ms: Option<u64>,
+        retention_bytes: Option<u64>,
+        #[serde(default)]
+        min_insync_replicas: Option<u32>,
+        #[serde(default)]
+        unclean_leader_election: Option<bool>,
+    },
     /// The shard leader's ISR change from `from` to `isr`; applies only in the shard's current
     /// `epoch` and while its ISR is still `from`.
     AlterIsr {

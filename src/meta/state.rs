@@ -77,10 +77,27 @@ impl MetaState {
             MetaCommand::ReplaceReplica { topic, partition, expected_epoch, old, new } => {
                 self.replace_replica(topic, *partition, *expected_epoch, *old, *new)
             }
-            MetaCommand::UpdateTopic { name, expected_version, retention_ms, retention_bytes } => {
+            MetaCommand::UpdateTopic {
+                name,
+                expected_version,
+                retention_ms,
+                retention_bytes,
+                min_insync_replicas,
+                unclean_leader_election,
+            } => {
                 let t = self.topics.get_mut(name).ok_or_else(|| MetaError::TopicNotFound { name: name.clone() })?;
                 if t.version != *expected_version {
                     return Err(MetaError::VersionMismatch { name: name.clone(), current: t.version });
+                }
+                if let Some(m) = *min_insync_replicas {
+                    if m == 0 || m > t.replication_factor {
+                        let reason = format!("min_insync_replicas must be 1 to {}, not {m}", t.replication_factor);
+                        return Err(MetaError::Invalid { reason });
+                    }
+                    t.min_insync_replicas = m;
+                }
+                if let Some(u) = *unclean_leader_election {
+                    t.unclean_leader_election = u;
                 }
                 t.version += 1;
                 t.retention_ms = *retention_ms;
@@ -443,6 +460,8 @@ mod tests {
             expected_version: v,
             retention_ms: Some(5),
             retention_bytes: None,
+            min_insync_replicas: None,
+            unclean_leader_election: None,
         };
         assert!(matches!(s.apply(&upd(1)), Ok(MetaOk::Topic(t)) if t.version == 2 && t.retention_ms == Some(5)));
         assert_eq!(s.apply(&upd(1)), Err(MetaError::VersionMismatch { name: "t".into(), current: 2 }));

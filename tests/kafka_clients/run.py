@@ -161,6 +161,30 @@ def confluent_admin_create_describe_delete(bs):
 
 
 @check
+def confluent_admin_describe_and_alter_configs(bs):
+    from confluent_kafka.admin import ConfigResource, ConfigEntry, AlterConfigOpType
+    admin = AdminClient({"bootstrap.servers": bs})
+    t = topic_name("configs")
+    create(bs, t)
+    res = ConfigResource("topic", t)
+    described = admin.describe_configs([res])[res].result(10)
+    assert described["retention.ms"].value == "-1" and described["min.insync.replicas"].value == "1", described
+    change = ConfigResource("topic", t, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("retention.bytes", "1048576", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([change])[change].result(10)
+    described = admin.describe_configs([res])[res].result(10)
+    assert (described["retention.ms"].value, described["retention.bytes"].value) == ("3600000", "1048576"), described
+    bad = ConfigResource("topic", t, incremental_configs=[
+        ConfigEntry("keel.engine", "memory", incremental_operation=AlterConfigOpType.SET)])
+    try:
+        admin.incremental_alter_configs([bad])[bad].result(10)
+        raise AssertionError("changing the engine succeeded")
+    except Exception as e:  # noqa: BLE001
+        assert "INVALID_CONFIG" in str(e) or "read-only" in str(e), e
+
+
+@check
 def kafka_python_idempotent_gzip_round_trip(bs):
     t = topic_name("kp")
     p = kafka.KafkaProducer(bootstrap_servers=bs, compression_type="gzip", acks="all", enable_idempotence=True)

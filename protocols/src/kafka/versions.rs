@@ -35,7 +35,10 @@ pub const SERVED: &[Served] = &[
     served(ApiKey::CreateTopics, 2, 7),
     served(ApiKey::DeleteTopics, 1, 5),
     served(ApiKey::InitProducerId, 0, 5),
+    served(ApiKey::DescribeConfigs, 1, 4),
+    served(ApiKey::AlterConfigs, 0, 2),
     served(ApiKey::DeleteGroups, 0, 2),
+    served(ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 /// The versions served of `api_key`, if it is served at all.

@@ -20,7 +20,7 @@ use keel_rt::time;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::group::handlers as group;
-use super::{api_versions, fetch, list_offsets, metadata, produce, producer_id, topics, Core};
+use super::{api_versions, configs, fetch, list_offsets, metadata, produce, producer_id, topics, Core};
 
 /// A connection idle this long is closed (Kafka's `connections.max.idle.ms`).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -144,6 +144,11 @@ async fn dispatch(core: &Core, req: Request) -> Option<ResponseKind> {
         RequestKind::ListGroups(_) => ResponseKind::ListGroups(group::list_groups(core).await),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(group::describe_groups(core, r).await),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(group::delete_groups(core, r).await),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe(core, r).await),
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(core, r).await),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(configs::incremental(core, r).await)
+        }
         other => {
             // `decode_request` passes only served APIs, each handled above.
             tracing::error!(api = ?std::mem::discriminant(&other), "kafka: a served API without a handler");

@@ -10,6 +10,7 @@
 //! family, turn a decoded request into its response.
 
 mod api_versions;
+mod configs;
 pub mod connection;
 mod errors;
 mod fetch;
