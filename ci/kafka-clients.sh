@@ -42,10 +42,10 @@ PY
   return 1
 }
 
-# start_nodes NAME COUNT: COUNT nodes (every role; meta peers of each other); sets `bootstrap`
-# (host:port,...) and `node_pids` (id=pid,...).
+# start_nodes NAME COUNT [EXTRA]: COUNT nodes (every role; meta peers of each other), EXTRA
+# appended to each config; sets `bootstrap` (host:port,...) and `node_pids` (id=pid,...).
 start_nodes() {
-  local name="$1" count="$2" i peers="[meta.peers]"
+  local name="$1" count="$2" extra="${3:-}" i peers="[meta.peers]"
   declare -a rpcs kafkas
   mkdir -p "$work/$name"
   for i in $(seq 1 "$count"); do
@@ -68,6 +68,7 @@ mqtt_ws_listen = ""
 kafka_listen = "127.0.0.1:${kafkas[$i]}"
 [mqtt]
 sys_interval_s = 0
+$extra
 $([ "$count" -gt 1 ] && echo "$peers")
 TOML
     "$keel" server --config "$work/$name/n$i.toml" >"$work/$name/n$i.log" 2>&1 &
@@ -111,5 +112,27 @@ else
   echo "kafka clients: 0 passed, 1 failed, 0 skipped"
   status=1
   logs cluster
+fi
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+# SASL and ACLs: one user, allowed the topic sasl-ok only.
+sasl_extra="allow_anonymous = false
+acl_default = \"deny\"
+$(printf 'kafka-test-pass\n' | "$keel" passwd kafka-test)
+
+[[mqtt.acl]]
+username = \"kafka-test\"
+topic = \"sasl-ok\"
+access = \"all\"
+permission = \"allow\""
+if start_nodes sasl 1 "$sasl_extra"; then
+  echo "== kafka clients: SASL and ACLs"
+  if ! timeout 300 python3 tests/kafka_clients/sasl.py --bootstrap "$bootstrap" --user kafka-test --password kafka-test-pass 2>&1 | grep -v '^%'; then
+    status=1
+    logs sasl
+  fi
+else
+  echo "kafka clients: 0 passed, 1 failed, 0 skipped"
+  status=1
+  logs sasl
 fi
 exit "$status"

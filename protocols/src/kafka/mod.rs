@@ -9,6 +9,7 @@ pub mod frame;
 pub mod group;
 pub mod request;
 pub mod response;
+pub mod sasl;
 pub mod versions;
 
 pub use kafka_protocol;

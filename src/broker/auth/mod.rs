@@ -121,6 +121,18 @@ impl Authenticator {
         Login::Allowed { username: Some(name.to_string()) }
     }
 
+    /// Whether clients must authenticate (no anonymous access).
+    pub fn required(&self) -> bool {
+        !self.allow_anonymous
+    }
+
+    /// A configured user's SCRAM-SHA-256 salt, iterations and salted password.
+    pub fn scram(&self, username: &str) -> Option<(Vec<u8>, u32, [u8; password::KEY_BYTES])> {
+        let h = self.users.get(username)?;
+        let (salt, key) = h.scram();
+        Some((salt.to_vec(), h.iterations(), *key))
+    }
+
     /// Whether the client may `access` the topic name (publish) or filter (subscribe); see
     /// [`acl`] for the rules.
     pub fn allows(&self, client_id: &str, username: Option<&str>, access: Access, topic_or_filter: &str) -> bool {

@@ -103,6 +103,11 @@ impl PasswordHash {
         self.iterations
     }
 
+    /// The salt and the derived key: SCRAM-SHA-256's salt and `SaltedPassword`.
+    pub fn scram(&self) -> (&[u8], &[u8; KEY_BYTES]) {
+        (&self.salt, &self.key)
+    }
+
     /// Whether `password` is the one hashed, compared in constant time.
     pub fn verify(&self, password: &[u8]) -> bool {
         derive(password, &self.salt, self.iterations).ct_eq(&self.key).into()

@@ -20,6 +20,7 @@ use keel_rt::time;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::group::handlers as group;
+use super::sasl::{self, Session};
 use super::{api_versions, configs, fetch, list_offsets, metadata, produce, producer_id, topics, Core};
 
 /// A connection idle this long is closed (Kafka's `connections.max.idle.ms`).
@@ -47,6 +48,7 @@ where
     let mut inbuf = BytesMut::with_capacity(READ_BYTES);
     let mut out = BytesMut::new();
     let request_max = core.config.kafka.request_bytes_max;
+    let mut session = Session::default();
     'conn: loop {
         loop {
             let frame = match decode_frame(&mut inbuf, request_max) {
@@ -58,7 +60,7 @@ where
                     break 'conn;
                 }
             };
-            let next = answer(&core, frame, &peer, &mut out).await;
+            let next = answer(&core, &mut session, frame, &peer, &mut out).await;
             if matches!(next, Next::Close) {
                 let _ = write(&mut writer, &mut out).await; // the answers before it still go
                 break 'conn;
@@ -91,7 +93,7 @@ async fn write<W: AsyncWrite + Unpin>(writer: &mut W, out: &mut BytesMut) -> boo
 }
 
 /// Serves one request frame, appending its answer (if it has one) to `out`.
-async fn answer(core: &Core, frame: Bytes, peer: &str, out: &mut BytesMut) -> Next {
+async fn answer(core: &Core, session: &mut Session, frame: Bytes, peer: &str, out: &mut BytesMut) -> Next {
     core.stats.requests.fetch_add(1, Ordering::Relaxed);
     let req = match decode_request(frame) {
         Ok(req) => req,
@@ -110,8 +112,16 @@ async fn answer(core: &Core, frame: Bytes, peer: &str, out: &mut BytesMut) -> Ne
         }
     };
     let (api_key, version, correlation_id) = (req.api_key, req.version(), req.correlation_id());
-    let Some(body) = dispatch(core, req).await else { return Next::Continue };
+    let before_auth = matches!(api_key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
+    if core.auth.required() && !session.authenticated && !before_auth {
+        tracing::warn!(%peer, api = ?api_key, "kafka: a request before authentication; closing the connection");
+        core.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+        return Next::Close;
+    }
+    let client_id = req.header.client_id.as_deref().unwrap_or_default().to_string();
+    let Some(body) = dispatch(core, session, &client_id, req).await else { return Next::Continue };
     match encode_response(out, api_key, version, correlation_id, &body) {
+        Ok(()) if session.failed => Next::Close,
         Ok(()) => Next::Continue,
         Err(e) => {
             tracing::warn!(%peer, error = %e, "kafka: a response does not encode; closing the connection");
@@ -121,13 +131,15 @@ async fn answer(core: &Core, frame: Bytes, peer: &str, out: &mut BytesMut) -> Ne
 }
 
 /// The answer to a request; `None` when the protocol wants none (a Produce with acks=0).
-async fn dispatch(core: &Core, req: Request) -> Option<ResponseKind> {
+async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Request) -> Option<ResponseKind> {
     let version = req.version();
     Some(match req.body {
+        RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(sasl::handshake(session, r)),
+        RequestKind::SaslAuthenticate(r) => ResponseKind::SaslAuthenticate(sasl::authenticate(core, session, r).await),
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::served()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, r, version).await),
-        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, r).await?),
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, r).await),
+        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, session, client_id, r).await?),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r).await),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(core, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(core, r, version).await),

@@ -19,7 +19,9 @@ use keel_protocols::kafka::kafka_protocol::records::{
 };
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
+use super::sasl::Session;
 use super::{errors, Core};
+use crate::broker::auth::Access;
 use crate::rpc::shard::WireRecord;
 
 /// One partition asked for.
@@ -45,7 +47,7 @@ impl Got {
     }
 }
 
-pub async fn handle(core: &Core, req: FetchRequest) -> FetchResponse {
+pub async fn handle(core: &Core, session: &Session, client_id: &str, req: FetchRequest) -> FetchResponse {
     let wants: Vec<Want> = req
         .topics
         .iter()
@@ -58,7 +60,14 @@ pub async fn handle(core: &Core, req: FetchRequest) -> FetchResponse {
             })
         })
         .collect();
-    let mut got: Vec<Got> = futures::future::join_all(wants.iter().map(|w| read(core, w, 0))).await;
+    let allowed = |w: &Want| session.allows(core, client_id, Access::Subscribe, w.topic.0.as_str());
+    let mut got: Vec<Got> = futures::future::join_all(wants.iter().map(|w| async move {
+        match allowed(w) {
+            true => read(core, w, 0).await,
+            false => Got::error(ResponseError::TopicAuthorizationFailed),
+        }
+    }))
+    .await;
     let have: usize = got.iter().map(|g| g.records.len()).sum();
     let wait_ms = req.max_wait_ms.clamp(0, core.config.kafka.fetch_wait_ms_max as i32) as u32;
     if have < req.min_bytes.max(1) as usize && wait_ms > 0 && !wants.is_empty() {

@@ -19,6 +19,7 @@ mod list_offsets;
 mod metadata;
 mod produce;
 mod producer_id;
+mod sasl;
 mod topics;
 
 use std::sync::atomic::AtomicU64;
@@ -61,6 +62,8 @@ pub struct Core {
     pub stats: KafkaStats,
     /// The consumer groups this broker coordinates.
     pub groups: group::Coordinator,
+    /// Users and topic ACLs (the `[mqtt]` ones).
+    pub auth: Arc<crate::broker::auth::Authenticator>,
 }
 
 /// The running Kafka front-end.
@@ -77,6 +80,8 @@ impl KafkaBroker {
         if addr.is_empty() {
             return Ok(None);
         }
+        let auth = crate::broker::auth::Authenticator::new(&parts.config.mqtt)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("binding the Kafka listener {addr}: {e}")))?;
@@ -87,6 +92,7 @@ impl KafkaBroker {
             data: parts.data,
             stats: KafkaStats::default(),
             groups: group::Coordinator::default(),
+            auth: Arc::new(auth),
         });
         task::spawn(group::Coordinator::tick_loop(core.clone()));
         let limit = Arc::new(Semaphore::new(core.config.broker.connections_max));

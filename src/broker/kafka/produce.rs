@@ -17,7 +17,9 @@ use keel_protocols::kafka::kafka_protocol::ResponseError;
 use keel_rt::time;
 use std::sync::atomic::Ordering;
 
+use super::sasl::Session;
 use super::{errors, Core};
+use crate::broker::auth::Access;
 use crate::rpc::shard::WireRecord;
 
 /// Why a partition's batches were refused, with a message for the client.
@@ -27,7 +29,7 @@ type Outcome = Result<i64, Refusal>;
 /// An idempotent producer's id, epoch and first sequence.
 type ProducerSeqs = Option<(u64, u16, u32)>;
 
-pub async fn handle(core: &Core, req: ProduceRequest) -> Option<ProduceResponse> {
+pub async fn handle(core: &Core, session: &Session, client_id: &str, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
     let refuse_all = match acks {
         -1..=1 if req.transactional_id.is_some() => {
@@ -39,8 +41,10 @@ pub async fn handle(core: &Core, req: ProduceRequest) -> Option<ProduceResponse>
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
         let name = t.name.0.to_string();
+        let denied = (!session.allows(core, client_id, Access::Publish, &name))
+            .then(|| (ResponseError::TopicAuthorizationFailed, format!("producing to {name} is not allowed")));
         let answers = join_all(t.partition_data.into_iter().map(|p| {
-            let (name, refuse) = (name.clone(), refuse_all.clone());
+            let (name, refuse) = (name.clone(), refuse_all.clone().or(denied.clone()));
             async move {
                 let index = p.index;
                 let outcome = match refuse {
