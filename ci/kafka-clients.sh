@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Real Kafka clients against the `keel` binary (debug build, as `cargo test` leaves it): the
 # client suite (tests/kafka_clients/run.py: confluent-kafka 2.16 on librdkafka, kafka-python
-# 3.0, raw sockets for bad input) against a single node, then the cluster check
+# 3.0, aiokafka 0.14, raw sockets for bad input) against a single node, then the cluster check
 # (tests/kafka_clients/cluster.py: the partition leader's process SIGKILLed mid-stream) against
 # three nodes. Installs the clients first (idempotent). Prints the suites' summary lines, and the
 # nodes' log tails when something failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! python3 -c 'import confluent_kafka, kafka, sys; sys.exit(0 if confluent_kafka.version()[0].startswith("2.16") and kafka.__version__.startswith("3.0") else 1)' 2>/dev/null; then
-  python3 -m pip install -q --root-user-action=ignore 'confluent-kafka==2.16.*' 'kafka-python==3.0.*'
+if ! python3 -c 'import aiokafka, confluent_kafka, kafka, sys; sys.exit(0 if confluent_kafka.version()[0].startswith("2.16") and kafka.__version__.startswith("3.0") and aiokafka.__version__.startswith("0.14") else 1)' 2>/dev/null; then
+  python3 -m pip install -q --root-user-action=ignore 'confluent-kafka==2.16.*' 'kafka-python==3.0.*' 'aiokafka==0.14.*'
 fi
 target="${CARGO_TARGET_DIR:-target}"
 cargo build -p keel --quiet

@@ -24,6 +24,9 @@ pub enum MetaCommand {
     CreateTopic(TopicSpec),
     /// Deletes a topic; fails if it does not exist.
     DeleteTopic { name: String },
+    /// Grows a topic to `partitions` shards (never shrinks), placing the new ones like a
+    /// creation does; bumps the topic's version.
+    AddPartitions { name: String, partitions: u32 },
     /// Compare-and-set of a topic's settings: applies only if the topic's version is
     /// `expected_version`, and bumps it. Retention is set as given; the minimum in-sync
     /// replicas and unclean election only when `Some`.

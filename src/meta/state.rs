@@ -41,6 +41,7 @@ impl MetaState {
                 self.nodes.insert(*id, NodeRecord { id: *id, addr: addr.clone(), roles, alive: true, kafka_addr });
                 Ok(MetaOk::Done)
             }
+            MetaCommand::AddPartitions { name, partitions } => self.add_partitions(name, *partitions),
             MetaCommand::SetNodeAlive { id, alive } => match self.nodes.get_mut(id) {
                 Some(n) => {
                     n.alive = *alive;
@@ -117,24 +118,7 @@ impl MetaState {
         if (storage.len() as u32) < spec.replication_factor {
             return Err(MetaError::NotEnoughNodes { needed: spec.replication_factor, available: storage.len() as u32 });
         }
-        let mut load = self.replica_load(&storage);
-        let mut leading = self.leader_load(&storage);
-        let shards = (0..spec.partitions)
-            .map(|partition| {
-                let mut replicas = place(&mut load, spec.replication_factor as usize);
-                // The replica leading the fewest shards leads this one.
-                replicas.sort_by_key(|r| (leading.get(r).copied().unwrap_or(0), *r));
-                *leading.entry(replicas[0]).or_insert(0) += 1;
-                ShardRecord {
-                    partition,
-                    leader: replicas.first().copied(),
-                    isr: replicas.clone(),
-                    replicas,
-                    epoch: 1,
-                    isr_version: 1,
-                }
-            })
-            .collect();
+        let shards = self.place_shards(&storage, 0..spec.partitions, spec.replication_factor);
         let t = TopicRecord {
             name: spec.name.clone(),
             partitions: spec.partitions,
@@ -149,6 +133,52 @@ impl MetaState {
         };
         self.topics.insert(t.name.clone(), t.clone());
         Ok(MetaOk::Topic(t))
+    }
+
+    /// New shards `partitions` of `replication_factor` copies each, spread over `storage` by
+    /// load, each led by the replica leading the fewest shards.
+    fn place_shards(
+        &self,
+        storage: &[NodeId],
+        partitions: std::ops::Range<u32>,
+        replication_factor: u32,
+    ) -> Vec<ShardRecord> {
+        let mut load = self.replica_load(storage);
+        let mut leading = self.leader_load(storage);
+        partitions
+            .map(|partition| {
+                let mut replicas = place(&mut load, replication_factor as usize);
+                replicas.sort_by_key(|r| (leading.get(r).copied().unwrap_or(0), *r));
+                *leading.entry(replicas[0]).or_insert(0) += 1;
+                ShardRecord {
+                    partition,
+                    leader: replicas.first().copied(),
+                    isr: replicas.clone(),
+                    replicas,
+                    epoch: 1,
+                    isr_version: 1,
+                }
+            })
+            .collect()
+    }
+
+    fn add_partitions(&mut self, name: &str, partitions: u32) -> MetaResult {
+        let t = self.topics.get(name).ok_or_else(|| MetaError::TopicNotFound { name: name.to_string() })?;
+        if partitions <= t.partitions || partitions > PARTITIONS_MAX {
+            let reason = format!("{name} has {} partitions; it can grow to at most {PARTITIONS_MAX}", t.partitions);
+            return Err(MetaError::Invalid { reason });
+        }
+        if name.starts_with("__") {
+            return Err(MetaError::Invalid { reason: format!("{name} is internal: its partition count is fixed") });
+        }
+        let storage: Vec<NodeId> =
+            self.nodes.values().filter(|n| n.roles.contains(&Role::Storage)).map(|n| n.id).collect();
+        let shards = self.place_shards(&storage, t.partitions..partitions, t.replication_factor);
+        let t = self.topics.get_mut(name).expect("checked");
+        t.shards.extend(shards);
+        t.partitions = partitions;
+        t.version += 1;
+        Ok(MetaOk::Topic(t.clone()))
     }
 
     pub(crate) fn shard_mut(&mut self, topic: &str, partition: u32) -> Result<(&mut ShardRecord, bool), MetaError> {
@@ -467,6 +497,22 @@ mod tests {
         assert_eq!(s.apply(&upd(1)), Err(MetaError::VersionMismatch { name: "t".into(), current: 2 }));
         assert_eq!(s.apply(&MetaCommand::DeleteTopic { name: "t".into() }), Ok(MetaOk::Deleted));
         assert_eq!(s.apply(&upd(2)), Err(MetaError::TopicNotFound { name: "t".into() }));
+    }
+
+    #[test]
+    fn partitions_grow_placed_like_new_ones_and_never_shrink() {
+        let mut s = with_storage(3);
+        s.apply(&MetaCommand::CreateTopic(spec("t", 2, 2))).unwrap();
+        let grow = |n| MetaCommand::AddPartitions { name: "t".into(), partitions: n };
+        let Ok(MetaOk::Topic(t)) = s.apply(&grow(5)) else { panic!() };
+        assert_eq!((t.partitions, t.shards.len(), t.version), (5, 5, 2));
+        for (i, sh) in t.shards.iter().enumerate() {
+            assert_eq!((sh.partition, sh.replicas.len(), sh.leader.is_some()), (i as u32, 2, true));
+        }
+        assert!(matches!(s.apply(&grow(5)), Err(MetaError::Invalid { .. })), "no shrinking or standing still");
+        assert!(matches!(s.apply(&grow(4)), Err(MetaError::Invalid { .. })));
+        let missing = MetaCommand::AddPartitions { name: "nope".into(), partitions: 9 };
+        assert_eq!(s.apply(&missing), Err(MetaError::TopicNotFound { name: "nope".into() }));
     }
 
     #[test]

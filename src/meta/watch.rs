@@ -62,7 +62,9 @@ pub fn keys_of(cmd: &MetaCommand, state: &MetaState) -> Vec<WatchKey> {
         C::Mqtt(ops) => ops.iter().flat_map(|op| mqtt_keys_of(op, state)).collect(),
         C::RegisterNode { id, .. } | C::SetNodeAlive { id, .. } => vec![WatchKey::Node(*id)],
         C::CreateTopic(spec) => vec![WatchKey::Topic(spec.name.clone())],
-        C::DeleteTopic { name } | C::UpdateTopic { name, .. } => vec![WatchKey::Topic(name.clone())],
+        C::DeleteTopic { name } | C::UpdateTopic { name, .. } | C::AddPartitions { name, .. } => {
+            vec![WatchKey::Topic(name.clone())]
+        }
         C::AlterIsr { topic, .. }
         | C::ElectLeader { topic, .. }
         | C::ReplaceReplica { topic, .. }

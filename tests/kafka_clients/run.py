@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real Kafka clients against a running Keel node: confluent-kafka (librdkafka) and kafka-python,
+"""Real Kafka clients against a running Keel node: confluent-kafka (librdkafka), kafka-python and aiokafka,
 plus raw sockets for bad input. Each check prints `ok NAME` or `FAIL NAME: why`; the last line is
 `kafka clients: N passed, M failed, K skipped` (CI adds it up). Every wait is bounded.
 
@@ -147,6 +147,16 @@ def confluent_admin_create_describe_delete(bs):
     create(bs, t, partitions=4)
     md = admin.list_topics(timeout=10)
     assert len(md.topics[t].partitions) == 4, md.topics.get(t)
+    from confluent_kafka.admin import NewPartitions
+    admin.create_partitions([NewPartitions(t, 6)])[t].result(10)
+    assert len(admin.list_topics(timeout=10).topics[t].partitions) == 6
+    produce(bs, t, values(60, "grown"))
+    assert len(consume(bs, t, 6, 60)) == 60, "records on the new partitions are read back"
+    try:
+        admin.create_partitions([NewPartitions(t, 3)])[t].result(10)
+        raise AssertionError("shrinking succeeded")
+    except Exception as e:  # noqa: BLE001
+        assert "INVALID_PARTITIONS" in str(e) or "only grows" in str(e), e
     dup = admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)])[t]
     try:
         dup.result(10)
@@ -274,6 +284,41 @@ def kafka_python_group_consumer_commits(bs):
     c.close()
     assert len(got) == 100, f"{len(got)} of 100"
     assert committed == 100, committed
+
+
+@check
+def aiokafka_produce_and_group_consume(bs):
+    import asyncio
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    t = topic_name("aio")
+    group = f"aio-{uuid.uuid4().hex[:6]}"
+
+    async def go():
+        p = AIOKafkaProducer(bootstrap_servers=bs, enable_idempotence=True, compression_type="gzip")
+        await p.start()
+        try:
+            offsets = [(await p.send_and_wait(t, f"a{i}".encode())).offset for i in range(50)]
+        finally:
+            await p.stop()
+        c = AIOKafkaConsumer(t, bootstrap_servers=bs, group_id=group, auto_offset_reset="earliest",
+                             enable_auto_commit=False)
+        await c.start()
+        got = []
+        try:
+            deadline = time.time() + 30
+            while len(got) < 50 and time.time() < deadline:
+                batch = await c.getmany(timeout_ms=500)
+                for msgs in batch.values():
+                    got.extend(m.value for m in msgs)
+            await c.commit()
+        finally:
+            await c.stop()
+        return offsets, got
+
+    offsets, got = asyncio.run(go())
+    assert offsets == list(range(50)), offsets[:5]
+    assert got == [f"a{i}".encode() for i in range(50)], f"{len(got)} of 50"
 
 
 def frame(body):

@@ -143,6 +143,7 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r).await),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(core, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(core, r, version).await),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(topics::create_partitions(core, r).await),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::handle(core, r).await),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(group::find_coordinator(core, r, version).await)

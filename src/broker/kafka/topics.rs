@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use keel_protocols::kafka::kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use keel_protocols::kafka::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use keel_protocols::kafka::kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use keel_protocols::kafka::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use keel_protocols::kafka::kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, TopicName,
 };
 use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
 use keel_protocols::kafka::kafka_protocol::ResponseError;
@@ -169,6 +171,48 @@ pub async fn delete(core: &Core, req: DeleteTopicsRequest, version: i16) -> Dele
         });
     }
     DeleteTopicsResponse::default().with_responses(results)
+}
+
+/// CreatePartitions: grows each topic to its new count (never shrinks; internal topics and
+/// manual assignments refused).
+pub async fn create_partitions(core: &Core, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let name = t.name.0.to_string();
+        let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+        let outcome = grow(core, &name, t.count, t.assignments.is_some(), req.validate_only).await;
+        results.push(match outcome {
+            Ok(()) => r,
+            Err((e, message)) => r.with_error_code(e.code()).with_error_message(Some(StrBytes::from_string(message))),
+        });
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+async fn grow(core: &Core, name: &str, count: i32, assigned: bool, validate_only: bool) -> Result<(), Refusal> {
+    let current = core.view.current().topics.get(name).map(|t| t.partitions);
+    let Some(current) = current else {
+        return Err((ResponseError::UnknownTopicOrPartition, format!("no topic {name}")));
+    };
+    if assigned {
+        return Err((ResponseError::InvalidReplicaAssignment, "manual replica assignments are not supported".into()));
+    }
+    if count <= current as i32 {
+        return Err((ResponseError::InvalidPartitions, format!("{name} has {current} partitions; it only grows")));
+    }
+    if validate_only {
+        return Ok(());
+    }
+    let cmd = MetaCommand::AddPartitions { name: name.to_string(), partitions: count as u32 };
+    let w = core.meta.write(&cmd).await.map_err(|e| (errors::of_meta(&e), e.to_string()))?;
+    match w.result {
+        Ok(_) => {
+            core.view.clone().at_least(w.log_id.index, VIEW_WAIT).await;
+            Ok(())
+        }
+        Err(crate::meta::command::MetaError::Invalid { reason }) => Err((ResponseError::InvalidPartitions, reason)),
+        Err(e) => Err((errors::of_meta_result(&e), e.to_string())),
+    }
 }
 
 #[cfg(test)]
