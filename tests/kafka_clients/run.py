@@ -394,6 +394,19 @@ def bad_garbage_and_unknown_api_close_the_connection(bs):
 
 
 @check
+def bad_hostile_array_count_closes_only_that_connection(bs):
+    # Metadata v1 whose topics array claims 2,147,483,647 elements (once enough to abort).
+    s = connect(bs)
+    s.sendall(frame(struct.pack(">hhih", 3, 1, 1, -1) + struct.pack(">i", 0x7FFFFFFF)))
+    assert closed(s), "the connection stayed open"
+    ok = connect(bs)
+    ok.sendall(api_versions_request(0, 8))
+    body = read_frame(ok)
+    assert body is not None and struct.unpack(">ih", body[:6]) == (8, 0), "the broker is gone"
+    ok.close()
+
+
+@check
 def bad_corrupt_batch_is_refused_and_nothing_stored(bs):
     t = topic_name("corrupt")
     create(bs, t)

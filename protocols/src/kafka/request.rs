@@ -132,6 +132,40 @@ mod tests {
         assert!(decode_request(Bytes::from(long)).is_ok(), "trailing bytes are ignored");
     }
 
+    proptest::proptest! {
+        /// Any body after a valid header of any served API and version decodes or is refused,
+        /// never panics (array and string lengths come from the bytes).
+        #[test]
+        fn hostile_bodies_are_errors_not_panics(
+            which in 0usize..64,
+            version_pick in 0i16..64,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        ) {
+            let served = super::super::versions::SERVED;
+            let s = served[which % served.len()];
+            let version = s.min + version_pick % (s.max - s.min + 1);
+            let mut f = Vec::new();
+            f.extend_from_slice(&(s.api_key as i16).to_be_bytes());
+            f.extend_from_slice(&version.to_be_bytes());
+            f.extend_from_slice(&7i32.to_be_bytes());
+            f.extend_from_slice(&body);
+            let _ = decode_request(Bytes::from(f));
+        }
+    }
+
+    /// 18 bytes once aborted the process: Metadata v1 with a topics array of i32::MAX elements
+    /// (the vendored kafka-protocol bounds the capacity by the bytes left; KEEL-PATCH.md).
+    #[test]
+    fn hostile_array_counts_are_errors_not_aborts() {
+        let mut f = Vec::new();
+        f.extend_from_slice(&[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff]); // Metadata v1, id 1, no client id
+        f.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(matches!(decode_request(Bytes::from(f)), Err(RequestError::BadBody { .. })));
+        let mut f = vec![0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0]; // Metadata v12 (flexible)
+        f.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]); // a compact array of u32::MAX - 1
+        assert!(decode_request(Bytes::from(f)).is_err());
+    }
+
     #[test]
     fn truncations_of_a_request_are_errors_not_panics() {
         for cut in 0..API_VERSIONS_V3.len() {
