@@ -17,6 +17,10 @@ pub mod data_scenario;
 #[cfg(madsim)]
 pub mod history;
 #[cfg(madsim)]
+pub mod kafka_client;
+#[cfg(madsim)]
+pub mod kafka_scenario;
+#[cfg(madsim)]
 pub mod load_scenario;
 #[cfg(madsim)]
 pub mod meta_scenario;

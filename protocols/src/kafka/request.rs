@@ -5,9 +5,11 @@
 
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::frame::{finish_frame, start_frame};
 
 use super::versions::served_versions;
 
@@ -87,6 +89,34 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
     // Bytes after the body are ignored, as Kafka brokers ignore them (clients send fields of
     // newer schemas a version does not define: librdkafka's Metadata v12 carries 3).
     Ok(Request { api_key, header, body })
+}
+
+/// Client side: appends the frame of a request (`api_key` at `version`, with its header) to
+/// `out`; `Err` if the body cannot be encoded at that version (`out` is then as it was).
+pub fn encode_request<R: Encodable>(
+    out: &mut BytesMut,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &'static str,
+    body: &R,
+) -> Result<(), String> {
+    let at = start_frame(out);
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str(client_id)));
+    let written = header
+        .encode(out, api_key.request_header_version(version))
+        .and_then(|()| body.encode(out, version))
+        .map_err(|e| format!("{api_key:?} v{version} request: {e}"));
+    if let Err(e) = written {
+        out.truncate(at);
+        return Err(e);
+    }
+    finish_frame(out, at);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //! and version: ApiVersions always answers with header v0, so that a client that sent a version
 //! it cannot know is unsupported can still read the answer), and the body.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::Encodable;
+use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::frame::{finish_frame, start_frame};
 
@@ -30,6 +30,14 @@ pub fn encode_response(
     }
     finish_frame(out, at);
     Ok(())
+}
+
+/// Client side: decodes a response frame (without its length) to a request of `api_key` at
+/// `version`.
+pub fn decode_response<R: Decodable>(mut frame: Bytes, api_key: ApiKey, version: i16) -> Result<R, String> {
+    ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
+        .and_then(|_| R::decode(&mut frame, version))
+        .map_err(|e| format!("{api_key:?} v{version} response: {e}"))
 }
 
 #[cfg(test)]

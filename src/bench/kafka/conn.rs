@@ -4,10 +4,12 @@
 
 use std::io;
 
-use bytes::{Buf, BytesMut};
-use keel_protocols::kafka::frame::{decode_frame, finish_frame, start_frame};
-use keel_protocols::kafka::kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use keel_protocols::kafka::kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use bytes::BytesMut;
+use keel_protocols::kafka::frame::decode_frame;
+use keel_protocols::kafka::kafka_protocol::messages::ApiKey;
+use keel_protocols::kafka::kafka_protocol::protocol::{Decodable, Encodable};
+use keel_protocols::kafka::request::encode_request;
+use keel_protocols::kafka::response::decode_response;
 use keel_rt::net::{self, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -34,28 +36,17 @@ impl Conn {
     /// Writes one request; its answer is read later with [`Conn::recv`].
     pub async fn send<R: Encodable>(&mut self, api_key: ApiKey, version: i16, body: &R) -> io::Result<()> {
         let mut out = BytesMut::new();
-        let at = start_frame(&mut out);
-        let header = RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.next_correlation)
-            .with_client_id(Some(StrBytes::from_static_str("keel-bench")));
+        encode_request(&mut out, api_key, version, self.next_correlation, "keel-bench", body).map_err(invalid)?;
         self.next_correlation += 1;
-        header.encode(&mut out, api_key.request_header_version(version)).map_err(invalid)?;
-        body.encode(&mut out, version).map_err(invalid)?;
-        finish_frame(&mut out, at);
-        self.stream.write_all(&out).await
+        self.stream.write_all(&out).await?;
+        self.stream.flush().await
     }
 
     /// Reads the next answer.
     pub async fn recv<R: Decodable>(&mut self, api_key: ApiKey, version: i16) -> io::Result<R> {
         loop {
             if let Some(frame) = decode_frame(&mut self.inbuf, ANSWER_BYTES_MAX).map_err(invalid)? {
-                let mut frame = frame.freeze();
-                ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).map_err(invalid)?;
-                let r = R::decode(&mut frame, version).map_err(invalid)?;
-                frame.advance(frame.remaining());
-                return Ok(r);
+                return decode_response(frame.freeze(), api_key, version).map_err(invalid);
             }
             self.inbuf.reserve(64 * 1024);
             if self.stream.read_buf(&mut self.inbuf).await? == 0 {

@@ -16,7 +16,7 @@ pub async fn handle(core: &Core, req: InitProducerIdRequest) -> InitProducerIdRe
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if req.transactional_id.is_some() {
+    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
         return fail(ResponseError::TransactionalIdAuthorizationFailed);
     }
     if req.producer_id.0 > 0 && req.producer_epoch >= 0 {
