@@ -29,8 +29,12 @@ def leader_of(admin, topic):
 
 def run(bootstrap, pids):
     admin = AdminClient({"bootstrap.servers": bootstrap})
+    # Every node registered and seen alive before a topic needs three of them.
+    deadline = time.time() + 90
+    while len(admin.list_topics(timeout=10).brokers) < len(pids) and time.time() < deadline:
+        time.sleep(0.5)
     topic = f"kc-cluster-{uuid.uuid4().hex[:8]}"
-    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)])[topic].result(30)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)])[topic].result(60)
     deadline = time.time() + 30
     leader = -1
     while leader < 0 and time.time() < deadline:

@@ -74,7 +74,15 @@ pub async fn handle(core: &Core, req: MetadataRequest, version: i16) -> Metadata
             view = core.view.current();
         }
     }
-    let brokers = live_brokers(&view);
+    let mut brokers = live_brokers(&view);
+    // A broker whose own registration has not reached its view yet still names itself: a
+    // client that reached it must always learn at least one broker (and a controller).
+    if let Some((host, port)) = core.config.kafka_advertise_addr().and_then(|a| {
+        let (h, p) = a.rsplit_once(':')?;
+        Some((h.trim_start_matches('[').trim_end_matches(']').to_string(), p.parse().ok()?))
+    }) {
+        brokers.entry(core.config.node_id).or_insert((host, port));
+    }
     let topics: Vec<MetadataResponseTopic> = match wanted {
         None => view.topics.values().filter(|t| !t.name.starts_with("__")).map(|t| topic(t, &brokers)).collect(),
         Some(names) => names
