@@ -73,11 +73,11 @@ pub async fn handle(core: &Core, session: &Session, client_id: &str, req: FetchR
     if have < req.min_bytes.max(1) as usize && wait_ms > 0 && !wants.is_empty() {
         wait_for_any(core, &wants, &mut got, wait_ms).await;
     }
-    let mut budget = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let sizes: Vec<usize> = got.iter().map(|g| g.records.len()).collect();
+    let kept = within_response_limit(&sizes, req.max_bytes);
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
-    for (w, g) in wants.into_iter().zip(got) {
-        let records = if g.records.len() <= budget || budget == usize::MAX { g.records } else { Bytes::new() };
-        budget = budget.saturating_sub(records.len());
+    for ((w, g), keep) in wants.into_iter().zip(got).zip(kept) {
+        let records = if keep { g.records } else { Bytes::new() };
         let mut p = PartitionData::default()
             .with_partition_index(w.partition)
             .with_high_watermark(g.high_watermark)
@@ -93,6 +93,25 @@ pub async fn handle(core: &Core, session: &Session, client_id: &str, req: FetchR
         }
     }
     FetchResponse::default().with_responses(topics)
+}
+
+/// Which partitions' records fit in a response of `max_bytes` (0 or less: no limit): whole
+/// partitions in order while they fit, but always the first that has any, so that a batch larger
+/// than the limit still gets through (as Kafka does since KIP-74) instead of stalling the client.
+fn within_response_limit(sizes: &[usize], max_bytes: i32) -> Vec<bool> {
+    let mut left = if max_bytes > 0 { max_bytes as usize } else { usize::MAX };
+    let mut any = false;
+    sizes
+        .iter()
+        .map(|&n| {
+            let keep = n <= left || (!any && n > 0);
+            if keep {
+                left = left.saturating_sub(n);
+                any |= n > 0;
+            }
+            keep
+        })
+        .collect()
 }
 
 /// Waits until one of the partitions that had nothing gets records (or the wait ends), and
@@ -181,6 +200,13 @@ fn append_batch(r: &WireRecord, out: &mut BytesMut) {
 mod tests {
     use super::*;
     use keel_protocols::kafka::kafka_protocol::records::RecordBatchDecoder;
+
+    #[test]
+    fn the_response_limit_keeps_whole_partitions_and_always_the_first_with_records() {
+        assert_eq!(within_response_limit(&[0, 500, 10, 10], 100), [true, true, false, false]);
+        assert_eq!(within_response_limit(&[40, 50, 20], 100), [true, true, false]);
+        assert_eq!(within_response_limit(&[40, 50, 20], 0), [true, true, true]);
+    }
 
     #[test]
     fn stored_batches_come_back_at_their_offsets_and_plain_records_get_wrapped() {
