@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 if ! python3 -c 'import aiokafka, confluent_kafka, kafka, sys; sys.exit(0 if confluent_kafka.version()[0].startswith("2.16") and kafka.__version__.startswith("3.0") and aiokafka.__version__.startswith("0.14") else 1)' 2>/dev/null; then
   python3 -m pip install -q --root-user-action=ignore 'confluent-kafka==2.16.*' 'kafka-python==3.0.*' 'aiokafka==0.14.*'
 fi
+bash ci/install-mqtt-clients.sh
 target="${CARGO_TARGET_DIR:-target}"
 cargo build -p keel --quiet
 keel="$target/debug/keel"
@@ -61,9 +62,9 @@ data_dir = "$work/$name/data$i"
 [rpc]
 listen = "127.0.0.1:${rpcs[$i]}"
 [admin]
-listen = ""
+listen = "${node_admin:-}"
 [broker]
-mqtt_listen = ""
+mqtt_listen = "${node_mqtt:-}"
 mqtt_ws_listen = ""
 kafka_listen = "127.0.0.1:${kafkas[$i]}"
 [mqtt]
@@ -134,5 +135,39 @@ else
   echo "kafka clients: 0 passed, 1 failed, 0 skipped"
   status=1
   logs sasl
+fi
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+# One log, two views: a node serving MQTT and Kafka, the binding `sensors` from its config and
+# `alerts` made with the CLI; MQTT in, Kafka out, and back (tests/kafka_clients/bridge.py).
+bridge_extra='[[mqtt.bindings]]
+kafka_topic = "sensors"
+filter = "sensors/#"'
+mqtt_port=$(free_port)
+admin="http://127.0.0.1:$(free_port)"
+if node_mqtt="127.0.0.1:$mqtt_port" node_admin="${admin#http://}" start_nodes bridge 1 "$bridge_extra"; then
+  echo "== kafka clients: one log, two views (MQTT and Kafka)"
+  bound=""
+  for _ in $(seq 1 60); do
+    if "$keel" topic describe sensors --admin "$admin" 2>/dev/null | grep -q '"filter": "sensors/#"'; then
+      bound=yes
+      break
+    fi
+    sleep 0.5
+  done
+  if [ -n "$bound" ] && "$keel" binding create alerts 'alerts/+/high' --admin "$admin" >/dev/null &&
+    "$keel" topic describe alerts --admin "$admin" | grep -q '"filter": "alerts/+/high"'; then
+    if ! timeout 300 python3 tests/kafka_clients/bridge.py --bootstrap "$bootstrap" --mqtt-port "$mqtt_port" 2>&1 | grep -v '^%'; then
+      status=1
+      logs bridge
+    fi
+  else
+    echo "kafka clients: 0 passed, 1 failed, 0 skipped (the bindings were not set: configured $bound)"
+    status=1
+    logs bridge
+  fi
+else
+  echo "kafka clients: 0 passed, 1 failed, 0 skipped"
+  status=1
+  logs bridge
 fi
 exit "$status"

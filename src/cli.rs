@@ -27,6 +27,13 @@ enum Command {
         #[arg(long, global = true, default_value = "http://127.0.0.1:9464")]
         admin: String,
     },
+    /// Manage bindings: Kafka topics that are views of the MQTT messages of a topic filter.
+    Binding {
+        #[command(subcommand)]
+        command: BindingCommand,
+        #[arg(long, global = true, default_value = "http://127.0.0.1:9464")]
+        admin: String,
+    },
     /// Append records to a topic partition (acknowledged once synced on every in-sync replica).
     Produce {
         topic: String,
@@ -115,6 +122,14 @@ enum TopicCommand {
 }
 
 #[derive(Subcommand)]
+enum BindingCommand {
+    /// Bind Kafka topic NAME to the MQTT messages whose topic matches FILTER (e.g. `sensors/#`).
+    Create { name: String, filter: String },
+    /// Remove a binding (the messages stay in the MQTT log).
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
 enum ClusterCommand {
     /// Show this node's view of the meta cluster and the registered nodes.
     Status,
@@ -137,6 +152,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Server(args) => server(args).await,
             Command::Topic { command, admin } => topic(command, &admin).await,
+            Command::Binding { command, admin } => binding(command, &admin).await,
             Command::Cluster { command, admin } => cluster(command, &admin).await,
             Command::Produce { topic, values, partition, admin } => {
                 let path = format!("/api/topics/{topic}/partitions/{partition}/records");
@@ -296,6 +312,17 @@ async fn call(admin: &str, method: &str, path: &str, body: Option<Value>) -> Res
 
 fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn binding(cmd: BindingCommand, admin: &str) -> Result<(), String> {
+    match cmd {
+        BindingCommand::Create { name, filter } => {
+            let body = json!({ "kafka_topic": name, "filter": filter });
+            print(&call(admin, "POST", "/api/bindings", Some(body)).await?)
+        }
+        BindingCommand::Delete { name } => print(&call(admin, "DELETE", &format!("/api/bindings/{name}"), None).await?),
+    }
+    Ok(())
 }
 
 async fn topic(cmd: TopicCommand, admin: &str) -> Result<(), String> {

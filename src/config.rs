@@ -111,6 +111,17 @@ pub struct MqttSection {
     pub acl_default: String,
     /// How often `$SYS/brokers/<id>/...` statistics are published, in seconds (0: never).
     pub sys_interval_s: u32,
+    /// Kafka topics that are views of the MQTT namespace log (set in meta at start).
+    pub bindings: Vec<BindingConfig>,
+}
+
+/// A binding: Kafka topic `kafka_topic` shows (and takes) the MQTT messages whose topic
+/// matches `filter`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingConfig {
+    pub kafka_topic: String,
+    pub filter: String,
 }
 
 /// A user of the MQTT front-end.
@@ -297,6 +308,7 @@ impl Default for MqttSection {
             acl: Vec::new(),
             acl_default: "deny".into(),
             sys_interval_s: 10,
+            bindings: Vec::new(),
         }
     }
 }
@@ -409,6 +421,14 @@ impl Config {
         }
         if m.replication_factor == 0 {
             return Err("mqtt.replication_factor must be at least 1".into());
+        }
+        for (i, b) in m.bindings.iter().enumerate() {
+            if !crate::meta::state::valid_name(&b.kafka_topic) {
+                return Err(format!("mqtt.bindings[{i}].kafka_topic: {:?} is not a Kafka topic name", b.kafka_topic));
+            }
+            if !keel_protocols::mqtt::topic::valid_filter(&b.filter) {
+                return Err(format!("mqtt.bindings[{i}].filter: {:?} is not an MQTT topic filter", b.filter));
+            }
         }
         if !matches!(m.acl_default.as_str(), "allow" | "deny") {
             return Err(format!("mqtt.acl_default: \"allow\" or \"deny\", not {:?}", m.acl_default));

@@ -32,6 +32,14 @@ struct CreateTopic {
     min_insync_replicas: u32,
 }
 
+/// The body of `POST /api/bindings`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBinding {
+    kafka_topic: String,
+    filter: String,
+}
+
 fn one() -> u32 {
     1
 }
@@ -66,7 +74,7 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
         ("POST", ["api", "topics"]) => create_topic(state, &req.body).await,
         ("GET", ["api", "topics", name]) => {
             match state.meta_client.query(&MetaQuery::Topic { name: name.to_string() }).await {
-                Ok(QueryResult::Topic(None)) => Response::error(404, format!("topic {name:?} does not exist")),
+                Ok(QueryResult::Topic(None)) => describe_binding(state, name).await,
                 Ok(r) => Response::json(200, &with_high_watermarks(state, name, to_json(&r)).await),
                 Err(e) => api_error(&e),
             }
@@ -80,6 +88,11 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
             Err(_) => Response::error(400, format!("{p:?} is not a partition")),
         },
         ("DELETE", ["api", "topics", name]) => write(state, MetaCommand::DeleteTopic { name: name.to_string() }).await,
+        ("POST", ["api", "bindings"]) => match serde_json::from_slice::<CreateBinding>(&req.body) {
+            Ok(b) => write(state, bind(b.kafka_topic, Some(b.filter))).await,
+            Err(e) => Response::error(400, format!("bad binding: {e}")),
+        },
+        ("DELETE", ["api", "bindings", name]) => write(state, bind(name.to_string(), None)).await,
         (_, ["health" | "metrics"]) | (_, ["api", ..]) => Response::error(405, "method not allowed here"),
         _ => Response::error(404, format!("no route {path}")),
     }
@@ -145,6 +158,29 @@ async fn create_topic(state: &AdminState, body: &[u8]) -> Response {
         min_insync_replicas: req.min_insync_replicas,
     };
     write(state, MetaCommand::CreateTopic(spec)).await
+}
+
+/// The command that sets (or removes) binding `name` of the MQTT namespace log.
+fn bind(name: String, filter: Option<String>) -> MetaCommand {
+    MetaCommand::Bind { topic: crate::broker::mqtt::namespace::TOPIC.to_string(), name, filter }
+}
+
+/// `GET /api/topics/{name}` for a name that is a binding: the binding and the topic it views.
+async fn describe_binding(state: &AdminState, name: &str) -> Response {
+    match state.meta_client.query(&MetaQuery::Topics).await {
+        Ok(QueryResult::Topics(topics)) => {
+            let all = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
+            match crate::meta::bindings::resolve(&all, name) {
+                Some(target) => Response::json(
+                    200,
+                    &json!({ "Binding": { "name": name, "filter": target.filter, "topic": target.topic.name } }),
+                ),
+                None => Response::error(404, format!("topic {name:?} does not exist")),
+            }
+        }
+        Ok(_) => Response::error(404, format!("topic {name:?} does not exist")),
+        Err(e) => api_error(&e),
+    }
 }
 
 async fn write(state: &AdminState, cmd: MetaCommand) -> Response {

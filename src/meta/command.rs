@@ -77,6 +77,11 @@ pub enum MetaCommand {
     /// last in-sync replica. Bumps the epoch (and drops the leadership if it led) so the
     /// leader learns the new ISR at once.
     LeaveIsr { topic: String, partition: u32, node: NodeId },
+    /// Binds Kafka topic `name` to the records of `topic` whose keys match the MQTT topic
+    /// `filter` (`None`: removes the binding). `name` must not be a topic or another binding;
+    /// setting a binding that exists with the same filter changes nothing. Bumps the topic's
+    /// version.
+    Bind { topic: String, name: String, filter: Option<String> },
     /// A batch of MQTT session, retained and shared-subscription changes (`super::mqtt`), one
     /// result per op.
     Mqtt(Vec<MqttOp>),

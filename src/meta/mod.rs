@@ -5,6 +5,7 @@
 //! leader it knows. Reads are linearizable: the serving leader confirms its leadership with a
 //! quorum (read index) and waits until it has applied up to that point before reading.
 
+pub mod bindings;
 pub mod client;
 pub mod command;
 pub mod liveness;

@@ -91,6 +91,11 @@ pub struct TopicRecord {
     #[serde(default = "one")]
     pub min_insync_replicas: u32,
     pub shards: Vec<ShardRecord>,
+    /// Bindings: each names a Kafka topic that is a view of this topic's records whose keys
+    /// (MQTT topic names) match an MQTT topic filter, name to filter. Only the MQTT namespace
+    /// log has any (`docs/kafka.md`, "One log, two views").
+    #[serde(default)]
+    pub bindings: std::collections::BTreeMap<String, String>,
 }
 
 /// Serde's default for fields that count from one.

@@ -16,6 +16,15 @@ pub const REPLICATION_FACTOR_MAX: u32 = 7;
 /// The longest topic name, in bytes.
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 
+/// Whether `name` is a topic name Kafka and Keel both accept.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= TOPIC_NAME_BYTES_MAX
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// All cluster metadata.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaState {
@@ -42,6 +51,7 @@ impl MetaState {
                 Ok(MetaOk::Done)
             }
             MetaCommand::AddPartitions { name, partitions } => self.add_partitions(name, *partitions),
+            MetaCommand::Bind { topic, name, filter } => self.bind(topic, name, filter.as_deref()),
             MetaCommand::SetNodeAlive { id, alive } => match self.nodes.get_mut(id) {
                 Some(n) => {
                     n.alive = *alive;
@@ -110,7 +120,7 @@ impl MetaState {
 
     fn create_topic(&mut self, spec: &TopicSpec) -> MetaResult {
         validate(spec)?;
-        if self.topics.contains_key(&spec.name) {
+        if self.topics.contains_key(&spec.name) || self.bound(&spec.name).is_some() {
             return Err(MetaError::TopicExists { name: spec.name.clone() });
         }
         let storage: Vec<NodeId> =
@@ -130,6 +140,7 @@ impl MetaState {
             unclean_leader_election: spec.unclean_leader_election,
             min_insync_replicas: spec.min_insync_replicas,
             shards,
+            bindings: Default::default(),
         };
         self.topics.insert(t.name.clone(), t.clone());
         Ok(MetaOk::Topic(t))

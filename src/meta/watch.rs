@@ -70,7 +70,8 @@ pub fn keys_of(cmd: &MetaCommand, state: &MetaState) -> Vec<WatchKey> {
         | C::ReplaceReplica { topic, .. }
         | C::AddReplica { topic, .. }
         | C::RemoveReplica { topic, .. }
-        | C::LeaveIsr { topic, .. } => vec![WatchKey::Topic(topic.clone())],
+        | C::LeaveIsr { topic, .. }
+        | C::Bind { topic, .. } => vec![WatchKey::Topic(topic.clone())],
         C::AllocateProducerId => vec![],
     }
 }

@@ -201,6 +201,31 @@ pub fn rebase(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) {
     batch[12..16].copy_from_slice(&partition_leader_epoch.to_be_bytes());
 }
 
+/// A plain record (no producer, no transaction, create time) at `offset`, for encoding with
+/// `RecordBatchEncoder`.
+pub fn plain_record(
+    offset: i64,
+    timestamp_ms: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+) -> kafka_protocol::records::Record {
+    kafka_protocol::records::Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset,
+        sequence: -1,
+        timestamp: timestamp_ms,
+        key,
+        value,
+        headers: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

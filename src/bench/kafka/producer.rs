@@ -10,9 +10,7 @@ use bytes::{Bytes, BytesMut};
 use keel_protocols::kafka::kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use keel_protocols::kafka::kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
-use keel_protocols::kafka::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use keel_protocols::kafka::kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 use keel_rt::time;
 
 use super::conn::Conn;
@@ -29,19 +27,13 @@ fn batch(n: u32, payload: usize, due_ns: u64, seq: u64) -> Bytes {
             v[..8].copy_from_slice(&due_ns.to_be_bytes());
             v[8..16].copy_from_slice(&(seq + u64::from(i)).to_be_bytes());
             Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i64::from(i),
                 sequence: i as i32 - 1,
-                timestamp: time::wall_ms() as i64,
-                key: None,
-                value: Some(Bytes::from(v)),
-                headers: Default::default(),
+                ..keel_protocols::kafka::batch::plain_record(
+                    i64::from(i),
+                    time::wall_ms() as i64,
+                    None,
+                    Some(Bytes::from(v)),
+                )
             }
         })
         .collect();

@@ -14,14 +14,13 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use keel_protocols::kafka::batch;
 use keel_protocols::kafka::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use keel_protocols::kafka::kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use keel_protocols::kafka::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use keel_protocols::kafka::kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
 use super::sasl::Session;
-use super::{errors, Core};
+use super::{binding, errors, Core};
 use crate::broker::auth::Access;
+use crate::meta::bindings;
 use crate::rpc::shard::WireRecord;
 
 /// One partition asked for.
@@ -135,15 +134,35 @@ async fn wait_for_any(core: &Core, wants: &[Want], got: &mut [Got], wait_ms: u32
 /// Reads one partition from its offset, waiting up to `wait_ms` for records.
 async fn read(core: &Core, w: &Want, wait_ms: u32) -> Got {
     let topic = w.topic.0.as_str();
-    let known =
-        core.view.current().topics.get(topic).is_some_and(|t| w.partition >= 0 && (w.partition as u32) < t.partitions);
-    if !known {
+    let view = core.view.current();
+    let target = bindings::resolve(&view.topics, topic)
+        .filter(|t| w.partition >= 0 && (w.partition as u32) < t.topic.partitions);
+    let Some(target) = target else {
         return Got::error(ResponseError::UnknownTopicOrPartition);
-    }
+    };
     if w.offset < 0 {
         return Got::error(ResponseError::OffsetOutOfRange);
     }
     let bytes_max = w.bytes_max.max(1) as u32;
+    if let Some(filter) = target.filter {
+        let bw = binding::read::Want {
+            log: &target.topic.name,
+            name: topic,
+            filter,
+            partition: w.partition as u32,
+            offset: w.offset,
+            bytes_max,
+        };
+        return match binding::read::read(core, &bw, wait_ms).await {
+            Ok(r) => Got {
+                error: r.out_of_range.then_some(ResponseError::OffsetOutOfRange),
+                high_watermark: r.high_watermark,
+                start_offset: r.start_offset,
+                records: r.records,
+            },
+            Err(e) => Got::error(e),
+        };
+    }
     let fetched = match core.data.fetch(topic, w.partition as u32, w.offset as u64, bytes_max, wait_ms).await {
         Ok(f) => f,
         Err(e) => return Got::error(errors::of_client(&e)),
@@ -175,21 +194,7 @@ fn append_batch(r: &WireRecord, out: &mut BytesMut) {
             return;
         }
     }
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: r.offset as i64,
-        sequence: -1,
-        timestamp: r.timestamp_ms as i64,
-        key: r.key.clone(),
-        value: Some(r.value.clone()),
-        headers: Default::default(),
-    };
+    let record = batch::plain_record(r.offset as i64, r.timestamp_ms as i64, r.key.clone(), Some(r.value.clone()));
     let options = RecordEncodeOptions { version: 2, compression: Compression::None };
     if let Err(e) = RecordBatchEncoder::encode(out, [&record], &options) {
         tracing::warn!(offset = r.offset, error = %e, "kafka: a stored record does not encode as a batch");
@@ -199,7 +204,7 @@ fn append_batch(r: &WireRecord, out: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keel_protocols::kafka::kafka_protocol::records::RecordBatchDecoder;
+    use keel_protocols::kafka::kafka_protocol::records::{Record, RecordBatchDecoder};
 
     #[test]
     fn the_response_limit_keeps_whole_partitions_and_always_the_first_with_records() {
@@ -211,21 +216,11 @@ mod tests {
     #[test]
     fn stored_batches_come_back_at_their_offsets_and_plain_records_get_wrapped() {
         let mut producer_batch = BytesMut::new();
-        let records: Vec<Record> = (0..3)
+        let records: Vec<_> = (0..3)
             .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
                 partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
                 sequence: i as i32 - 1,
-                timestamp: 5,
-                key: None,
-                value: Some(Bytes::from(format!("v{i}"))),
-                headers: Default::default(),
+                ..batch::plain_record(i, 5, None, Some(Bytes::from(format!("v{i}"))))
             })
             .collect();
         let options = RecordEncodeOptions { version: 2, compression: Compression::None };

@@ -12,6 +12,7 @@ use keel_protocols::kafka::kafka_protocol::messages::{ListOffsetsRequest, ListOf
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
 use super::{errors, Core};
+use crate::meta::bindings;
 use crate::rpc::shard::OffsetSpec;
 
 /// Kafka's special timestamps.
@@ -40,18 +41,19 @@ pub async fn handle(core: &Core, req: ListOffsetsRequest) -> ListOffsetsResponse
 }
 
 async fn lookup(core: &Core, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ResponseError> {
-    let known =
-        core.view.current().topics.get(topic).is_some_and(|t| partition >= 0 && (partition as u32) < t.partitions);
-    if !known {
+    let view = core.view.current();
+    let target =
+        bindings::resolve(&view.topics, topic).filter(|t| partition >= 0 && (partition as u32) < t.topic.partitions);
+    let Some(target) = target else {
         return Err(ResponseError::UnknownTopicOrPartition);
-    }
+    };
     let (spec, ts) = match timestamp {
         EARLIEST => (OffsetSpec::Earliest, 0),
         LATEST | MAX_TIMESTAMP => (OffsetSpec::Latest, 0),
         t if t >= 0 => (OffsetSpec::Timestamp, t as u64),
         _ => return Err(ResponseError::InvalidRequest),
     };
-    match core.data.list_offsets(topic, partition as u32, spec, ts).await {
+    match core.data.list_offsets(&target.topic.name, partition as u32, spec, ts).await {
         Ok(o) => Ok(o as i64),
         Err(e) => Err(errors::of_client(&e)),
     }

@@ -14,6 +14,7 @@ use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
 use super::{topics, Core};
+use crate::meta::bindings;
 use crate::meta::records::{NodeId, NodeRecord, Role, TopicRecord};
 use crate::meta::view::MetaView;
 
@@ -66,7 +67,7 @@ pub async fn handle(core: &Core, req: MetadataRequest, version: i16) -> Metadata
     };
     let auto_create = core.config.kafka.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     if let (Some(names), true) = (&wanted, auto_create) {
-        let missing: Vec<&String> = names.iter().filter(|n| !view.topics.contains_key(*n)).collect();
+        let missing: Vec<&String> = names.iter().filter(|n| bindings::resolve(&view.topics, n).is_none()).collect();
         if !missing.is_empty() {
             for name in missing {
                 let _ = topics::create_default(core, name).await;
@@ -84,11 +85,17 @@ pub async fn handle(core: &Core, req: MetadataRequest, version: i16) -> Metadata
         brokers.entry(core.config.node_id).or_insert((host, port));
     }
     let topics: Vec<MetadataResponseTopic> = match wanted {
-        None => view.topics.values().filter(|t| !t.name.starts_with("__")).map(|t| topic(t, &brokers)).collect(),
+        None => view
+            .topics
+            .values()
+            .filter(|t| !t.name.starts_with("__"))
+            .map(|t| topic(&t.name, t, &brokers))
+            .chain(view.topics.values().flat_map(|t| t.bindings.keys().map(|name| topic(name, t, &brokers))))
+            .collect(),
         Some(names) => names
             .iter()
-            .map(|n| match view.topics.get(n) {
-                Some(t) => topic(t, &brokers),
+            .map(|n| match bindings::resolve(&view.topics, n) {
+                Some(target) => topic(n, target.topic, &brokers),
                 None => MetadataResponseTopic::default()
                     .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
                     .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
@@ -113,7 +120,8 @@ pub async fn handle(core: &Core, req: MetadataRequest, version: i16) -> Metadata
         .with_topics(topics)
 }
 
-fn topic(t: &TopicRecord, brokers: &BTreeMap<NodeId, (String, i32)>) -> MetadataResponseTopic {
+/// Topic `t` as Kafka topic `name` (its own name, or a binding's).
+fn topic(name: &str, t: &TopicRecord, brokers: &BTreeMap<NodeId, (String, i32)>) -> MetadataResponseTopic {
     let partitions = t
         .shards
         .iter()
@@ -131,8 +139,8 @@ fn topic(t: &TopicRecord, brokers: &BTreeMap<NodeId, (String, i32)>) -> Metadata
         })
         .collect();
     MetadataResponseTopic::default()
-        .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
-        .with_is_internal(t.name.starts_with("__"))
+        .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+        .with_is_internal(name.starts_with("__"))
         .with_partitions(partitions)
 }
 

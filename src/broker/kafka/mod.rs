@@ -10,6 +10,7 @@
 //! family, turn a decoded request into its response.
 
 mod api_versions;
+pub mod binding;
 mod configs;
 pub mod connection;
 mod errors;
@@ -64,6 +65,8 @@ pub struct Core {
     pub groups: group::Coordinator,
     /// Users and topic ACLs (the `[mqtt]` ones).
     pub auth: Arc<crate::broker::auth::Authenticator>,
+    /// Log ranges known to hold nothing for a binding's readers.
+    pub skips: binding::skips::Skips,
 }
 
 /// The running Kafka front-end.
@@ -93,6 +96,7 @@ impl KafkaBroker {
             stats: KafkaStats::default(),
             groups: group::Coordinator::default(),
             auth: Arc::new(auth),
+            skips: Default::default(),
         });
         task::spawn(group::Coordinator::tick_loop(core.clone()));
         let limit = Arc::new(Semaphore::new(core.config.broker.connections_max));

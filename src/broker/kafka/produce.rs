@@ -18,8 +18,9 @@ use keel_rt::time;
 use std::sync::atomic::Ordering;
 
 use super::sasl::Session;
-use super::{errors, Core};
+use super::{binding, errors, Core};
 use crate::broker::auth::Access;
+use crate::meta::bindings;
 use crate::rpc::shard::WireRecord;
 
 /// Why a partition's batches were refused, with a message for the client.
@@ -72,25 +73,30 @@ fn answer(index: i32, outcome: Outcome) -> PartitionProduceResponse {
 
 /// Appends one partition's batches.
 async fn partition(core: &Core, topic: &str, p: PartitionProduceData) -> Outcome {
-    let known = core.view.current().topics.get(topic).is_some_and(|t| p.index >= 0 && (p.index as u32) < t.partitions);
-    if !known {
+    let view = core.view.current();
+    let target =
+        bindings::resolve(&view.topics, topic).filter(|t| p.index >= 0 && (p.index as u32) < t.topic.partitions);
+    let Some(target) = target else {
         return Err((ResponseError::UnknownTopicOrPartition, format!("{topic}/{} does not exist", p.index)));
-    }
+    };
     let records = p.records.unwrap_or_default();
     let batches = batch::split(&records).map_err(|e| (errors::of_batch(&e), e.to_string()))?;
     let producer = producer_of(&batches)?;
     let now_ms = time::wall_ms();
-    let wire: Vec<WireRecord> = batches
-        .iter()
-        .map(|(h, bytes)| WireRecord {
-            timestamp_ms: if h.max_timestamp >= 0 { h.max_timestamp as u64 } else { now_ms },
-            value: bytes.clone(),
-            extra_offsets: h.offsets() - 1,
-            ..Default::default()
-        })
-        .collect();
+    let wire: Vec<WireRecord> = match target.filter {
+        Some(filter) => binding::write::records(filter, &batches, now_ms)?,
+        None => batches
+            .iter()
+            .map(|(h, bytes)| WireRecord {
+                timestamp_ms: if h.max_timestamp >= 0 { h.max_timestamp as u64 } else { now_ms },
+                value: bytes.clone(),
+                extra_offsets: h.offsets() - 1,
+                ..Default::default()
+            })
+            .collect(),
+    };
     let offsets: u64 = batches.iter().map(|(h, _)| u64::from(h.offsets())).sum();
-    match core.data.produce(topic, p.index as u32, wire, producer).await {
+    match core.data.produce(&target.topic.name, p.index as u32, wire, producer).await {
         Ok((base, _)) => {
             core.stats.records_produced.fetch_add(offsets, Ordering::Relaxed);
             Ok(base as i64)

@@ -17,22 +17,13 @@ use keel_protocols::kafka::kafka_protocol::ResponseError;
 use super::{errors, Core};
 use crate::meta::command::{MetaCommand, MetaOk, TopicSpec};
 use crate::meta::records::{Engine, Role};
-use crate::meta::state::TOPIC_NAME_BYTES_MAX;
+use crate::meta::state::valid_name;
 
 /// How long an answer waits for this broker's view to show the change.
 const VIEW_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a topic could not be created or deleted, with a message for the client.
 type Refusal = (ResponseError, String);
-
-/// Whether `name` is a topic name Kafka and Keel both accept.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= TOPIC_NAME_BYTES_MAX
-        && name != "."
-        && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
 
 /// The storage nodes alive now (a replication factor is capped by them).
 fn storage_nodes(core: &Core) -> u32 {
@@ -155,15 +146,14 @@ pub async fn delete(core: &Core, req: DeleteTopicsRequest, version: i16) -> Dele
     let mut results = Vec::with_capacity(names.len());
     for name in names {
         let r = DeletableTopicResult::default().with_name(Some(TopicName(StrBytes::from_string(name.clone()))));
-        let outcome = match core.meta.write(&MetaCommand::DeleteTopic { name }).await {
-            Ok(w) => match w.result {
-                Ok(_) => {
-                    core.view.clone().at_least(w.log_id.index, VIEW_WAIT).await;
-                    Ok(())
-                }
-                Err(e) => Err((errors::of_meta_result(&e), e.to_string())),
-            },
-            Err(e) => Err((errors::of_meta(&e), e.to_string())),
+        let bound = core.view.current().topics.values().any(|t| t.bindings.contains_key(&name));
+        let refused = bound.then(|| {
+            let why = format!("{name} is a binding of the MQTT log: remove it with `keel binding delete {name}`");
+            (ResponseError::PolicyViolation, why)
+        });
+        let outcome = match refused {
+            Some(e) => Err(e),
+            None => delete_one(core, name).await,
         };
         results.push(match outcome {
             Ok(()) => r,
@@ -171,6 +161,19 @@ pub async fn delete(core: &Core, req: DeleteTopicsRequest, version: i16) -> Dele
         });
     }
     DeleteTopicsResponse::default().with_responses(results)
+}
+
+async fn delete_one(core: &Core, name: String) -> Result<(), Refusal> {
+    match core.meta.write(&MetaCommand::DeleteTopic { name }).await {
+        Ok(w) => match w.result {
+            Ok(_) => {
+                core.view.clone().at_least(w.log_id.index, VIEW_WAIT).await;
+                Ok(())
+            }
+            Err(e) => Err((errors::of_meta_result(&e), e.to_string())),
+        },
+        Err(e) => Err((errors::of_meta(&e), e.to_string())),
+    }
 }
 
 /// CreatePartitions: grows each topic to its new count (never shrinks; internal topics and
@@ -190,7 +193,14 @@ pub async fn create_partitions(core: &Core, req: CreatePartitionsRequest) -> Cre
 }
 
 async fn grow(core: &Core, name: &str, count: i32, assigned: bool, validate_only: bool) -> Result<(), Refusal> {
-    let current = core.view.current().topics.get(name).map(|t| t.partitions);
+    let view = core.view.current();
+    if view.topics.values().any(|t| t.bindings.contains_key(name)) {
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!("{name} is a binding: it has the MQTT log's partitions"),
+        ));
+    }
+    let current = view.topics.get(name).map(|t| t.partitions);
     let Some(current) = current else {
         return Err((ResponseError::UnknownTopicOrPartition, format!("no topic {name}")));
     };
@@ -218,6 +228,7 @@ async fn grow(core: &Core, name: &str, count: i32, assigned: bool, validate_only
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::state::TOPIC_NAME_BYTES_MAX;
 
     #[test]
     fn names_follow_kafka_rules() {

@@ -70,6 +70,27 @@ pub async fn ensure(meta: &MetaClient, view: &ViewHandle, config: &MqttSection, 
     }
 }
 
+/// Sets the configured bindings (`[[mqtt.bindings]]`) in meta, retrying what meta could not
+/// take yet; a binding meta refuses (its name is a topic's) is logged and left.
+pub async fn bind_configured(meta: MetaClient, config: MqttSection) {
+    for b in &config.bindings {
+        let cmd =
+            MetaCommand::Bind { topic: TOPIC.into(), name: b.kafka_topic.clone(), filter: Some(b.filter.clone()) };
+        loop {
+            match meta.write(&cmd).await {
+                Ok(w) => {
+                    if let Err(e) = w.result {
+                        tracing::warn!(binding = %b.kafka_topic, error = %e, "the configured binding was refused");
+                    }
+                    break;
+                }
+                Err(e) => tracing::debug!(binding = %b.kafka_topic, error = %e, "setting a binding; will retry"),
+            }
+            time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
 fn spec(config: &MqttSection, storage_nodes: u32) -> TopicSpec {
     let engine = if config.engine == "memory" { Engine::Memory } else { Engine::Segment };
     let rf = config.replication_factor.min(storage_nodes).max(1);

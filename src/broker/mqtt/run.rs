@@ -149,6 +149,9 @@ async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
     let MqttParts { config, meta, view, data, unsafe_ack_before_append, tls: _ } = parts;
     let cluster_nodes = config.meta_peers().map(|p| p.len()).unwrap_or(1).max(config.meta.endpoints.len());
     let shards = namespace::ensure(&meta, &view, &config.mqtt, cluster_nodes as u32).await;
+    if !config.mqtt.bindings.is_empty() {
+        task::spawn(namespace::bind_configured(meta.clone(), config.mqtt.clone()));
+    }
     let producer = loop {
         match data.producer().await {
             Ok(p) => break p,
