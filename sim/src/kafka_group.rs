@@ -2,7 +2,7 @@
 //! (eager) Kafka consumer does: FindCoordinator, JoinGroup (protocol type "consumer", the range
 //! assignor computed by the leader member, ConsumerProtocol bytes: [`crate::kafka_assignment`]),
 //! SyncGroup, then OffsetFetch of its partitions (from the start when none is committed), Fetch
-//! from any broker, an OffsetCommit of its positions after every round of polls and a Heartbeat
+//! from any broker, an OffsetCommit of its positions after a round of polls moved them, a Heartbeat
 //! every second. A rebalance, a stale generation or an unknown member sends it back to join
 //! (afresh for an unknown member id); a lost or moved coordinator sends it to FindCoordinator.
 //! Every commit, every OffsetFetch answer, every assignment and every polled record goes into
@@ -41,6 +41,8 @@ const REBALANCE_MS: i32 = 10_000;
 /// A join or sync may be held by the coordinator up to the rebalance timeout (plus its slack).
 const JOIN_CALL: Duration = Duration::from_secs(20);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How long a fetch waits for records (what keeps an idle member's requests few).
+const POLL_WAIT_MS: i32 = 300;
 
 /// Error codes by name.
 const NOT_COORDINATOR: i16 = 16;
@@ -146,10 +148,14 @@ impl Member {
             Err(b) => return b,
         };
         let mut last_beat = time::now();
+        let mut committed = BTreeMap::new();
         while !done() {
             self.poll(&mut positions).await;
-            if let Err(b) = self.commit(&positions).await {
-                return b;
+            if positions != committed {
+                if let Err(b) = self.commit(&positions).await {
+                    return b;
+                }
+                committed = positions.clone();
             }
             if time::now() >= last_beat + HEARTBEAT_EVERY {
                 if let Err(b) = self.heartbeat().await {
@@ -274,7 +280,7 @@ impl Member {
                 self.data = self.brokers.connect().await;
             }
             let Some(c) = self.data.as_mut() else { return };
-            match fetch(c, *partition, *next, 100).await {
+            match fetch(c, *partition, *next, POLL_WAIT_MS).await {
                 Ok((records, _)) => {
                     if let Some((last, _)) = records.last() {
                         *next = last + 1;
