@@ -4,7 +4,10 @@
 //! epoch after giving one up), a consumer per partition polling it throughout, under the nemesis
 //! (brokers killed too), then a liveness phase and a final read of every partition. Checked
 //! with the anomalies Jepsen names for Kafka: lost write, duplicate, inconsistent offsets,
-//! nonmonotonic poll, poll skip, nonmonotonic send.
+//! nonmonotonic poll, poll skip, nonmonotonic send. Beside them a consumer group
+//! ([`crate::kafka_group`], with members that leave and members whose host is killed:
+//! [`crate::kafka_group_churn`]) consumes the topic with committed offsets, checked for no
+//! acknowledged commit lost, one owner per partition per generation, and nothing unseen.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -32,20 +35,23 @@ use madsim::runtime::Handle;
 
 use crate::cluster::{data_ip, MetaCluster, KAFKA_PORT};
 use crate::history::Recorder;
+use crate::invariants::kafka_group_history::CommitOutcome;
 use crate::invariants::kafka_history::{FinalRead, PollLog, ProduceOutcome, Produced};
 use crate::invariants::{
     kafka_duplicate, kafka_inconsistent_offsets, kafka_lost_write, kafka_nonmonotonic_poll, kafka_nonmonotonic_send,
-    kafka_poll_skip, Violation,
+    kafka_offsets_backwards, kafka_poll_skip, kafka_split_ownership, kafka_unseen, Violation,
 };
 use crate::kafka_client::KafkaConn;
+use crate::kafka_group::GroupShared;
+use crate::kafka_group_churn;
 use crate::meta_scenario::Outcome;
 use crate::nemesis::safety_then_heal;
 use crate::settings::Settings;
 
-const TOPIC: &str = "k";
-const PARTITIONS: i32 = 2;
+pub(crate) const TOPIC: &str = "k";
+pub(crate) const PARTITIONS: i32 = 2;
 /// How long one request may take before its outcome counts as unknown.
-const CALL: Duration = Duration::from_secs(10);
+pub(crate) const CALL: Duration = Duration::from_secs(10);
 /// Error codes a producer retries unchanged.
 const RETRIABLE: &[i16] = &[3, 5, 6, 7, 19, 20, 56];
 
@@ -86,19 +92,19 @@ fn client_ip(i: usize) -> IpAddr {
 }
 
 #[derive(Clone)]
-struct Brokers(Vec<String>);
+pub(crate) struct Brokers(Vec<String>);
 
 impl Brokers {
     fn pick(&self) -> String {
         self.0[rand::rng().gen_range(0..self.0.len())].clone()
     }
 
-    async fn connect(&self) -> Option<KafkaConn> {
+    pub(crate) async fn connect(&self) -> Option<KafkaConn> {
         KafkaConn::connect(&self.pick(), CALL).await.ok()
     }
 }
 
-fn topic() -> TopicName {
+pub(crate) fn topic() -> TopicName {
     TopicName(StrBytes::from_static_str(TOPIC))
 }
 
@@ -124,6 +130,8 @@ pub async fn run(settings: Settings, options: KafkaOptions) -> Outcome {
         hosts.next().expect("a host").spawn(async move { consumer(p, b, l, s).await });
     }
     let safety_end = time::now() + Duration::from_millis(settings.safety_ms);
+    let group = GroupShared::default();
+    kafka_group_churn::start(&mut hosts, &brokers, &group, &stop, settings.safety_ms);
     let mut workers = Vec::new();
     for i in 0..settings.clients {
         let (b, l) = (brokers.clone(), log.clone());
@@ -163,19 +171,22 @@ pub async fn run(settings: Settings, options: KafkaOptions) -> Outcome {
         }
     };
     wait_consumers(&log, &read, live_end).await;
+    kafka_group_churn::drain(&group, &read, live_end).await;
     stop.store(true, Ordering::Relaxed);
-    finish(&settings, &log, &read, &cluster, failures, &nemesis.injected)
+    finish(&settings, &log, &group, &read, &cluster, failures, &nemesis.injected)
 }
 
 fn finish(
     settings: &Settings,
     log: &Shared,
+    group: &GroupShared,
     read: &FinalRead,
     cluster: &MetaCluster,
     failures: Vec<String>,
     injected: &BTreeMap<&'static str, u64>,
 ) -> Outcome {
     let l = log.lock();
+    let g = group.lock();
     let polls: Vec<PollLog> = l.polls.values().cloned().collect();
     let mut violations: Vec<Violation> = [
         kafka_lost_write::check(&l.produced, read),
@@ -184,6 +195,9 @@ fn finish(
         kafka_nonmonotonic_poll::check(&polls),
         kafka_poll_skip::check(&polls),
         kafka_nonmonotonic_send::check(&l.produced),
+        kafka_offsets_backwards::check(&g.commits, &g.observed),
+        kafka_split_ownership::check(&g.assigned),
+        kafka_unseen::check(&l.produced, read, &g.polled),
     ]
     .into_iter()
     .filter_map(Result::err)
@@ -192,11 +206,16 @@ fn finish(
     let acked = l.produced.iter().filter(|p| matches!(p.outcome, ProduceOutcome::Acked(_))).count();
     let polled: Vec<usize> = polls.iter().map(|p| p.records.len()).collect();
     let stored: Vec<usize> = read.values().map(Vec::len).collect();
+    let acked_commits = g.commits.iter().filter(|c| c.outcome == CommitOutcome::Acked).count();
+    let generations = g.assigned.iter().map(|a| a.generation).max().unwrap_or(-1);
     let summary = format!(
-        "{settings} brokers={}\n  produced={} acked={acked} stored={stored:?} polled={polled:?} faults={injected:?} sim_secs={:.1}",
+        "{settings} brokers={}\n  produced={} acked={acked} stored={stored:?} polled={polled:?} faults={injected:?} sim_secs={:.1}\n  group: polled={} commits={} acked={acked_commits} fetched={} generations={generations}",
         cluster.data.len(),
         l.produced.len(),
-        time::since_start().as_secs_f64()
+        time::since_start().as_secs_f64(),
+        g.polled.len(),
+        g.commits.len(),
+        g.observed.len(),
     );
     let digest = trace::fnv1a(trace::digest(), summary.as_bytes());
     Outcome { violations, digest, summary }
@@ -336,7 +355,7 @@ async fn producer(name: String, brokers: Brokers, log: Shared, until: time::Inst
 
 /// One fetch of `partition` from `offset` at any broker: (records, high watermark), or an
 /// error code.
-async fn fetch(
+pub(crate) async fn fetch(
     conn: &mut KafkaConn,
     partition: i32,
     offset: i64,

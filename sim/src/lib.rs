@@ -16,8 +16,13 @@ pub mod cluster;
 pub mod data_scenario;
 #[cfg(madsim)]
 pub mod history;
+pub mod kafka_assignment;
 #[cfg(madsim)]
 pub mod kafka_client;
+#[cfg(madsim)]
+pub mod kafka_group;
+#[cfg(madsim)]
+pub mod kafka_group_churn;
 #[cfg(madsim)]
 pub mod kafka_scenario;
 #[cfg(madsim)]

@@ -1,6 +1,7 @@
 //! Seeded simulations of Kafka clients over the whole cluster (run under `--cfg madsim`; see
 //! `tests/sim.rs` at the workspace root): stateless brokers, meta and storage nodes under the
-//! nemesis, Kafka clients on the codec, checked for Jepsen's Kafka anomalies.
+//! nemesis, Kafka clients on the codec (a consumer group among them), checked for Jepsen's Kafka
+//! anomalies and the group's promises.
 #![cfg(madsim)]
 
 use keel_sim::kafka_scenario::{self, KafkaOptions};

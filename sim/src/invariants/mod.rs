@@ -21,18 +21,25 @@
 //! * [`kafka_lost_write`], [`kafka_duplicate`], [`kafka_inconsistent_offsets`],
 //!   [`kafka_nonmonotonic_poll`], [`kafka_poll_skip`], [`kafka_nonmonotonic_send`] — the
 //!   Kafka scenario's, named after Jepsen's Kafka anomalies, over [`kafka_history`].
+//! * [`kafka_offsets_backwards`], [`kafka_split_ownership`], [`kafka_unseen`] — its consumer
+//!   group's: no acknowledged offset commit lost, one owner per partition per generation, every
+//!   acknowledged record polled by the group by the end, over [`kafka_group_history`].
 //!
 //! All output is deterministic: maps that influence reports are `BTreeMap`s and
 //! violations are reported in a fixed order, so the same seed yields the same message.
 
 pub mod committed_never_lost;
 pub mod kafka_duplicate;
+pub mod kafka_group_history;
 pub mod kafka_history;
 pub mod kafka_inconsistent_offsets;
 pub mod kafka_lost_write;
 pub mod kafka_nonmonotonic_poll;
 pub mod kafka_nonmonotonic_send;
+pub mod kafka_offsets_backwards;
 pub mod kafka_poll_skip;
+pub mod kafka_split_ownership;
+pub mod kafka_unseen;
 pub mod linearizable;
 pub mod mqtt_at_least_once;
 pub mod mqtt_exactly_once;

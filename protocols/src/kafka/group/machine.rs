@@ -182,6 +182,13 @@ impl Group {
         }
     }
 
+    /// Numbers the member ids it hands out from `n` (a coordinator gives each load of a group
+    /// its own range, so ids stay unique across coordinators and reloads).
+    pub fn with_member_ids_from(mut self, n: u64) -> Self {
+        self.next_member = n;
+        self
+    }
+
     pub fn state(&self) -> State {
         self.state
     }

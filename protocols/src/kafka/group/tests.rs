@@ -204,3 +204,14 @@ fn a_join_with_no_protocol_in_common_is_refused() {
     assert!(matches!(&out[0], Command::JoinAnswer { result: Err((GroupError::InconsistentGroupProtocol, _)), .. }));
     assert_eq!(g.state(), State::Stable, "the group is untouched");
 }
+
+#[test]
+fn two_loads_of_a_group_at_one_generation_hand_out_different_member_ids() {
+    let first = |n| {
+        let mut g = Group::new("g", 4).with_member_ids_from(n);
+        let cmds = g.handle(join(1, "", 0));
+        let answers = g.handle(Event::Persisted { generation: persist_of(&cmds).expect("a generation"), now_ms: 0 });
+        joined(&answers).pop().expect("a member joined").1.member_id
+    };
+    assert_ne!(first(0), first(1 << 16));
+}

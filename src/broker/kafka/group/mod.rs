@@ -4,8 +4,10 @@
 //! coordinator moves with the shard and a coordinator that dies is replaced by the next one
 //! replaying the shard. Membership runs in `keel_protocols::kafka::group::Group`, one per group,
 //! fed by the requests ([`handlers`]) and a ticker; each generation is appended to the shard
-//! before it is announced, each offset commit is one append.
+//! before it is announced, each offset commit is one append. A loaded group is replayed again
+//! whenever someone else turns out to have written its shard ([`fence`]).
 
+pub mod fence;
 pub mod handlers;
 pub mod store;
 
@@ -34,6 +36,8 @@ const TICK: Duration = Duration::from_millis(250);
 /// One loaded group.
 struct Loaded {
     partition: u32,
+    /// The shard's [`fence`] version this state is current at.
+    version: u64,
     machine: Group,
     offsets: BTreeMap<(String, i32), Committed>,
     waiting: HashMap<u64, oneshot::Sender<Command>>,
@@ -46,6 +50,7 @@ type Handle = Arc<tokio::sync::Mutex<Option<Loaded>>>;
 pub struct Coordinator {
     groups: Mutex<HashMap<String, Handle>>,
     next_token: AtomicU64,
+    shards: fence::ShardEnds,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,15 +92,27 @@ impl Coordinator {
         }
         let handle = lock(&self.groups).entry(group.to_string()).or_default().clone();
         let mut slot = handle.lock().await;
+        let loading = |e: String| {
+            tracing::warn!(group, error = %e, "kafka: reading a group's shard failed");
+            ResponseError::CoordinatorLoadInProgress
+        };
+        let high_watermark = store::end(&core.data, partition).await.map_err(loading)?;
+        let version =
+            self.shards.check(partition, high_watermark).map_err(|_| ResponseError::CoordinatorLoadInProgress)?;
+        if slot.as_ref().is_some_and(|l| l.version != version) {
+            tracing::info!(group, "kafka: the group's shard was written elsewhere; replaying it");
+            *slot = None; // its waiters see their senders dropped
+        }
         if slot.is_none() {
-            let found = store::replay(&core.data, partition, group).await.map_err(|e| {
-                tracing::warn!(group, error = %e, "kafka: replaying a group failed");
-                ResponseError::CoordinatorLoadInProgress
-            })?;
+            let found = store::replay(&core.data, partition, group).await.map_err(loading)?;
             let generation = found.generation.map_or(0, |g| g.generation);
+            // Member ids unique to this load: a reloaded group must not hand out again the ids
+            // it handed out before (or another coordinator did).
+            let ids_from = (core.config.node_id << 40) | (self.token() << 16);
             *slot = Some(Loaded {
                 partition,
-                machine: Group::new(group, generation),
+                version: self.shards.replayed(partition, found.end),
+                machine: Group::new(group, generation).with_member_ids_from(ids_from),
                 offsets: found.offsets,
                 waiting: HashMap::new(),
             });
@@ -217,13 +234,19 @@ impl GroupGuard<'_> {
         self.loaded().offsets.iter()
     }
 
-    /// Appends `commits` to the group's shard and, once acknowledged, takes them.
+    /// Appends `commits` to the group's shard and, once acknowledged, takes them. An error if
+    /// the shard had been written elsewhere (the commits are in it, but were accepted on state
+    /// that may be stale: not a success to report).
     pub async fn commit(&mut self, commits: Vec<((String, i32), Committed)>) -> Result<(), String> {
         let records =
             commits.iter().map(|((t, p), c)| (store::offset_key(&self.group, t, *p), store::offset_value(c))).collect();
-        store::append(&self.core.data, self.loaded().partition, records, time::wall_ms()).await?;
+        let partition = self.loaded().partition;
+        let (base, last) = store::append(&self.core.data, partition, records, time::wall_ms()).await?;
         self.loaded_mut().offsets.extend(commits);
-        Ok(())
+        match self.core.groups.shards.appended(partition, base, last) {
+            true => Ok(()),
+            false => Err("the group's shard was written elsewhere".into()),
+        }
     }
 
     /// Deletes the group's offsets and generation (an empty group only).
@@ -236,7 +259,9 @@ impl GroupGuard<'_> {
             .map(|(t, p)| (store::offset_key(&group, t, *p), bytes::Bytes::new()))
             .collect();
         records.push((store::group_key(&group), bytes::Bytes::new()));
-        store::append(&self.core.data, self.loaded().partition, records, time::wall_ms()).await?;
+        let partition = self.loaded().partition;
+        let (base, last) = store::append(&self.core.data, partition, records, time::wall_ms()).await?;
+        self.core.groups.shards.appended(partition, base, last);
         self.loaded_mut().offsets.clear();
         Ok(())
     }
@@ -257,9 +282,17 @@ async fn run(core: &Core, group: &str, l: &mut Loaded, cmds: Vec<Command>) -> bo
                     leader: leader.clone(),
                 };
                 let record = vec![(store::group_key(group), store::group_value(&g))];
-                if let Err(e) = store::append(&core.data, l.partition, record, time::wall_ms()).await {
-                    tracing::warn!(group, generation, error = %e, "kafka: a generation was not persisted");
-                    return false;
+                match store::append(&core.data, l.partition, record, time::wall_ms()).await {
+                    Err(e) => {
+                        tracing::warn!(group, generation, error = %e, "kafka: a generation was not persisted");
+                        return false;
+                    }
+                    Ok((base, last)) if !core.groups.shards.appended(l.partition, base, last) => {
+                        // Decided on state that may be stale: nobody learns it; the group reloads.
+                        tracing::info!(group, generation, "kafka: the group's shard was written elsewhere");
+                        return false;
+                    }
+                    Ok(_) => {}
                 }
                 queue.extend(l.machine.handle(Event::Persisted { generation: *generation, now_ms: now_ms() }));
                 continue;

@@ -56,6 +56,8 @@ pub struct Generation {
 pub struct Loaded {
     pub offsets: BTreeMap<(String, i32), Committed>,
     pub generation: Option<Generation>,
+    /// The shard's high watermark the replay read up to.
+    pub end: u64,
 }
 
 fn put_str(out: &mut BytesMut, s: &str) {
@@ -140,6 +142,11 @@ pub fn apply(group: &str, key: &[u8], value: &[u8], into: &mut Loaded) {
         GROUP_KEY if v.is_empty() => into.generation = None,
         GROUP_KEY if v.remaining() >= 4 => {
             let generation = v.get_i32();
+            // Generations only grow: a record of a lower one was written late by a coordinator
+            // that had lost the group (see `fence`), and must not take the group back.
+            if into.generation.as_ref().is_some_and(|g| g.generation > generation) {
+                return;
+            }
             let (Some(protocol_type), Some(protocol_name), Some(leader)) =
                 (get_str(&mut v), get_str(&mut v), get_str(&mut v))
             else {
@@ -188,15 +195,20 @@ pub async fn ensure_topic(meta: &MetaClient, view: &ViewHandle, partitions: u32,
 }
 
 /// Appends records (key, value) to the group's shard, acknowledged once the in-sync replicas
-/// synced them.
+/// synced them; the offsets of the first and last.
 pub async fn append(
     data: &DataClient,
     partition: u32,
     records: Vec<(Bytes, Bytes)>,
     now_ms: u64,
-) -> Result<(), String> {
+) -> Result<(u64, u64), String> {
     let wire = records.into_iter().map(|(k, v)| WireRecord::new(now_ms, Some(k), v)).collect();
-    data.produce(OFFSETS_TOPIC, partition, wire, None).await.map(|_| ()).map_err(|e| e.to_string())
+    data.produce(OFFSETS_TOPIC, partition, wire, None).await.map_err(|e| e.to_string())
+}
+
+/// The shard's high watermark.
+pub async fn end(data: &DataClient, partition: u32) -> Result<u64, String> {
+    data.fetch(OFFSETS_TOPIC, partition, 0, 1, 0).await.map(|f| f.high_watermark).map_err(|e| e.to_string())
 }
 
 /// Replays the group's shard from its start to the high watermark.
@@ -206,6 +218,7 @@ pub async fn replay(data: &DataClient, partition: u32, group: &str) -> Result<Lo
     loop {
         let f = data.fetch(OFFSETS_TOPIC, partition, next, REPLAY_BYTES, 0).await.map_err(|e| e.to_string())?;
         next = next.max(f.start_offset);
+        loaded.end = f.high_watermark;
         if f.records.is_empty() || next >= f.high_watermark {
             return Ok(loaded);
         }
@@ -221,7 +234,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_replay_to_the_last_value_of_each_key_of_the_group() {
+    fn records_replay_to_the_last_offset_of_each_key_and_the_highest_generation_of_the_group() {
         let mut l = Loaded::default();
         let c = |offset| Committed { offset, leader_epoch: -1, metadata: "m".into() };
         apply("g", &offset_key("g", "t", 0), &offset_value(&c(5)), &mut l);
@@ -237,6 +250,8 @@ mod tests {
             leader: "m1".into(),
         };
         apply("g", &group_key("g"), &group_value(&gen), &mut l);
+        let stale = Generation { generation: 5, ..gen.clone() };
+        apply("g", &group_key("g"), &group_value(&stale), &mut l);
         apply("g", b"\x01", b"garbage", &mut l);
         apply("g", &offset_key("g", "t", 2), b"\x00\x01", &mut l);
         assert_eq!(l.offsets.into_iter().collect::<Vec<_>>(), [(("t".to_string(), 0), c(9))]);
