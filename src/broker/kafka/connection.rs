@@ -139,7 +139,7 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::served()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, r, version).await),
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, session, client_id, r).await?),
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r).await),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r, version).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r).await),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(core, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(core, r, version).await),

@@ -4,8 +4,9 @@
 //! one-record batch. With fewer than `min_bytes` at hand the request waits (at most
 //! `max_wait_ms`, capped by `[kafka] fetch_wait_ms_max`) until some partition has records.
 //! `read_committed` is served like `read_uncommitted`: there are no transactions, so the last
-//! stable offset is the high watermark. Incremental fetch sessions are not kept (the answer's
-//! session id 0 tells the client to send full requests).
+//! stable offset is the high watermark. From v7 a Fetch may open or continue an incremental
+//! fetch session ([`super::fetch_session`]): the partitions read are then the session's, and
+//! the answer carries only those that changed.
 
 use std::sync::atomic::Ordering;
 
@@ -14,17 +15,19 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use keel_protocols::kafka::batch;
 use keel_protocols::kafka::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use keel_protocols::kafka::kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
 use keel_protocols::kafka::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
+use super::fetch_session::{Answered, SessionCache, SessionRequest, Wanted, FINAL_EPOCH};
 use super::sasl::Session;
 use super::{errors, Core};
 use crate::broker::auth::Access;
 use crate::rpc::shard::WireRecord;
 
-/// One partition asked for.
+/// One partition to read.
 #[derive(Clone)]
 struct Want {
     topic: TopicName,
@@ -47,17 +50,20 @@ impl Got {
     }
 }
 
-pub async fn handle(core: &Core, session: &Session, client_id: &str, req: FetchRequest) -> FetchResponse {
-    let wants: Vec<Want> = req
-        .topics
+pub async fn handle(core: &Core, session: &Session, client_id: &str, req: FetchRequest, version: i16) -> FetchResponse {
+    let begun = sessions(core).begin(session_request(&req, version), keel_rt::rand::u64());
+    let plan = match begun {
+        Ok(plan) => plan,
+        Err(e) => return FetchResponse::default().with_error_code(e.code()),
+    };
+    let wants: Vec<Want> = plan
+        .partitions
         .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(|p| Want {
-                topic: t.topic.clone(),
-                partition: p.partition,
-                offset: p.fetch_offset,
-                bytes_max: p.partition_max_bytes,
-            })
+        .map(|((topic, partition), w)| Want {
+            topic: TopicName(StrBytes::from_string(topic.clone())),
+            partition: *partition,
+            offset: w.fetch_offset,
+            bytes_max: w.bytes_max,
         })
         .collect();
     let allowed = |w: &Want| session.allows(core, client_id, Access::Subscribe, w.topic.0.as_str());
@@ -75,15 +81,29 @@ pub async fn handle(core: &Core, session: &Session, client_id: &str, req: FetchR
     }
     let sizes: Vec<usize> = got.iter().map(|g| g.records.len()).collect();
     let kept = within_response_limit(&sizes, req.max_bytes);
+    for (g, keep) in got.iter_mut().zip(&kept) {
+        if !keep {
+            g.records = Bytes::new();
+        }
+    }
+    let answered: Vec<Answered> = got
+        .iter()
+        .map(|g| Answered {
+            has_records: !g.records.is_empty(),
+            error: g.error.is_some(),
+            high_watermark: g.high_watermark,
+            start_offset: g.start_offset,
+        })
+        .collect();
+    let carried = sessions(core).finish(&plan, &answered);
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
-    for ((w, g), keep) in wants.into_iter().zip(got).zip(kept) {
-        let records = if keep { g.records } else { Bytes::new() };
+    for ((w, g), _) in wants.into_iter().zip(got).zip(carried).filter(|(_, carry)| *carry) {
         let mut p = PartitionData::default()
             .with_partition_index(w.partition)
             .with_high_watermark(g.high_watermark)
             .with_last_stable_offset(g.high_watermark)
             .with_log_start_offset(g.start_offset)
-            .with_records(Some(records));
+            .with_records(Some(g.records));
         if let Some(e) = g.error {
             p = p.with_error_code(e.code());
         }
@@ -92,7 +112,38 @@ pub async fn handle(core: &Core, session: &Session, client_id: &str, req: FetchR
             _ => topics.push(FetchableTopicResponse::default().with_topic(w.topic).with_partitions(vec![p])),
         }
     }
-    FetchResponse::default().with_responses(topics)
+    FetchResponse::default().with_session_id(plan.session_id).with_responses(topics)
+}
+
+fn sessions(core: &Core) -> std::sync::MutexGuard<'_, SessionCache> {
+    core.fetch_sessions.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The session fields of `req`; before v7 there are none (a sessionless full fetch).
+fn session_request(req: &FetchRequest, version: i16) -> SessionRequest {
+    let partitions = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let wanted = Wanted {
+                    fetch_offset: p.fetch_offset,
+                    bytes_max: p.partition_max_bytes,
+                    current_leader_epoch: p.current_leader_epoch,
+                };
+                ((t.topic.0.to_string(), p.partition), wanted)
+            })
+        })
+        .collect();
+    let forgotten = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+        .collect();
+    match version >= 7 {
+        true => SessionRequest { session_id: req.session_id, epoch: req.session_epoch, partitions, forgotten },
+        false => SessionRequest { session_id: 0, epoch: FINAL_EPOCH, partitions, forgotten: vec![] },
+    }
 }
 
 /// Which partitions' records fit in a response of `max_bytes` (0 or less: no limit): whole

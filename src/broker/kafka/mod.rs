@@ -14,6 +14,7 @@ mod configs;
 pub mod connection;
 mod errors;
 mod fetch;
+mod fetch_session;
 pub mod group;
 mod list_offsets;
 mod metadata;
@@ -23,7 +24,7 @@ mod sasl;
 mod topics;
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use keel_rt::net::TcpListener;
 use keel_rt::task;
@@ -64,6 +65,8 @@ pub struct Core {
     pub groups: group::Coordinator,
     /// Users and topic ACLs (the `[mqtt]` ones).
     pub auth: Arc<crate::broker::auth::Authenticator>,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: Mutex<fetch_session::SessionCache>,
 }
 
 /// The running Kafka front-end.
@@ -85,7 +88,9 @@ impl KafkaBroker {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("binding the Kafka listener {addr}: {e}")))?;
+        let fetch_sessions = Mutex::new(fetch_session::SessionCache::new(parts.config.kafka.fetch_sessions_max));
         let core = Arc::new(Core {
+            fetch_sessions,
             config: parts.config,
             meta: parts.meta,
             view: parts.view,
