@@ -1,7 +1,9 @@
 //! Fetch: committed records from each partition asked for, up to the high watermark, as
 //! Kafka record batches: a batch a producer sent comes back as it was stored, with its base
 //! offset set; a record written by anything else (Keel's own data plane) is wrapped in a
-//! one-record batch. With fewer than `min_bytes` at hand the request waits (at most
+//! one-record batch. Each batch is stamped with the leader epoch it was written in
+//! ([`super::leader_epoch`]); a `current_leader_epoch` that is not the partition's is answered
+//! FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH. With fewer than `min_bytes` at hand the request waits (at most
 //! `max_wait_ms`, capped by `[kafka] fetch_wait_ms_max`) until some partition has records.
 //! `read_committed` is served like `read_uncommitted`: there are no transactions, so the last
 //! stable offset is the high watermark. From v7 a Fetch may open or continue an incremental
@@ -23,7 +25,7 @@ use keel_protocols::kafka::kafka_protocol::ResponseError;
 
 use super::fetch_session::{Answered, SessionCache, SessionRequest, Wanted, FINAL_EPOCH};
 use super::sasl::Session;
-use super::{errors, Core};
+use super::{errors, leader_epoch, Core};
 use crate::broker::auth::Access;
 use crate::rpc::shard::WireRecord;
 
@@ -34,6 +36,8 @@ struct Want {
     partition: i32,
     offset: i64,
     bytes_max: i32,
+    /// The leader epoch the client believes current (-1: unchecked).
+    current_leader_epoch: i32,
 }
 
 /// What one partition answers.
@@ -64,6 +68,7 @@ pub async fn handle(core: &Core, session: &Session, client_id: &str, req: FetchR
             partition: *partition,
             offset: w.fetch_offset,
             bytes_max: w.bytes_max,
+            current_leader_epoch: w.current_leader_epoch,
         })
         .collect();
     let allowed = |w: &Want| session.allows(core, client_id, Access::Subscribe, w.topic.0.as_str());
@@ -186,10 +191,11 @@ async fn wait_for_any(core: &Core, wants: &[Want], got: &mut [Got], wait_ms: u32
 /// Reads one partition from its offset, waiting up to `wait_ms` for records.
 async fn read(core: &Core, w: &Want, wait_ms: u32) -> Got {
     let topic = w.topic.0.as_str();
-    let known =
-        core.view.current().topics.get(topic).is_some_and(|t| w.partition >= 0 && (w.partition as u32) < t.partitions);
-    if !known {
+    let Some(current) = leader_epoch::current(&core.view.current(), topic, w.partition) else {
         return Got::error(ResponseError::UnknownTopicOrPartition);
+    };
+    if let Err(e) = leader_epoch::check(w.current_leader_epoch, current) {
+        return Got::error(e);
     }
     if w.offset < 0 {
         return Got::error(ResponseError::OffsetOutOfRange);
@@ -210,19 +216,20 @@ async fn read(core: &Core, w: &Want, wait_ms: u32) -> Got {
     }
     let mut out = BytesMut::new();
     for r in &fetched.records {
-        append_batch(r, &mut out);
+        append_batch(r, leader_epoch::at(&fetched.epoch_starts, r.offset), &mut out);
     }
     core.stats.batches_fetched.fetch_add(fetched.records.len() as u64, Ordering::Relaxed);
     Got { error: None, high_watermark: hw, start_offset: start, records: out.freeze() }
 }
 
-/// Appends stored record `r` as a Kafka batch at its offset.
-fn append_batch(r: &WireRecord, out: &mut BytesMut) {
+/// Appends stored record `r` as a Kafka batch at its offset, stamped with the leader epoch it
+/// was written in.
+fn append_batch(r: &WireRecord, epoch: i32, out: &mut BytesMut) {
     if let Ok(h) = batch::parse_header(&r.value) {
         if h.size() == r.value.len() && h.offsets() == r.span() {
             let at = out.len();
             out.extend_from_slice(&r.value);
-            batch::rebase(&mut out[at..], r.offset as i64, -1);
+            batch::rebase(&mut out[at..], r.offset as i64, epoch);
             return;
         }
     }
@@ -230,7 +237,7 @@ fn append_batch(r: &WireRecord, out: &mut BytesMut) {
         transactional: false,
         control: false,
         delete_horizon: false,
-        partition_leader_epoch: -1,
+        partition_leader_epoch: epoch,
         producer_id: -1,
         producer_epoch: -1,
         timestamp_type: TimestampType::Creation,
@@ -285,12 +292,14 @@ mod tests {
         let plain = WireRecord::new(9, Some(Bytes::from("k")), Bytes::from("plain"));
         let plain = WireRecord { offset: 43, ..plain };
         let mut out = BytesMut::new();
-        append_batch(&stored, &mut out);
-        append_batch(&plain, &mut out);
+        append_batch(&stored, 3, &mut out);
+        append_batch(&plain, 4, &mut out);
         let sets = RecordBatchDecoder::decode_all(&mut out.freeze()).unwrap();
-        let got: Vec<(i64, Option<Bytes>)> =
-            sets.iter().flat_map(|s| s.records.iter().map(|r| (r.offset, r.value.clone()))).collect();
-        let want = [(40, "v0"), (41, "v1"), (42, "v2"), (43, "plain")];
-        assert_eq!(got, want.map(|(o, v)| (o, Some(Bytes::from(v)))));
+        let got: Vec<(i64, i32, Option<Bytes>)> = sets
+            .iter()
+            .flat_map(|s| s.records.iter().map(|r| (r.offset, r.partition_leader_epoch, r.value.clone())))
+            .collect();
+        let want = [(40, 3, "v0"), (41, 3, "v1"), (42, 3, "v2"), (43, 4, "plain")];
+        assert_eq!(got, want.map(|(o, e, v)| (o, e, Some(Bytes::from(v)))));
     }
 }
