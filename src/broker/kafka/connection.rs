@@ -142,7 +142,7 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, r, version).await),
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, session, client_id, r).await?),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r, version).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r, version).await),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(core, r).await)
         }

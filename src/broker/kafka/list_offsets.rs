@@ -21,7 +21,7 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
-pub async fn handle(core: &Core, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(core: &Core, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -30,7 +30,11 @@ pub async fn handle(core: &Core, req: ListOffsetsRequest) -> ListOffsetsResponse
             async move {
                 let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
                 match lookup(core, &name, p.partition_index, p.current_leader_epoch, p.timestamp).await {
-                    Ok((offset, epoch)) => r.with_offset(offset).with_leader_epoch(epoch).with_timestamp(-1),
+                    // Before v4 the answer has no epoch (the codec refuses one that is not -1).
+                    Ok((offset, epoch)) => r
+                        .with_offset(offset)
+                        .with_leader_epoch(if version >= 4 { epoch } else { -1 })
+                        .with_timestamp(-1),
                     Err(e) => r.with_error_code(e.code()).with_offset(-1).with_timestamp(-1),
                 }
             }
