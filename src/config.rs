@@ -43,6 +43,10 @@ pub struct KafkaSection {
     pub request_bytes_max: usize,
     /// The longest a Fetch may wait for records, whatever the client asks, in milliseconds.
     pub fetch_wait_ms_max: u32,
+    /// Incremental fetch sessions (KIP-227) a broker keeps; opening one more evicts the least
+    /// recently used. 0: none (every Fetch is answered in full). Kafka's
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub fetch_sessions_max: usize,
 }
 
 /// The broker role: client listeners and their limits (protocol-agnostic: MQTT today, Kafka
@@ -288,6 +292,7 @@ impl Default for KafkaSection {
             default_replication_factor: 3,
             request_bytes_max: 100 * 1024 * 1024,
             fetch_wait_ms_max: 30_000,
+            fetch_sessions_max: 1000,
         }
     }
 }

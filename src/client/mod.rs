@@ -83,6 +83,9 @@ pub struct Fetched {
     pub records: Vec<WireRecord>,
     pub high_watermark: u64,
     pub start_offset: u64,
+    /// The leader epochs of the records: (epoch, first offset written in it), from the one in
+    /// effect at the first record on.
+    pub epoch_starts: Vec<(u64, u64)>,
 }
 
 type ShardKey = (String, u32);
@@ -173,6 +176,7 @@ impl DataClient {
                         records: r.records,
                         high_watermark: r.high_watermark,
                         start_offset: r.start_offset,
+                        epoch_starts: r.epoch_starts.iter().map(|e| (e.epoch, e.start)).collect(),
                     }),
                     Ok(r) => retry::on_code(Code::of(r.code), r.error, true),
                 }
@@ -189,14 +193,29 @@ impl DataClient {
         spec: OffsetSpec,
         timestamp_ms: u64,
     ) -> Result<u64, ClientError> {
-        let req = ListOffsetsRequest { topic: topic.to_string(), partition, spec: spec as i32, timestamp_ms };
+        Ok(self.offset_and_epoch(topic, partition, spec, timestamp_ms, 0).await?.0)
+    }
+
+    /// An offset of the shard with the leader epoch that goes with it (see
+    /// [`ListOffsetsResponse::epoch`]); `leader_epoch` is the epoch asked about by
+    /// [`OffsetSpec::EpochEnd`].
+    pub async fn offset_and_epoch(
+        &self,
+        topic: &str,
+        partition: u32,
+        spec: OffsetSpec,
+        timestamp_ms: u64,
+        leader_epoch: u64,
+    ) -> Result<(u64, Option<u64>), ClientError> {
+        let req =
+            ListOffsetsRequest { topic: topic.to_string(), partition, spec: spec as i32, timestamp_ms, leader_epoch };
         let body = Bytes::from(prost::Message::encode_to_vec(&req));
         self.retry(topic, partition, |addr| {
             let body = body.clone();
             async move {
                 match self.call::<ListOffsetsResponse>(&addr, LIST_OFFSETS, body, 0).await {
                     Err(e) => Step::Retry { refresh: true, why: e },
-                    Ok(r) if Code::of(r.code) == Code::Ok => Step::Done(r.offset),
+                    Ok(r) if Code::of(r.code) == Code::Ok => Step::Done((r.offset, r.epoch)),
                     Ok(r) => retry::on_code(Code::of(r.code), r.error, true),
                 }
             }

@@ -236,6 +236,10 @@ pub struct ReadResponse {
     /// A [`Code`].
     #[prost(enumeration = "Code", tag = "5")]
     pub code: i32,
+    /// The leader epochs of the records: the one in effect at the first record, then each
+    /// that starts among them (Kafka batches are served stamped with them).
+    #[prost(message, repeated, tag = "6")]
+    pub epoch_starts: Vec<EpochStart>,
 }
 
 /// What offset a [`ListOffsetsRequest`] asks for.
@@ -249,6 +253,10 @@ pub enum OffsetSpec {
     /// The first committed offset whose timestamp is at or after `timestamp_ms` (the HW if
     /// none).
     Timestamp = 2,
+    /// Where leader epoch `leader_epoch` ended, as Kafka's OffsetForLeaderEpoch answers it
+    /// (`EpochCache::kafka_end_for`; the latest epoch ends at the log end): the offset, with
+    /// the epoch answered in `epoch` (none: undefined).
+    EpochEnd = 3,
 }
 
 /// `shard.list_offsets`: where a consumer can start.
@@ -263,6 +271,9 @@ pub struct ListOffsetsRequest {
     pub spec: i32,
     #[prost(uint64, tag = "4")]
     pub timestamp_ms: u64,
+    /// For `EPOCH_END`: the epoch asked about.
+    #[prost(uint64, tag = "5")]
+    pub leader_epoch: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -274,6 +285,11 @@ pub struct ListOffsetsResponse {
     pub code: i32,
     #[prost(uint64, tag = "3")]
     pub offset: u64,
+    /// The leader epoch of the offset answered: for `LATEST` the leader's current one, else
+    /// the epoch the record there was written in; for `EPOCH_END` the epoch answered. None
+    /// when unknown (for `EPOCH_END`: undefined, and `offset` means nothing).
+    #[prost(uint64, optional, tag = "4")]
+    pub epoch: Option<u64>,
 }
 
 impl ReplicaFetchResponse {

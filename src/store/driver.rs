@@ -86,6 +86,9 @@ pub struct ShardHandle {
     /// meta's answers); ISR changes are proposed against it.
     pub isr_version: Arc<AtomicU64>,
     pub hw: watch::Receiver<u64>,
+    /// The replica's leader-epoch cache as last saved (Kafka's batch epochs and
+    /// OffsetForLeaderEpoch are answered from it).
+    pub epochs: watch::Receiver<EpochCache>,
     pub engine: Arc<dyn LogEngine>,
 }
 
@@ -99,6 +102,7 @@ struct Driver {
     engine: Arc<dyn LogEngine>,
     tx: mpsc::Sender<Input>,
     hw: watch::Sender<u64>,
+    epochs: watch::Sender<EpochCache>,
     appended: Arc<Notify>,
     leader_addr: String,
     next_req: u64,
@@ -145,6 +149,7 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
     replica.producers = scan_producers(engine.as_ref()).await;
     let (tx, rx) = mpsc::channel(1024);
     let (hw_tx, hw_rx) = watch::channel(0);
+    let (epochs_tx, epochs_rx) = watch::channel(replica.epochs.clone());
     let damaged = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let isr_version = Arc::new(AtomicU64::new(0));
     let handle = ShardHandle {
@@ -152,6 +157,7 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
         damaged: damaged.clone(),
         isr_version: isr_version.clone(),
         hw: hw_rx,
+        epochs: epochs_rx,
         engine: engine.clone(),
     };
     // Nothing is committed until the HW says so: retention waits for it.
@@ -165,6 +171,7 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
         engine,
         tx,
         hw: hw_tx,
+        epochs: epochs_tx,
         appended: Arc::new(Notify::new()),
         leader_addr: String::new(),
         next_req: 1,
@@ -338,6 +345,7 @@ impl Driver {
             Command::SaveEpochs { entries } => {
                 let bytes = encode_epochs(&entries);
                 disk::write_atomic(self.ctx.disk.as_ref(), &epochs_path(&self.ctx), &bytes).await?;
+                self.epochs.send_replace(self.replica.epochs.clone());
                 None
             }
             Command::Ack { req, base, last } => {

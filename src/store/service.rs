@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 use super::driver::Input;
 use super::StoreNode;
 use crate::rpc::shard::{
-    Code, ListOffsetsRequest, ListOffsetsResponse, OffsetSpec, ProduceRequest, ProduceResponse, ReadRequest,
-    ReadResponse, ReplicaFetchRequest, WireRecord, LIST_OFFSETS, PRODUCE, READ, REPLICA_FETCH,
+    Code, EpochStart, ListOffsetsRequest, ListOffsetsResponse, OffsetSpec, ProduceRequest, ProduceResponse,
+    ReadRequest, ReadResponse, ReplicaFetchRequest, WireRecord, LIST_OFFSETS, PRODUCE, READ, REPLICA_FETCH,
 };
 use crate::rpc::RemoteError;
 
@@ -116,35 +116,55 @@ impl StoreNode {
             vec![]
         };
         // Consumers never see records at or above the high watermark.
-        let records = records.iter().filter(|r| r.offset < hw).map(WireRecord::from_stored).collect();
+        let records: Vec<WireRecord> = records.iter().filter(|r| r.offset < hw).map(WireRecord::from_stored).collect();
+        let epoch_starts = match (records.first(), records.last()) {
+            (Some(first), Some(last)) => h
+                .epochs
+                .borrow()
+                .starts_within(first.offset, last.offset + u64::from(last.span()))
+                .into_iter()
+                .map(|(epoch, start)| EpochStart { epoch, start })
+                .collect(),
+            _ => vec![],
+        };
         let resp = ReadResponse {
             error: String::new(),
             records,
             high_watermark: hw,
             start_offset: start,
             code: Code::Ok as i32,
+            epoch_starts,
         };
         Ok(resp.encode_to_vec().into())
     }
 
     async fn list_offsets(&self, req: ListOffsetsRequest) -> Result<Bytes, RemoteError> {
-        let fail = |code: Code, error: String| ListOffsetsResponse { error, code: code as i32, offset: 0 };
-        let resp = match self.handle(&req.topic, req.partition) {
-            None => fail(Code::NotLeader, "no replica of this shard here".into()),
-            Some(h) => {
-                let hw = *h.hw.borrow();
-                match OffsetSpec::try_from(req.spec) {
-                    Ok(OffsetSpec::Earliest) => {
-                        ListOffsetsResponse { offset: h.engine.start_offset().min(hw), ..fail(Code::Ok, String::new()) }
-                    }
-                    Ok(OffsetSpec::Latest) => ListOffsetsResponse { offset: hw, ..fail(Code::Ok, String::new()) },
-                    Ok(OffsetSpec::Timestamp) => match h.engine.offset_for_time(req.timestamp_ms).await {
-                        Ok(o) => ListOffsetsResponse { offset: o.min(hw), ..fail(Code::Ok, String::new()) },
-                        Err(e) => fail(Code::Storage, e.to_string()),
-                    },
-                    Err(_) => fail(Code::Invalid, format!("unknown offset spec {}", req.spec)),
+        let fail = |code: Code, error: String| ListOffsetsResponse { error, code: code as i32, offset: 0, epoch: None };
+        let Some(h) = self.handle(&req.topic, req.partition) else {
+            return Ok(fail(Code::NotLeader, "no replica of this shard here".into()).encode_to_vec().into());
+        };
+        let hw = *h.hw.borrow();
+        let epochs = h.epochs.borrow().clone();
+        let at = |offset: u64| ListOffsetsResponse {
+            offset,
+            epoch: epochs.epoch_at(offset),
+            ..fail(Code::Ok, String::new())
+        };
+        let resp = match OffsetSpec::try_from(req.spec) {
+            Ok(OffsetSpec::Earliest) => at(h.engine.start_offset().min(hw)),
+            Ok(OffsetSpec::Latest) => ListOffsetsResponse { epoch: epochs.latest(), ..at(hw) },
+            Ok(OffsetSpec::Timestamp) => match h.engine.offset_for_time(req.timestamp_ms).await {
+                Ok(o) if o >= hw => ListOffsetsResponse { epoch: epochs.latest(), ..at(hw) },
+                Ok(o) => at(o),
+                Err(e) => fail(Code::Storage, e.to_string()),
+            },
+            Ok(OffsetSpec::EpochEnd) => match epochs.kafka_end_for(req.leader_epoch, h.engine.end_offset()) {
+                Some((epoch, end)) => {
+                    ListOffsetsResponse { offset: end, epoch: Some(epoch), ..fail(Code::Ok, String::new()) }
                 }
-            }
+                None => fail(Code::Ok, String::new()),
+            },
+            Err(_) => fail(Code::Invalid, format!("unknown offset spec {}", req.spec)),
         };
         Ok(resp.encode_to_vec().into())
     }

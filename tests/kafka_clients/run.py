@@ -362,6 +362,113 @@ def connect(bs):
     return socket.create_connection((host, int(port)), timeout=5)
 
 
+def kstr(x):
+    b = x.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def call(s, api_key, version, correlation, body):
+    """One non-flexible request (header v1); the answer's body after its correlation id."""
+    client = b"keel-test"
+    s.sendall(frame(struct.pack(">hhih", api_key, version, correlation, len(client)) + client + body))
+    answer = read_frame(s)
+    assert answer is not None and struct.unpack(">i", answer[:4])[0] == correlation, "no answer"
+    return answer[4:]
+
+
+def fetch_v7(s, correlation, session_id, epoch, topic, parts, forgotten=()):
+    """Fetch v7 of (partition, offset) pairs; answers (error, session id, {partition: (error, hw, bytes)})."""
+    body = struct.pack(">iiiibii", -1, 0, 0, 1 << 20, 0, session_id, epoch)
+    body += struct.pack(">i", 1 if parts else 0)
+    if parts:
+        body += kstr(topic) + struct.pack(">i", len(parts))
+        for p, offset in parts:
+            body += struct.pack(">iqqi", p, offset, -1, 1 << 20)
+    body += struct.pack(">i", 1 if forgotten else 0)
+    if forgotten:
+        body += kstr(topic) + struct.pack(">i", len(forgotten)) + b"".join(struct.pack(">i", p) for p in forgotten)
+    r = call(s, 1, 7, correlation, body)
+    _, error, sid, ntopics = struct.unpack(">ihii", r[:14])
+    at, got = 14, {}
+    for _ in range(ntopics):
+        (n,) = struct.unpack(">h", r[at:at + 2])
+        at += 2 + n
+        (nparts,) = struct.unpack(">i", r[at:at + 4])
+        at += 4
+        for _ in range(nparts):
+            p, perr, hw, _, _, naborted = struct.unpack(">ihqqqi", r[at:at + 34])
+            at += 34 + max(naborted, 0) * 16
+            (size,) = struct.unpack(">i", r[at:at + 4])
+            at += 4 + max(size, 0)
+            got[p] = (perr, hw, max(size, 0))
+    return error, sid, got
+
+
+@check
+def raw_fetch_session_answers_only_what_changed(bs):
+    t = topic_name("session")
+    create(bs, t, partitions=2)
+    produce(bs, t, [b"x"] * 4)
+    s = connect(bs)
+    error, sid, got = fetch_v7(s, 1, 0, 0, t, [(0, 0), (1, 0)])
+    assert error == 0 and sid > 0, (error, sid)
+    assert sorted(got) == [0, 1], got
+    hw = {p: v[1] for p, v in got.items()}
+    ends = [hw[0], hw[1]]
+    # Nothing moved: an incremental fetch at epoch 1 answers no partition.
+    error, sid2, got = fetch_v7(s, 2, sid, 1, t, [(0, ends[0]), (1, ends[1])])
+    assert (error, sid2, got) == (0, sid, {}), (error, sid2, got)
+    # A record on one partition: only that one comes back (the other is still in the session).
+    produce(bs, t, [b"y"])
+    error, _, got = fetch_v7(s, 3, sid, 2, t, [])
+    assert error == 0 and len(got) == 1, got
+    # Forgetting a partition, then wrong epochs and unknown ids.
+    error, _, got = fetch_v7(s, 4, sid, 3, t, [], forgotten=[0, 1])
+    assert error == 0, error
+    assert fetch_v7(s, 5, sid, 3, t, [])[0] == 71, "INVALID_FETCH_SESSION_EPOCH"
+    assert fetch_v7(s, 6, sid + 1 if sid < 2**31 - 1 else 1, 1, t, [])[0] == 70, "FETCH_SESSION_ID_NOT_FOUND"
+    # Epoch -1 closes it.
+    error, sid3, _ = fetch_v7(s, 7, sid, -1, t, [(0, 0)])
+    assert (error, sid3) == (0, 0), (error, sid3)
+    assert fetch_v7(s, 8, sid, 4, t, [])[0] == 70
+    s.close()
+
+
+@check
+def raw_offset_for_leader_epoch_agrees_with_fetched_epochs(bs):
+    t = topic_name("epochs")
+    create(bs, t)
+    produce(bs, t, [b"z"] * 3)
+    # librdkafka fetches with Metadata's epoch as current_leader_epoch (refused unless it is the
+    # partition's), and the batches come back stamped with the epoch they were written in.
+    c = Consumer({"bootstrap.servers": bs, "group.id": "unused", "enable.auto.commit": False})
+    c.assign([TopicPartition(t, 0, 0)])
+    epochs = []
+    deadline = time.time() + 10
+    while len(epochs) < 3 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            epochs.append(m.leader_epoch())
+    c.close()
+    assert len(epochs) == 3 and epochs[0] is not None and epochs[0] >= 0 and len(set(epochs)) == 1, epochs
+    epoch = epochs[0]
+    s = connect(bs)
+
+    def ask(correlation, current, leader_epoch):
+        body = struct.pack(">i", 1) + kstr(t) + struct.pack(">iiii", 1, 0, current, leader_epoch)
+        r = call(s, 23, 2, correlation, body)
+        (n,) = struct.unpack(">h", r[8:10])
+        return struct.unpack(">hiiq", r[10 + n + 4:10 + n + 22])
+
+    err, p, e, end = ask(1, epoch, epoch)
+    assert (err, p, e) == (0, 0, epoch) and end >= 3, (err, p, e, end)
+    assert ask(2, epoch + 1, epoch)[0] == 75, "UNKNOWN_LEADER_EPOCH"
+    if epoch > 0:
+        assert ask(3, epoch - 1, epoch)[0] == 74, "FENCED_LEADER_EPOCH"
+    assert ask(4, -1, epoch + 5)[2:] == (-1, -1), "a newer epoch is undefined"
+    s.close()
+
+
 @check
 def bad_api_versions_version_gets_the_v0_answer(bs):
     s = connect(bs)

@@ -21,7 +21,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::group::handlers as group;
 use super::sasl::{self, Session};
-use super::{api_versions, configs, fetch, list_offsets, metadata, produce, producer_id, topics, Core};
+use super::{
+    api_versions, configs, fetch, list_offsets, metadata, offset_for_leader_epoch, produce, producer_id, topics, Core,
+};
 
 /// A connection idle this long is closed (Kafka's `connections.max.idle.ms`).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -139,8 +141,11 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::served()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, r, version).await),
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, session, client_id, r).await?),
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r).await),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r, version).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r, version).await),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(core, r).await)
+        }
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(core, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(core, r, version).await),
         RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(topics::create_partitions(core, r).await),

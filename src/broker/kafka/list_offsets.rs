@@ -2,7 +2,9 @@
 //! first offset of the first stored batch whose newest timestamp reaches the one asked for.
 //! Batches are kept whole, so a lookup by time lands on a batch's first record: a consumer
 //! seeking there may see a few records older than the timestamp, never miss a newer one.
-//! -3 (the record with the largest timestamp) is answered with the latest offset.
+//! -3 (the record with the largest timestamp) is answered with the latest offset. From v4 the
+//! answer carries the leader epoch of the offset (the current one for the latest), and the
+//! request's `current_leader_epoch` is checked ([`super::leader_epoch`]).
 
 use futures::future::join_all;
 use keel_protocols::kafka::kafka_protocol::messages::list_offsets_response::{
@@ -11,7 +13,7 @@ use keel_protocols::kafka::kafka_protocol::messages::list_offsets_response::{
 use keel_protocols::kafka::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
-use super::{errors, Core};
+use super::{errors, leader_epoch, Core};
 use crate::meta::bindings;
 use crate::rpc::shard::OffsetSpec;
 
@@ -20,7 +22,7 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
-pub async fn handle(core: &Core, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(core: &Core, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -28,8 +30,12 @@ pub async fn handle(core: &Core, req: ListOffsetsRequest) -> ListOffsetsResponse
             let name = name.clone();
             async move {
                 let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                match lookup(core, &name, p.partition_index, p.timestamp).await {
-                    Ok(offset) => r.with_offset(offset).with_timestamp(-1),
+                match lookup(core, &name, p.partition_index, p.current_leader_epoch, p.timestamp).await {
+                    // Before v4 the answer has no epoch (the codec refuses one that is not -1).
+                    Ok((offset, epoch)) => r
+                        .with_offset(offset)
+                        .with_leader_epoch(if version >= 4 { epoch } else { -1 })
+                        .with_timestamp(-1),
                     Err(e) => r.with_error_code(e.code()).with_offset(-1).with_timestamp(-1),
                 }
             }
@@ -40,21 +46,29 @@ pub async fn handle(core: &Core, req: ListOffsetsRequest) -> ListOffsetsResponse
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-async fn lookup(core: &Core, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ResponseError> {
+/// The offset and the leader epoch it was written in (-1: unknown).
+async fn lookup(
+    core: &Core,
+    topic: &str,
+    partition: i32,
+    current_leader_epoch: i32,
+    timestamp: i64,
+) -> Result<(i64, i32), ResponseError> {
     let view = core.view.current();
     let target =
         bindings::resolve(&view.topics, topic).filter(|t| partition >= 0 && (partition as u32) < t.topic.partitions);
-    let Some(target) = target else {
+    let (Some(target), Some(current)) = (target, leader_epoch::current(&view, topic, partition)) else {
         return Err(ResponseError::UnknownTopicOrPartition);
     };
+    leader_epoch::check(current_leader_epoch, current)?;
     let (spec, ts) = match timestamp {
         EARLIEST => (OffsetSpec::Earliest, 0),
         LATEST | MAX_TIMESTAMP => (OffsetSpec::Latest, 0),
         t if t >= 0 => (OffsetSpec::Timestamp, t as u64),
         _ => return Err(ResponseError::InvalidRequest),
     };
-    match core.data.list_offsets(&target.topic.name, partition as u32, spec, ts).await {
-        Ok(o) => Ok(o as i64),
+    match core.data.offset_and_epoch(&target.topic.name, partition as u32, spec, ts, 0).await {
+        Ok((o, epoch)) => Ok((o as i64, epoch.map_or(-1, leader_epoch::to_kafka))),
         Err(e) => Err(errors::of_client(&e)),
     }
 }

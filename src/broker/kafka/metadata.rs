@@ -13,7 +13,7 @@ use keel_protocols::kafka::kafka_protocol::messages::{BrokerId, MetadataRequest,
 use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
-use super::{topics, Core};
+use super::{leader_epoch, topics, Core};
 use crate::meta::bindings;
 use crate::meta::records::{NodeId, NodeRecord, Role, TopicRecord};
 use crate::meta::view::MetaView;
@@ -128,7 +128,7 @@ fn topic(name: &str, t: &TopicRecord, brokers: &BTreeMap<NodeId, (String, i32)>)
         .map(|s| {
             let p = MetadataResponsePartition::default()
                 .with_partition_index(s.partition as i32)
-                .with_leader_epoch(s.epoch.min(i32::MAX as u64) as i32);
+                .with_leader_epoch(leader_epoch::to_kafka(s.epoch));
             match leader_broker(brokers, &t.name, s.partition, s.leader).filter(|_| s.leader.is_some()) {
                 Some(b) => {
                     let b = BrokerId(b as i32);

@@ -15,16 +15,19 @@ mod configs;
 pub mod connection;
 mod errors;
 mod fetch;
+mod fetch_session;
 pub mod group;
+mod leader_epoch;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 mod producer_id;
 mod sasl;
 mod topics;
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use keel_rt::net::TcpListener;
 use keel_rt::task;
@@ -67,6 +70,8 @@ pub struct Core {
     pub auth: Arc<crate::broker::auth::Authenticator>,
     /// Log ranges known to hold nothing for a binding's readers.
     pub skips: binding::skips::Skips,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: Mutex<fetch_session::SessionCache>,
 }
 
 /// The running Kafka front-end.
@@ -88,7 +93,9 @@ impl KafkaBroker {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("binding the Kafka listener {addr}: {e}")))?;
+        let fetch_sessions = Mutex::new(fetch_session::SessionCache::new(parts.config.kafka.fetch_sessions_max));
         let core = Arc::new(Core {
+            fetch_sessions,
             config: parts.config,
             meta: parts.meta,
             view: parts.view,

@@ -64,6 +64,27 @@ impl EpochCache {
         Some((self.entries[i - 1].0, end))
     }
 
+    /// Kafka's answer to OffsetForLeaderEpoch (KIP-101, as Kafka's `LeaderEpochFileCache`
+    /// answers it): the latest epoch ends at `log_end`; an older one at the next epoch's start,
+    /// answered with the largest epoch `<= epoch` known (or `epoch` itself when it predates
+    /// every epoch kept, e.g. after retention); `None` (UNDEFINED) for an epoch newer than the
+    /// latest or an empty cache.
+    pub fn kafka_end_for(&self, epoch: u64, log_end: u64) -> Option<(u64, u64)> {
+        if self.latest()? == epoch {
+            return Some((epoch, log_end));
+        }
+        let i = self.entries.partition_point(|(e, _)| *e <= epoch);
+        let (_, next_start) = *self.entries.get(i)?;
+        let floor = i.checked_sub(1).map_or(epoch, |j| self.entries[j].0);
+        Some((floor, next_start))
+    }
+
+    /// The epoch the record at `offset` was written in, if known.
+    pub fn epoch_at(&self, offset: u64) -> Option<u64> {
+        let i = self.entries.partition_point(|(_, start)| *start <= offset);
+        i.checked_sub(1).map(|j| self.entries[j].0)
+    }
+
     /// The epochs of the records `from..to`: the one in effect at `from` (starting at `from`),
     /// then every epoch that starts inside the range. What a leader sends with fetched records.
     pub fn starts_within(&self, from: u64, to: u64) -> Vec<(u64, u64)> {
@@ -103,6 +124,18 @@ mod tests {
         assert_eq!(c.end_of(3, 30), Some((3, 25)));
         assert_eq!(c.end_of(9, 30), Some((4, 30)));
         assert_eq!(c.end_of(0, 30), None);
+    }
+
+    #[test]
+    fn kafka_ends_follow_kafkas_epoch_cache() {
+        let c = EpochCache::from_entries(vec![(2, 5), (3, 10), (6, 25)]).unwrap();
+        assert_eq!(c.kafka_end_for(6, 30), Some((6, 30)), "the latest ends at the log end");
+        assert_eq!(c.kafka_end_for(3, 30), Some((3, 25)));
+        assert_eq!(c.kafka_end_for(4, 30), Some((3, 25)), "an epoch unknown here: the largest below it");
+        assert_eq!(c.kafka_end_for(1, 30), Some((1, 5)), "older than all kept: itself, ending where they start");
+        assert_eq!(c.kafka_end_for(7, 30), None, "newer than the latest: undefined");
+        assert_eq!(EpochCache::new().kafka_end_for(0, 0), None);
+        assert_eq!((c.epoch_at(4), c.epoch_at(5), c.epoch_at(24), c.epoch_at(99)), (None, Some(2), Some(3), Some(6)));
     }
 
     #[test]
