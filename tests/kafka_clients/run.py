@@ -239,7 +239,9 @@ def confluent_group_of_two_rebalances_commits_and_resumes(bs):
     assert not (got["c1"] & got["c2"]), "a record went to both members"
     assert len(got["c1"] | got["c2"]) == 400, f"consumed {len(got['c1'] | got['c2'])} of 400"
     parts = [{p for p, _ in got[n]} for n in ("c1", "c2")]
-    assert parts[0] and parts[1] and not (parts[0] & parts[1]), f"partitions split {parts}"
+    # Both members get partitions; one may have read a partition before the other joined (the
+    # first generation gives the first member everything), so the sets may overlap.
+    assert parts[0] and parts[1], f"partitions split {parts}"
     c2.close()
     produce(bs, t, values(40, "after"))
     more = set()
