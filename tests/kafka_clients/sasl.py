@@ -32,6 +32,38 @@ def produce_both(c):
     return res
 
 
+def acl_checks(c):
+    """Topic ACLs on the APIs beside Produce and Fetch: Metadata lists only topics the user may
+    read, DescribeConfigs and group offsets of a denied topic are refused."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    from confluent_kafka.admin import ConfigResource
+    out = []
+    admin = AdminClient(c)
+    topics = set(admin.list_topics(timeout=10).topics)
+    out.append(("acl_metadata_lists_readable_topics_only", "sasl-ok" in topics and "sasl-denied" not in topics,
+                sorted(topics)))
+    res = admin.describe_configs([ConfigResource("topic", "sasl-denied")])
+    try:
+        list(res.values())[0].result(15)
+        code = None
+    except KafkaException as e:
+        code = e.args[0].code()
+    out.append(("acl_describe_configs_refused", code == KafkaError.TOPIC_AUTHORIZATION_FAILED, code))
+    consumer = Consumer({**c, "group.id": "sasl-acl-group", "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition("sasl-ok", 0, 1), TopicPartition("sasl-denied", 0, 1)],
+                        asynchronous=False)
+        raised = None
+    except KafkaException as e:
+        raised = e.args[0].code()
+    # The allowed topic's offset was committed all the same.
+    ok = consumer.committed([TopicPartition("sasl-ok", 0)], timeout=10)[0].offset
+    consumer.close()
+    out.append(("acl_offset_commit_per_topic", raised == KafkaError.TOPIC_AUTHORIZATION_FAILED and ok == 1,
+                (raised, ok)))
+    return out
+
+
 def refused(c):
     try:
         AdminClient(c).list_topics(timeout=5)
@@ -48,15 +80,23 @@ def main():
     a = ap.parse_args()
     passed = failed = 0
     admin = AdminClient(conf(a.bootstrap, "PLAIN", a.user, a.password))
-    for t, f in admin.create_topics([NewTopic("sasl-ok", 1, 1), NewTopic("sasl-denied", 1, 1)]).items():
-        f.result(30)
     from confluent_kafka import KafkaError
     checks = []
+    created = {}
+    for t, f in admin.create_topics([NewTopic("sasl-ok", 1, 1), NewTopic("sasl-denied", 1, 1)]).items():
+        try:
+            f.result(30)
+            created[t] = "created"
+        except KafkaException as e:
+            created[t] = e.args[0].code()
+    checks.append(("acl_create_topic_needs_access", created == {
+        "sasl-ok": "created", "sasl-denied": KafkaError.TOPIC_AUTHORIZATION_FAILED}, created))
     for mech in ["PLAIN", "SCRAM-SHA-256"]:
         res = produce_both(conf(a.bootstrap, mech, a.user, a.password))
         checks.append((f"sasl_{mech.lower()}_login_and_topic_acl",
                        isinstance(res.get("sasl-ok"), int) and res.get("sasl-ok", -1) >= 0
                        and res.get("sasl-denied") == KafkaError.TOPIC_AUTHORIZATION_FAILED, res))
+    checks.extend(acl_checks(conf(a.bootstrap, "SCRAM-SHA-256", a.user, a.password)))
     checks.append(("sasl_wrong_password_refused", refused(conf(a.bootstrap, "SCRAM-SHA-256", a.user, "wrong")), ""))
     checks.append(("sasl_plain_wrong_password_refused", refused(conf(a.bootstrap, "PLAIN", a.user, "wrong")), ""))
     checks.append(("sasl_anonymous_refused", refused({"bootstrap.servers": a.bootstrap}), ""))

@@ -16,6 +16,7 @@ use keel_protocols::kafka::kafka_protocol::messages::{
 use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
+use super::authorize::{Caller, Need};
 use super::{errors, Core};
 use crate::meta::command::MetaCommand;
 use crate::meta::records::{Engine, TopicRecord};
@@ -120,7 +121,7 @@ fn describe_topic(t: &TopicRecord) -> Vec<DescribeConfigsResourceResult> {
     ]
 }
 
-pub async fn describe(core: &Core, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub async fn describe(core: &Core, caller: Caller<'_>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let view = core.view.current();
     let results = req
         .resources
@@ -130,6 +131,11 @@ pub async fn describe(core: &Core, req: DescribeConfigsRequest) -> DescribeConfi
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
             match r.resource_type {
+                TOPIC if !caller.may(Need::Read, r.resource_name.as_str()) => {
+                    base.with_error_code(ResponseError::TopicAuthorizationFailed.code()).with_error_message(Some(
+                        StrBytes::from_string(format!("not authorized for topic {}", r.resource_name)),
+                    ))
+                }
                 TOPIC => match view.topics.get(r.resource_name.as_str()) {
                     Some(t) => {
                         let mut configs = describe_topic(t);
@@ -196,12 +202,14 @@ fn refused(name: &str, kind: i8) -> Result<(), Refusal> {
     }
 }
 
-pub async fn alter(core: &Core, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn alter(core: &Core, caller: Caller<'_>, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut out = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let configs: Vec<(String, Option<String>)> =
             r.configs.iter().map(|c| (c.name.to_string(), c.value.as_deref().map(str::to_string))).collect();
-        let result = match refused(&r.resource_name, r.resource_type) {
+        let result = match refused(&r.resource_name, r.resource_type)
+            .and_then(|()| caller.check(Need::Alter, &r.resource_name))
+        {
             Ok(()) => {
                 alter_topic(core, &r.resource_name, req.validate_only, |_| {
                     // AlterConfigs replaces the whole set: what is not named goes back to its default.
@@ -226,7 +234,11 @@ pub async fn alter(core: &Core, req: AlterConfigsRequest) -> AlterConfigsRespons
     AlterConfigsResponse::default().with_responses(out)
 }
 
-pub async fn incremental(core: &Core, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub async fn incremental(
+    core: &Core,
+    caller: Caller<'_>,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut out = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let ops: Vec<(String, i8, Option<String>)> = r
@@ -234,7 +246,9 @@ pub async fn incremental(core: &Core, req: IncrementalAlterConfigsRequest) -> In
             .iter()
             .map(|c| (c.name.to_string(), c.config_operation, c.value.as_deref().map(str::to_string)))
             .collect();
-        let result = match refused(&r.resource_name, r.resource_type) {
+        let result = match refused(&r.resource_name, r.resource_type)
+            .and_then(|()| caller.check(Need::Alter, &r.resource_name))
+        {
             Ok(()) => {
                 alter_topic(core, &r.resource_name, req.validate_only, |current| {
                     let mut s = current.clone();

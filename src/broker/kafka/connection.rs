@@ -19,6 +19,7 @@ use keel_protocols::kafka::response::encode_response;
 use keel_rt::time;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::authorize::Caller;
 use super::group::handlers as group;
 use super::sasl::{self, Session};
 use super::{
@@ -135,20 +136,29 @@ async fn answer(core: &Core, session: &mut Session, frame: Bytes, peer: &str, ou
 /// The answer to a request; `None` when the protocol wants none (a Produce with acks=0).
 async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Request) -> Option<ResponseKind> {
     let version = req.version();
-    Some(match req.body {
-        RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(sasl::handshake(session, r)),
-        RequestKind::SaslAuthenticate(r) => ResponseKind::SaslAuthenticate(sasl::authenticate(core, session, r).await),
+    let body = match req.body {
+        RequestKind::SaslHandshake(r) => return Some(ResponseKind::SaslHandshake(sasl::handshake(session, r))),
+        RequestKind::SaslAuthenticate(r) => {
+            return Some(ResponseKind::SaslAuthenticate(sasl::authenticate(core, session, r).await))
+        }
+        other => other,
+    };
+    let session = &*session;
+    let caller = Caller { core, session, client_id };
+    Some(match body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::served()),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, r, version).await),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, caller, r, version).await),
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, session, client_id, r).await?),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r, version).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r, version).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, caller, r, version).await),
         RequestKind::OffsetForLeaderEpoch(r) => {
-            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(core, r).await)
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(core, caller, r).await)
         }
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(core, r).await),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(core, r, version).await),
-        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(topics::create_partitions(core, r).await),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(core, caller, r).await),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(core, caller, r, version).await),
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(topics::create_partitions(core, caller, r).await)
+        }
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::handle(core, r).await),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(group::find_coordinator(core, r, version).await)
@@ -157,15 +167,15 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync(core, r).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(core, r).await),
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(group::leave(core, r, version).await),
-        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(group::offset_commit(core, r).await),
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(group::offset_fetch(core, r).await),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(group::offset_commit(core, caller, r).await),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(group::offset_fetch(core, caller, r).await),
         RequestKind::ListGroups(_) => ResponseKind::ListGroups(group::list_groups(core).await),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(group::describe_groups(core, r).await),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(group::delete_groups(core, r).await),
-        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe(core, r).await),
-        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(core, r).await),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe(core, caller, r).await),
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(core, caller, r).await),
         RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(configs::incremental(core, r).await)
+            ResponseKind::IncrementalAlterConfigs(configs::incremental(core, caller, r).await)
         }
         other => {
             // `decode_request` passes only served APIs, each handled above.

@@ -13,6 +13,7 @@ use keel_protocols::kafka::kafka_protocol::messages::list_offsets_response::{
 use keel_protocols::kafka::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
+use super::authorize::{Caller, Need};
 use super::{errors, leader_epoch, Core};
 use crate::meta::bindings;
 use crate::rpc::shard::OffsetSpec;
@@ -22,15 +23,20 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
-pub async fn handle(core: &Core, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub async fn handle(core: &Core, caller: Caller<'_>, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
+        let allowed = caller.may(Need::Read, &name);
         let partitions = join_all(t.partitions.iter().map(|p| {
             let name = name.clone();
             async move {
                 let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                match lookup(core, &name, p.partition_index, p.current_leader_epoch, p.timestamp).await {
+                let found = match allowed {
+                    true => lookup(core, &name, p.partition_index, p.current_leader_epoch, p.timestamp).await,
+                    false => Err(ResponseError::TopicAuthorizationFailed),
+                };
+                match found {
                     // Before v4 the answer has no epoch (the codec refuses one that is not -1).
                     Ok((offset, epoch)) => r
                         .with_offset(offset)

@@ -13,6 +13,7 @@ use keel_protocols::kafka::kafka_protocol::messages::{BrokerId, MetadataRequest,
 use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
+use super::authorize::{Caller, Need};
 use super::{leader_epoch, topics, Core};
 use crate::meta::bindings;
 use crate::meta::records::{NodeId, NodeRecord, Role, TopicRecord};
@@ -57,7 +58,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-pub async fn handle(core: &Core, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(core: &Core, caller: Caller<'_>, req: MetadataRequest, version: i16) -> MetadataResponse {
     let mut view = core.view.current();
     // v0: an empty list means every topic; v1+: null means every topic, empty means none.
     let wanted: Option<Vec<String>> = match req.topics {
@@ -67,7 +68,10 @@ pub async fn handle(core: &Core, req: MetadataRequest, version: i16) -> Metadata
     };
     let auto_create = core.config.kafka.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     if let (Some(names), true) = (&wanted, auto_create) {
-        let missing: Vec<&String> = names.iter().filter(|n| bindings::resolve(&view.topics, n).is_none()).collect();
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| bindings::resolve(&view.topics, n).is_none() && caller.may(Need::Alter, n))
+            .collect();
         if !missing.is_empty() {
             for name in missing {
                 let _ = topics::create_default(core, name).await;
@@ -89,12 +93,17 @@ pub async fn handle(core: &Core, req: MetadataRequest, version: i16) -> Metadata
             .topics
             .values()
             .filter(|t| !t.name.starts_with("__"))
-            .map(|t| topic(&t.name, t, &brokers))
-            .chain(view.topics.values().flat_map(|t| t.bindings.keys().map(|name| topic(name, t, &brokers))))
+            .map(|t| (t.name.as_str(), t))
+            .chain(view.topics.values().flat_map(|t| t.bindings.keys().map(move |name| (name.as_str(), t))))
+            .filter(|(name, _)| caller.may(Need::Read, name))
+            .map(|(name, t)| topic(name, t, &brokers))
             .collect(),
         Some(names) => names
             .iter()
             .map(|n| match bindings::resolve(&view.topics, n) {
+                _ if !caller.may(Need::Read, n) => MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
                 Some(target) => topic(n, target.topic, &brokers),
                 None => MetadataResponseTopic::default()
                     .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))

@@ -10,6 +10,7 @@
 //! family, turn a decoded request into its response.
 
 mod api_versions;
+pub mod authorize;
 pub mod binding;
 mod configs;
 pub mod connection;

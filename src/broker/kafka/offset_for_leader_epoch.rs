@@ -16,15 +16,20 @@ use keel_protocols::kafka::kafka_protocol::messages::offset_for_leader_epoch_res
 use keel_protocols::kafka::kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
+use super::authorize::{Caller, Need};
 use super::{errors, leader_epoch, Core};
 use crate::rpc::shard::OffsetSpec;
 
-pub async fn handle(core: &Core, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub async fn handle(core: &Core, caller: Caller<'_>, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.topic.0.as_str();
+        let allowed = caller.may(Need::Read, name);
         let partitions = join_all(t.partitions.iter().map(|p| async move {
             let answer = EpochEndOffset::default().with_partition(p.partition);
+            if !allowed {
+                return answer.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+            }
             match end_of(core, name, p).await {
                 Ok(Some((epoch, end))) => answer.with_leader_epoch(epoch).with_end_offset(end),
                 Ok(None) => answer,

@@ -14,6 +14,7 @@ use keel_protocols::kafka::kafka_protocol::messages::{
 use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
+use super::authorize::{Caller, Need};
 use super::{errors, Core};
 use crate::meta::command::{MetaCommand, MetaOk, TopicSpec};
 use crate::meta::records::{Engine, Role};
@@ -113,11 +114,11 @@ pub async fn create_default(core: &Core, name: &str) -> Result<(), Refusal> {
     }
 }
 
-pub async fn create(core: &Core, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn create(core: &Core, caller: Caller<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let r = CreatableTopicResult::default().with_name(t.name.clone());
-        let outcome = match spec_of(core, t) {
+        let outcome = match caller.check(Need::Alter, t.name.0.as_str()).and_then(|()| spec_of(core, t)) {
             Ok(spec) if req.validate_only => Ok(spec),
             Ok(spec) => create_spec(core, spec.clone()).await.map(|()| spec),
             Err(e) => Err(e),
@@ -136,7 +137,7 @@ pub async fn create(core: &Core, req: CreateTopicsRequest) -> CreateTopicsRespon
     CreateTopicsResponse::default().with_topics(results)
 }
 
-pub async fn delete(core: &Core, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub async fn delete(core: &Core, caller: Caller<'_>, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     // v0-5 name topics in `topic_names`; v6 in `topics` (by name or id; ids are not served).
     let names: Vec<String> = if version < 6 {
         req.topic_names.iter().map(|n| n.0.to_string()).collect()
@@ -153,7 +154,10 @@ pub async fn delete(core: &Core, req: DeleteTopicsRequest, version: i16) -> Dele
         });
         let outcome = match refused {
             Some(e) => Err(e),
-            None => delete_one(core, name).await,
+            None => match caller.check(Need::Alter, &name) {
+                Ok(()) => delete_one(core, name).await,
+                Err(e) => Err(e),
+            },
         };
         results.push(match outcome {
             Ok(()) => r,
@@ -178,12 +182,19 @@ async fn delete_one(core: &Core, name: String) -> Result<(), Refusal> {
 
 /// CreatePartitions: grows each topic to its new count (never shrinks; internal topics and
 /// manual assignments refused).
-pub async fn create_partitions(core: &Core, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn create_partitions(
+    core: &Core,
+    caller: Caller<'_>,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let name = t.name.0.to_string();
         let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-        let outcome = grow(core, &name, t.count, t.assignments.is_some(), req.validate_only).await;
+        let outcome = match caller.check(Need::Alter, &name) {
+            Ok(()) => grow(core, &name, t.count, t.assignments.is_some(), req.validate_only).await,
+            Err(e) => Err(e),
+        };
         results.push(match outcome {
             Ok(()) => r,
             Err((e, message)) => r.with_error_code(e.code()).with_error_message(Some(StrBytes::from_string(message))),

@@ -24,6 +24,7 @@ use keel_protocols::kafka::kafka_protocol::ResponseError;
 
 use super::store::Committed;
 use super::{locate, Core};
+use crate::broker::kafka::authorize::{Caller, Need};
 use crate::broker::kafka::metadata::live_brokers;
 
 /// A join waits at most the member's rebalance timeout plus this.
@@ -209,10 +210,15 @@ pub async fn leave(core: &Core, req: LeaveGroupRequest, version: i16) -> LeaveGr
     }
 }
 
-pub async fn offset_commit(core: &Core, req: OffsetCommitRequest) -> OffsetCommitResponse {
+/// OffsetCommit: the topics the caller may read are committed together (one append); the others
+/// are answered TOPIC_AUTHORIZATION_FAILED.
+pub async fn offset_commit(core: &Core, caller: Caller<'_>, mut req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
-    let answer = |code: i16| {
-        req.topics
+    let all = std::mem::take(&mut req.topics);
+    let (allowed, denied): (Vec<_>, Vec<_>) = all.into_iter().partition(|t| caller.may(Need::Read, t.name.0.as_str()));
+    req.topics = allowed;
+    let answer = |topics: &[offset_commit_request::OffsetCommitRequestTopic], code: i16| {
+        topics
             .iter()
             .map(|t| {
                 OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
@@ -228,11 +234,16 @@ pub async fn offset_commit(core: &Core, req: OffsetCommitRequest) -> OffsetCommi
             })
             .collect::<Vec<_>>()
     };
-    let code = match commit(core, &group, &req).await {
-        Ok(()) => 0,
-        Err(e) => e.code(),
+    let code = match req.topics.is_empty() {
+        true => 0,
+        false => match commit(core, &group, &req).await {
+            Ok(()) => 0,
+            Err(e) => e.code(),
+        },
     };
-    OffsetCommitResponse::default().with_topics(answer(code))
+    let mut topics = answer(&req.topics, code);
+    topics.extend(answer(&denied, ResponseError::TopicAuthorizationFailed.code()));
+    OffsetCommitResponse::default().with_topics(topics)
 }
 
 async fn commit(core: &Core, group: &str, req: &OffsetCommitRequest) -> Result<(), ResponseError> {
@@ -261,7 +272,9 @@ async fn commit(core: &Core, group: &str, req: &OffsetCommitRequest) -> Result<(
     })
 }
 
-pub async fn offset_fetch(core: &Core, req: OffsetFetchRequest) -> OffsetFetchResponse {
+/// OffsetFetch: the committed offsets of the topics asked for (all the group has, when none are
+/// named), but of topics the caller may read only.
+pub async fn offset_fetch(core: &Core, caller: Caller<'_>, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let group = req.group_id.0.to_string();
     let g = match core.groups.lock_group(core, &group).await {
         Ok(g) => g,
@@ -281,13 +294,20 @@ pub async fn offset_fetch(core: &Core, req: OffsetFetchRequest) -> OffsetFetchRe
         Some(topics) => topics
             .iter()
             .map(|t| {
-                let parts = t.partition_indexes.iter().map(|p| entry(*p, g.committed(&t.name, *p))).collect();
+                let parts = match caller.may(Need::Read, t.name.0.as_str()) {
+                    true => t.partition_indexes.iter().map(|p| entry(*p, g.committed(&t.name, *p))).collect(),
+                    false => t
+                        .partition_indexes
+                        .iter()
+                        .map(|p| entry(*p, None).with_error_code(ResponseError::TopicAuthorizationFailed.code()))
+                        .collect(),
+                };
                 OffsetFetchResponseTopic::default().with_name(t.name.clone()).with_partitions(parts)
             })
             .collect(),
         None => {
             let mut out: Vec<OffsetFetchResponseTopic> = Vec::new();
-            for ((topic, p), c) in g.all_committed() {
+            for ((topic, p), c) in g.all_committed().filter(|((topic, _), _)| caller.may(Need::Read, topic)) {
                 match out.last_mut() {
                     Some(t) if t.name.0.as_str() == topic => t.partitions.push(entry(*p, Some(c))),
                     _ => out.push(
