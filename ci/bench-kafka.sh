@@ -3,7 +3,7 @@
 # machine, same loads: `keel bench kafka` flat out (acks=all, batches of 1,000 100-byte records,
 # one producer and one consumer) and at a fixed 10,000 records/s (batches of 10) for the
 # end-to-end latency; then librdkafka's producer (confluent-kafka) flat out with its own
-# batching. Keel runs its durable default (the `segment` engine: acks=all means fsynced on the
+# batching; then offset commits per second (16 groups, `--committers`). Keel runs its durable default (the `segment` engine: acks=all means fsynced on the
 # in-sync replicas). A measurement, not a check: prints a Markdown table.
 #
 #   ci/bench-kafka.sh        # about 2 minutes plus the release build
@@ -108,6 +108,9 @@ for b in keel:$keel_port tansu:$tansu_port; do
   r["$name,rate_p99"]="$(echo "$json" | field e2e.p99_us)"
   r["$name,rate_p999"]="$(echo "$json" | field e2e.p999_us)"
   r["$name,rdkafka"]="$(librdkafka "$name" "$port")"
+  json="$(bench "$name" "$port" --topic commits --partitions 4 --committers 16)"
+  r["$name,commits"]="$(echo "$json" | field commits_per_s)"
+  r["$name,commit_p99"]="$(echo "$json" | field commit.p99_us)"
 done
 ratio() { python3 -c 'import sys; a, b = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f"{a / b:.2f}" if b else "n/a")' "$1" "$2"; }
 echo "Keel $(git rev-parse --short HEAD 2>/dev/null) vs $("$tansu" --version), $(date +%F), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -123,3 +126,5 @@ row "10,000 records/s (batches of 10): end-to-end p50 µs" rate_p50
 row "10,000 records/s: end-to-end p99 µs" rate_p99
 row "10,000 records/s: end-to-end p99.9 µs" rate_p999
 row "librdkafka producer (confluent-kafka), acks=all, linger 5 ms: records/s" rdkafka
+row "offset commits/s, 16 groups committing 4 partitions each, one request at a time" commits
+row "the same: commit p99 µs" commit_p99

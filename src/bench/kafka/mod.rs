@@ -4,8 +4,10 @@
 //! per connection, flat out or at a fixed `--rate`; consumers fetch every partition from its end
 //! at the start. Each record is stamped with its due time, so the consumers measure end-to-end
 //! latency (from when the record was due, not when it went out: no coordinated omission).
-//! Progress every second on stderr; a summary (or `--json`) on stdout.
+//! Progress every second on stderr; a summary (or `--json`) on stdout. With `--committers N` it
+//! measures offset commits per second instead (`commit.rs`).
 
+mod commit;
 mod conn;
 mod consumer;
 mod producer;
@@ -65,6 +67,10 @@ pub struct Options {
     /// The summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Instead of producing and consuming: this many consumer groups committing offsets of
+    /// every partition, one commit request at a time each.
+    #[arg(long, default_value_t = 0)]
+    pub committers: u32,
 }
 
 /// What producers and consumers share.
@@ -133,6 +139,9 @@ pub async fn run(opts: Options) -> Result<(), String> {
         last_measured_ack: Mutex::new(None),
         last_measured_receipt: Mutex::new(None),
     });
+    if opts.committers > 0 {
+        return commits(shared, duration).await;
+    }
     let mut consumers = Vec::new();
     for i in 0..opts.consumers {
         consumers.push(task::spawn(consumer::run(shared.clone(), i)));
@@ -168,6 +177,36 @@ pub async fn run(opts: Options) -> Result<(), String> {
     match shared.errors.load(Ordering::Relaxed) {
         0 => Ok(()),
         n => Err(format!("{n} requests failed")),
+    }
+}
+
+/// The `--committers` run: commits for the duration (after the warm-up), then the rate.
+async fn commits(shared: Arc<Shared>, duration: Duration) -> Result<(), String> {
+    let opts = shared.opts.clone();
+    let tasks: Vec<_> = (0..opts.committers).map(|i| task::spawn(commit::run(shared.clone(), i))).collect();
+    time::sleep(duration + Duration::from_secs(opts.warmup)).await;
+    shared.stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    let n = shared.acked_measured.load(Ordering::Relaxed);
+    let per_s = rate(n, shared.measure_from, *shared.last_measured_ack.lock().expect("lock"));
+    let h = shared.ack.lock().expect("lock").clone();
+    let (p50, p99) = (h.percentile(50.0) / 1000, h.percentile(99.0) / 1000);
+    let errors = shared.errors.load(Ordering::Relaxed);
+    match opts.json {
+        true => println!(
+            "{{\"commits_per_s\":{per_s:.0},\"partitions_per_commit\":{},\"committers\":{},\"commit\":{{\"p50_us\":{p50},\"p99_us\":{p99}}},\"errors\":{errors}}}",
+            opts.partitions, opts.committers
+        ),
+        false => {
+            println!("offset commits: {per_s:.0}/s ({} committers, {} partitions per commit)", opts.committers, opts.partitions);
+            println!("commit latency µs: p50 {p50} p99 {p99}");
+        }
+    }
+    match errors {
+        0 => Ok(()),
+        n => Err(format!("{n} commits failed")),
     }
 }
 

@@ -18,6 +18,7 @@ use keel_protocols::kafka::kafka_protocol::ResponseError;
 
 use super::authorize::{Caller, Need};
 use super::{errors, Core};
+use crate::meta::bindings;
 use crate::meta::command::MetaCommand;
 use crate::meta::records::{Engine, TopicRecord};
 
@@ -136,7 +137,7 @@ pub async fn describe(core: &Core, caller: Caller<'_>, req: DescribeConfigsReque
                         StrBytes::from_string(format!("not authorized for topic {}", r.resource_name)),
                     ))
                 }
-                TOPIC => match view.topics.get(r.resource_name.as_str()) {
+                TOPIC => match bindings::resolve(&view.topics, r.resource_name.as_str()).map(|b| b.topic) {
                     Some(t) => {
                         let mut configs = describe_topic(t);
                         if let Some(keys) = &r.configuration_keys {
