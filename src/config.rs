@@ -41,6 +41,11 @@ pub struct KafkaSection {
     pub default_replication_factor: u32,
     /// The largest request a client may send, in bytes (Kafka's `socket.request.max.bytes`).
     pub request_bytes_max: usize,
+    /// The most one Produce request's compressed batches to bound topics may decompress to, all
+    /// partitions together, in bytes: their records are read to become MQTT messages, and a
+    /// decompression bomb must stop here (a batch past it is refused). Batches of ordinary
+    /// topics are stored as sent, never decompressed.
+    pub decompressed_bytes_max: usize,
     /// The longest a Fetch may wait for records, whatever the client asks, in milliseconds.
     pub fetch_wait_ms_max: u32,
     /// Incremental fetch sessions (KIP-227) a broker keeps; opening one more evicts the least
@@ -291,6 +296,7 @@ impl Default for KafkaSection {
             default_partitions: 1,
             default_replication_factor: 3,
             request_bytes_max: 100 * 1024 * 1024,
+            decompressed_bytes_max: 64 * 1024 * 1024,
             fetch_wait_ms_max: 30_000,
             fetch_sessions_max: 1000,
         }
@@ -402,6 +408,9 @@ impl Config {
         }
         if k.request_bytes_max < 1024 || k.request_bytes_max > i32::MAX as usize {
             return Err("kafka.request_bytes_max: 1024 to 2147483647 bytes".into());
+        }
+        if k.decompressed_bytes_max < 1024 || k.decompressed_bytes_max > i32::MAX as usize {
+            return Err("kafka.decompressed_bytes_max: 1024 to 2147483647 bytes".into());
         }
         Ok(())
     }

@@ -3,7 +3,9 @@
 //! stored record per batch taking one offset per record inside it. acks=1 is answered as
 //! acks=all (Keel acknowledges only what the in-sync replicas hold); acks=0 appends and answers
 //! nothing. An idempotent producer's batches keep their producer id, epoch and sequences, which
-//! the shard leader deduplicates (a retried batch is answered with its first offsets).
+//! the shard leader deduplicates (a retried batch is answered with its first offsets). Batches
+//! to a bound topic are read record by record instead (`binding::write`), the compressed ones
+//! decompressed within one budget for the whole request (`[kafka] decompressed_bytes_max`).
 
 use futures::future::join_all;
 use keel_protocols::kafka::batch::{self, BatchHeader};
@@ -39,6 +41,7 @@ pub async fn handle(core: &Core, session: &Session, client_id: &str, req: Produc
         -1..=1 => None,
         n => Some((ResponseError::InvalidRequiredAcks, format!("acks={n}"))),
     };
+    let budget = &binding::write::Budget::new(core.config.kafka.decompressed_bytes_max);
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
         let name = t.name.0.to_string();
@@ -50,7 +53,7 @@ pub async fn handle(core: &Core, session: &Session, client_id: &str, req: Produc
                 let index = p.index;
                 let outcome = match refuse {
                     Some(e) => Err(e),
-                    None => partition(core, &name, p).await,
+                    None => partition(core, &name, p, budget).await,
                 };
                 answer(index, outcome)
             }
@@ -71,8 +74,8 @@ fn answer(index: i32, outcome: Outcome) -> PartitionProduceResponse {
     }
 }
 
-/// Appends one partition's batches.
-async fn partition(core: &Core, topic: &str, p: PartitionProduceData) -> Outcome {
+/// Appends one partition's batches; those to a bound topic decompress within `budget`.
+async fn partition(core: &Core, topic: &str, p: PartitionProduceData, budget: &binding::write::Budget) -> Outcome {
     let view = core.view.current();
     let target =
         bindings::resolve(&view.topics, topic).filter(|t| p.index >= 0 && (p.index as u32) < t.topic.partitions);
@@ -84,7 +87,7 @@ async fn partition(core: &Core, topic: &str, p: PartitionProduceData) -> Outcome
     let producer = producer_of(&batches)?;
     let now_ms = time::wall_ms();
     let wire: Vec<WireRecord> = match target.filter {
-        Some(filter) => binding::write::records(filter, &batches, now_ms)?,
+        Some(filter) => binding::write::records(filter, &batches, now_ms, budget)?,
         None => batches
             .iter()
             .map(|(h, bytes)| WireRecord {
