@@ -42,19 +42,29 @@ PY
   return 1
 }
 
-# start_nodes NAME COUNT [EXTRA]: COUNT nodes (every role; meta peers of each other), EXTRA
-# appended to each config; sets `bootstrap` (host:port,...) and `node_pids` (id=pid,...).
+# start_nodes NAME COUNT [EXTRA] [tls]: COUNT nodes (every role; meta peers of each other), EXTRA
+# appended to each config; sets `bootstrap` (host:port,...) and `node_pids` (id=pid,...); with
+# `tls`, a Kafka TLS listener too (the test certificate, for localhost and 127.0.0.1, as MQTT's
+# TLS check uses), its addresses in `tls_bootstrap`.
 start_nodes() {
-  local name="$1" count="$2" extra="${3:-}" i peers="[meta.peers]"
-  declare -a rpcs kafkas
+  local name="$1" count="$2" extra="${3:-}" tls="${4:-}" i peers="[meta.peers]" tls_conf
+  declare -a rpcs kafkas tlss
   mkdir -p "$work/$name"
   for i in $(seq 1 "$count"); do
     rpcs[$i]=$(free_port)
     kafkas[$i]=$(free_port)
+    tlss[$i]=$(free_port)
     peers+=$'\n'"$i = \"127.0.0.1:${rpcs[$i]}\""
   done
-  bootstrap="" node_pids=""
+  bootstrap="" node_pids="" tls_bootstrap=""
   for i in $(seq 1 "$count"); do
+    tls_conf=""
+    if [ "$tls" = tls ]; then
+      tls_conf="kafka_tls_listen = \"127.0.0.1:${tlss[$i]}\"
+tls_cert_file = \"$PWD/tests/data/test-cert.pem\"
+tls_key_file = \"$PWD/tests/data/test-key.pem\""
+      tls_bootstrap+="${tls_bootstrap:+,}127.0.0.1:${tlss[$i]}"
+    fi
     cat >"$work/$name/n$i.toml" <<TOML
 node_id = $i
 data_dir = "$work/$name/data$i"
@@ -66,6 +76,8 @@ listen = ""
 mqtt_listen = ""
 mqtt_ws_listen = ""
 kafka_listen = "127.0.0.1:${kafkas[$i]}"
+mqtt_tls_listen = ""
+$tls_conf
 [mqtt]
 sys_interval_s = 0
 $extra
@@ -89,10 +101,16 @@ logs() {
 }
 
 status=0
-if start_nodes single 1; then
+if start_nodes single 1 "" tls; then
   echo "== kafka clients: single node"
   # librdkafka's own log lines (starting with %) are left out; pipefail keeps the suite's status.
   if ! timeout 900 python3 tests/kafka_clients/run.py --bootstrap "$bootstrap" 2>&1 | grep -v '^%'; then
+    status=1
+    logs single
+  fi
+  echo "== kafka clients: single node over TLS"
+  if ! timeout 300 python3 tests/kafka_clients/tls.py --bootstrap "$tls_bootstrap" --plain "$bootstrap" \
+    --ca tests/data/test-cert.pem 2>&1 | grep -v '^%'; then
     status=1
     logs single
   fi

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::group::handlers as group;
 use super::sasl::{self, Session};
-use super::{api_versions, configs, fetch, list_offsets, metadata, produce, producer_id, topics, Core};
+use super::{api_versions, configs, fetch, list_offsets, metadata, produce, producer_id, topics, Core, Listener};
 
 /// A connection idle this long is closed (Kafka's `connections.max.idle.ms`).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -38,8 +38,8 @@ enum Next {
     Close,
 }
 
-/// Serves one client until it leaves, idles out or breaks the protocol.
-pub async fn serve<S>(core: Arc<Core>, stream: S, peer: String)
+/// Serves one client, come through `listener`, until it leaves, idles out or breaks the protocol.
+pub async fn serve<S>(core: Arc<Core>, stream: S, peer: String, listener: Listener)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -48,7 +48,7 @@ where
     let mut inbuf = BytesMut::with_capacity(READ_BYTES);
     let mut out = BytesMut::new();
     let request_max = core.config.kafka.request_bytes_max;
-    let mut session = Session::default();
+    let mut session = Session::new(listener);
     'conn: loop {
         loop {
             let frame = match decode_frame(&mut inbuf, request_max) {
@@ -137,7 +137,7 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(sasl::handshake(session, r)),
         RequestKind::SaslAuthenticate(r) => ResponseKind::SaslAuthenticate(sasl::authenticate(core, session, r).await),
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::served()),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, r, version).await),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, session.listener, r, version).await),
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, session, client_id, r).await?),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, r).await),
@@ -146,7 +146,7 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(topics::create_partitions(core, r).await),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::handle(core, r).await),
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(group::find_coordinator(core, r, version).await)
+            ResponseKind::FindCoordinator(group::find_coordinator(core, session.listener, r, version).await)
         }
         RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(group::join(core, r, version).await),
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync(core, r).await),

@@ -7,7 +7,10 @@
 //!
 //! Each connection runs [`connection::serve`]: one request at a time, answered in order (as a
 //! Kafka broker does, muting the connection until it answers). The handlers, one file per API
-//! family, turn a decoded request into its response.
+//! family, turn a decoded request into its response. The same protocol is served on the plain
+//! listener (`kafka_listen`) and, with a certificate, the TLS one (`kafka_tls_listen`); a
+//! connection knows its [`Listener`], and Metadata and FindCoordinator name brokers by the
+//! addresses of that listener (a client reconnects to what it is told).
 
 mod api_versions;
 mod configs;
@@ -25,11 +28,12 @@ mod topics;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use keel_rt::net::TcpListener;
 use keel_rt::task;
 use tokio::sync::Semaphore;
 
-use crate::broker::listener::accept_loop;
+#[cfg(not(madsim))]
+use crate::broker::listener::accept_tls_loop;
+use crate::broker::listener::{accept_loop, bind, bind_tls};
 use crate::client::DataClient;
 use crate::config::Config;
 use crate::meta::client::MetaClient;
@@ -51,6 +55,16 @@ pub struct KafkaParts {
     pub meta: MetaClient,
     pub view: ViewHandle,
     pub data: DataClient,
+    /// The TLS listener's certificate and key (with `[broker] kafka_tls_listen`).
+    pub tls: Option<crate::broker::TlsFiles>,
+}
+
+/// Which of the broker's Kafka listeners a connection came through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Listener {
+    #[default]
+    Plain,
+    Tls,
 }
 
 /// What every connection of the Kafka front-end shares.
@@ -73,18 +87,17 @@ pub struct KafkaBroker {
 }
 
 impl KafkaBroker {
-    /// Binds the Kafka listener (a taken port fails the start at once) and serves clients on
-    /// the returned task; `None` when `[broker] kafka_listen` is empty.
+    /// Binds the Kafka listeners (a taken port or a bad certificate fails the start at once)
+    /// and serves clients on the returned task; `None` when neither `[broker] kafka_listen` nor
+    /// (with a certificate) `kafka_tls_listen` is set.
     pub async fn start(parts: KafkaParts) -> std::io::Result<Option<(KafkaBroker, task::JoinHandle<()>)>> {
-        let addr = parts.config.broker.kafka_listen.clone();
-        if addr.is_empty() {
-            return Ok(None);
-        }
         let auth = crate::broker::auth::Authenticator::new(&parts.config.mqtt)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("binding the Kafka listener {addr}: {e}")))?;
+        let plain = bind(&parts.config.broker.kafka_listen).await?;
+        let tls = bind_tls(parts.tls.as_ref(), &parts.config.broker.kafka_tls_listen).await?;
+        if plain.is_none() && tls.is_none() {
+            return Ok(None);
+        }
         let core = Arc::new(Core {
             config: parts.config,
             meta: parts.meta,
@@ -96,9 +109,23 @@ impl KafkaBroker {
         });
         task::spawn(group::Coordinator::tick_loop(core.clone()));
         let limit = Arc::new(Semaphore::new(core.config.broker.connections_max));
+        #[cfg(not(madsim))]
+        if let Some((l, acceptor)) = tls {
+            let c = core.clone();
+            task::spawn(accept_tls_loop("kafka-tls", l, acceptor, limit.clone(), move |stream, peer| {
+                connection::serve(c.clone(), stream, peer, Listener::Tls)
+            }));
+        }
+        #[cfg(madsim)]
+        let _ = tls;
         let c = core.clone();
         let task = task::spawn(async move {
-            accept_loop("kafka", listener, limit, move |stream, peer| connection::serve(c.clone(), stream, peer)).await;
+            if let Some(l) = plain {
+                accept_loop("kafka", l, limit, move |stream, peer| {
+                    connection::serve(c.clone(), stream, peer, Listener::Plain)
+                })
+                .await;
+            }
         });
         Ok(Some((KafkaBroker { core }, task)))
     }
