@@ -2,7 +2,9 @@
 //! first offset of the first stored batch whose newest timestamp reaches the one asked for.
 //! Batches are kept whole, so a lookup by time lands on a batch's first record: a consumer
 //! seeking there may see a few records older than the timestamp, never miss a newer one.
-//! -3 (the record with the largest timestamp) is answered with the latest offset.
+//! -3 (the record with the largest timestamp) is answered with the latest offset. A time no
+//! stored record reaches is answered -1 (Kafka's "no such offset"; librdkafka reads it as the
+//! end), not the high watermark.
 
 use futures::future::join_all;
 use keel_protocols::kafka::kafka_protocol::messages::list_offsets_response::{
@@ -51,8 +53,35 @@ async fn lookup(core: &Core, topic: &str, partition: i32, timestamp: i64) -> Res
         t if t >= 0 => (OffsetSpec::Timestamp, t as u64),
         _ => return Err(ResponseError::InvalidRequest),
     };
-    match core.data.list_offsets(topic, partition as u32, spec, ts).await {
-        Ok(o) => Ok(o as i64),
-        Err(e) => Err(errors::of_client(&e)),
+    let list = |spec| async move { core.data.list_offsets(topic, partition as u32, spec, ts).await };
+    if !matches!(spec, OffsetSpec::Timestamp) {
+        return list(spec).await.map(|o| o as i64).map_err(|e| errors::of_client(&e));
+    }
+    // The high watermark first: a record found at or past it did not exist when it was read.
+    let latest = list(OffsetSpec::Latest).await.map_err(|e| errors::of_client(&e))?;
+    let found = list(OffsetSpec::Timestamp).await.map_err(|e| errors::of_client(&e))?;
+    Ok(by_time(found, latest))
+}
+
+/// The answer to a lookup by time: the offset the log found, or -1 when it found none below
+/// `latest` (the storage answers the end of the log when no record reaches the time).
+fn by_time(found: u64, latest: u64) -> i64 {
+    match found < latest {
+        true => found as i64,
+        false => -1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_time;
+
+    #[test]
+    fn a_time_no_record_reaches_is_answered_minus_one() {
+        assert_eq!(by_time(3, 5), 3);
+        assert_eq!(by_time(0, 1), 0);
+        assert_eq!(by_time(5, 5), -1, "the end of the log: no record at or after the time");
+        assert_eq!(by_time(0, 0), -1, "an empty partition");
+        assert_eq!(by_time(7, 5), -1, "appended after the high watermark was read");
     }
 }
