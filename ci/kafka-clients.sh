@@ -3,12 +3,25 @@
 # client suite (tests/kafka_clients/run.py: confluent-kafka 2.16 on librdkafka, kafka-python
 # 3.0, aiokafka 0.14, raw sockets for bad input) against a single node, then the cluster check
 # (tests/kafka_clients/cluster.py: the partition leader's process SIGKILLed mid-stream) against
-# three nodes. Installs the clients first (idempotent). Prints the suites' summary lines, and the
-# nodes' log tails when something failed.
+# three nodes. The single node also serves TLS (tests/kafka_clients/tls.py) and the rdkafka crate's
+# check (clients/rdkafka-check, its own workspace: built here only, in $target/rdkafka-check,
+# librdkafka from source). Installs the clients and the build's packages first (idempotent).
+# Prints the suites' summary lines, and the nodes' log tails when something failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c 'import aiokafka, confluent_kafka, kafka, sys; sys.exit(0 if confluent_kafka.version()[0].startswith("2.16") and kafka.__version__.startswith("3.0") and aiokafka.__version__.startswith("0.14") else 1)' 2>/dev/null; then
   python3 -m pip install -q --root-user-action=ignore 'confluent-kafka==2.16.*' 'kafka-python==3.0.*' 'aiokafka==0.14.*'
+fi
+# The rdkafka crate builds librdkafka with its configure script and make; zlib for gzip.
+missing=()
+for pkg in make pkg-config zlib1g-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 target="${CARGO_TARGET_DIR:-target}"
 cargo build -p keel --quiet
@@ -93,6 +106,18 @@ TOML
   done
 }
 
+# The rdkafka crate's check against a bootstrap; prints its summary line (the build's failure
+# counts as one failed check).
+rdkafka_check() {
+  local started=$SECONDS
+  if ! cargo build --quiet --manifest-path clients/rdkafka-check/Cargo.toml --target-dir "$target/rdkafka-check"; then
+    echo "kafka clients: 0 passed, 1 failed (rdkafka crate: the build failed)"
+    return 1
+  fi
+  echo "(rdkafka-check built in $((SECONDS - started))s)"
+  timeout 600 "$target/rdkafka-check/debug/rdkafka-check" "$1" 2>&1 | grep -v '^%'
+}
+
 logs() {
   for log in "$work/$1"/*.log; do
     echo "--- $log (last lines)"
@@ -111,6 +136,11 @@ if start_nodes single 1 "" tls; then
   echo "== kafka clients: single node over TLS"
   if ! timeout 300 python3 tests/kafka_clients/tls.py --bootstrap "$tls_bootstrap" --plain "$bootstrap" \
     --ca tests/data/test-cert.pem 2>&1 | grep -v '^%'; then
+    status=1
+    logs single
+  fi
+  echo "== kafka clients: single node, the rdkafka crate"
+  if ! rdkafka_check "$bootstrap"; then
     status=1
     logs single
   fi
