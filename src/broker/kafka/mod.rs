@@ -109,23 +109,26 @@ impl KafkaBroker {
         });
         task::spawn(group::Coordinator::tick_loop(core.clone()));
         let limit = Arc::new(Semaphore::new(core.config.broker.connections_max));
-        #[cfg(not(madsim))]
-        if let Some((l, acceptor)) = tls {
-            let c = core.clone();
-            task::spawn(accept_tls_loop("kafka-tls", l, acceptor, limit.clone(), move |stream, peer| {
-                connection::serve(c.clone(), stream, peer, Listener::Tls)
-            }));
-        }
-        #[cfg(madsim)]
-        let _ = tls;
-        let c = core.clone();
+        let tls_limit = limit.clone();
+        let (c, t) = (core.clone(), core.clone());
+        // Both accept loops on the one task, so stopping it stops both.
         let task = task::spawn(async move {
-            if let Some(l) = plain {
-                accept_loop("kafka", l, limit, move |stream, peer| {
-                    connection::serve(c.clone(), stream, peer, Listener::Plain)
-                })
-                .await;
-            }
+            let plain = async move {
+                if let Some(l) = plain {
+                    let serve = move |stream, peer| connection::serve(c.clone(), stream, peer, Listener::Plain);
+                    accept_loop("kafka", l, limit, serve).await;
+                }
+            };
+            #[cfg(not(madsim))]
+            let tls = async move {
+                if let Some((l, acceptor)) = tls {
+                    let serve = move |stream, peer| connection::serve(t.clone(), stream, peer, Listener::Tls);
+                    accept_tls_loop("kafka-tls", l, acceptor, tls_limit, serve).await;
+                }
+            };
+            #[cfg(madsim)]
+            let tls = async move { drop((tls, t, tls_limit)) };
+            futures::join!(plain, tls);
         });
         Ok(Some((KafkaBroker { core }, task)))
     }
