@@ -3,14 +3,27 @@
 # client suite (tests/kafka_clients/run.py: confluent-kafka 2.16 on librdkafka, kafka-python
 # 3.0, aiokafka 0.14, raw sockets for bad input) against a single node, then the cluster check
 # (tests/kafka_clients/cluster.py: the partition leader's process SIGKILLed mid-stream) against
-# three nodes. Installs the clients first (idempotent). Prints the suites' summary lines, and the
-# nodes' log tails when something failed.
+# three nodes. The single node also serves TLS (tests/kafka_clients/tls.py) and the rdkafka crate's
+# check (clients/rdkafka-check, its own workspace: built here only, in $target/rdkafka-check,
+# librdkafka from source). Installs the clients and the build's packages first (idempotent).
+# Prints the suites' summary lines, and the nodes' log tails when something failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c 'import aiokafka, confluent_kafka, kafka, sys; sys.exit(0 if confluent_kafka.version()[0].startswith("2.16") and kafka.__version__.startswith("3.0") and aiokafka.__version__.startswith("0.14") else 1)' 2>/dev/null; then
   python3 -m pip install -q --root-user-action=ignore 'confluent-kafka==2.16.*' 'kafka-python==3.0.*' 'aiokafka==0.14.*'
 fi
 bash ci/install-mqtt-clients.sh
+# The rdkafka crate builds librdkafka with its configure script and make; zlib for gzip.
+missing=()
+for pkg in make pkg-config zlib1g-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
 target="${CARGO_TARGET_DIR:-target}"
 cargo build -p keel --quiet
 keel="$target/debug/keel"
@@ -43,19 +56,29 @@ PY
   return 1
 }
 
-# start_nodes NAME COUNT [EXTRA]: COUNT nodes (every role; meta peers of each other), EXTRA
-# appended to each config; sets `bootstrap` (host:port,...) and `node_pids` (id=pid,...).
+# start_nodes NAME COUNT [EXTRA] [tls]: COUNT nodes (every role; meta peers of each other), EXTRA
+# appended to each config; sets `bootstrap` (host:port,...) and `node_pids` (id=pid,...); with
+# `tls`, a Kafka TLS listener too (the test certificate, for localhost and 127.0.0.1, as MQTT's
+# TLS check uses), its addresses in `tls_bootstrap`.
 start_nodes() {
-  local name="$1" count="$2" extra="${3:-}" i peers="[meta.peers]"
-  declare -a rpcs kafkas
+  local name="$1" count="$2" extra="${3:-}" tls="${4:-}" i peers="[meta.peers]" tls_conf
+  declare -a rpcs kafkas tlss
   mkdir -p "$work/$name"
   for i in $(seq 1 "$count"); do
     rpcs[$i]=$(free_port)
     kafkas[$i]=$(free_port)
+    tlss[$i]=$(free_port)
     peers+=$'\n'"$i = \"127.0.0.1:${rpcs[$i]}\""
   done
-  bootstrap="" node_pids=""
+  bootstrap="" node_pids="" tls_bootstrap=""
   for i in $(seq 1 "$count"); do
+    tls_conf=""
+    if [ "$tls" = tls ]; then
+      tls_conf="kafka_tls_listen = \"127.0.0.1:${tlss[$i]}\"
+tls_cert_file = \"$PWD/tests/data/test-cert.pem\"
+tls_key_file = \"$PWD/tests/data/test-key.pem\""
+      tls_bootstrap+="${tls_bootstrap:+,}127.0.0.1:${tlss[$i]}"
+    fi
     cat >"$work/$name/n$i.toml" <<TOML
 node_id = $i
 data_dir = "$work/$name/data$i"
@@ -67,6 +90,8 @@ listen = "${node_admin:-}"
 mqtt_listen = "${node_mqtt:-}"
 mqtt_ws_listen = ""
 kafka_listen = "127.0.0.1:${kafkas[$i]}"
+mqtt_tls_listen = ""
+$tls_conf
 [mqtt]
 sys_interval_s = 0
 $extra
@@ -82,6 +107,18 @@ TOML
   done
 }
 
+# The rdkafka crate's check against a bootstrap; prints its summary line (the build's failure
+# counts as one failed check).
+rdkafka_check() {
+  local started=$SECONDS
+  if ! cargo build --quiet --manifest-path clients/rdkafka-check/Cargo.toml --target-dir "$target/rdkafka-check"; then
+    echo "kafka clients: 0 passed, 1 failed (rdkafka crate: the build failed)"
+    return 1
+  fi
+  echo "(rdkafka-check built in $((SECONDS - started))s)"
+  timeout 600 "$target/rdkafka-check/debug/rdkafka-check" "$1" 2>&1 | grep -v '^%'
+}
+
 logs() {
   for log in "$work/$1"/*.log; do
     echo "--- $log (last lines)"
@@ -90,10 +127,21 @@ logs() {
 }
 
 status=0
-if start_nodes single 1; then
+if start_nodes single 1 "" tls; then
   echo "== kafka clients: single node"
   # librdkafka's own log lines (starting with %) are left out; pipefail keeps the suite's status.
   if ! timeout 900 python3 tests/kafka_clients/run.py --bootstrap "$bootstrap" 2>&1 | grep -v '^%'; then
+    status=1
+    logs single
+  fi
+  echo "== kafka clients: single node over TLS"
+  if ! timeout 300 python3 tests/kafka_clients/tls.py --bootstrap "$tls_bootstrap" --plain "$bootstrap" \
+    --ca tests/data/test-cert.pem 2>&1 | grep -v '^%'; then
+    status=1
+    logs single
+  fi
+  echo "== kafka clients: single node, the rdkafka crate"
+  if ! rdkafka_check "$bootstrap"; then
     status=1
     logs single
   fi

@@ -65,7 +65,7 @@ pub struct BrokerSection {
     pub mqtt_ws_listen: String,
     /// MQTT over TLS (rustls); used only when `tls_cert_file` is set. Not in simulation builds.
     pub mqtt_tls_listen: String,
-    /// PEM certificate chain and private key for the TLS listener.
+    /// PEM certificate chain and private key for the TLS listeners (MQTT's and Kafka's).
     pub tls_cert_file: String,
     pub tls_key_file: String,
     /// Client connections this broker holds at once, all listeners together; more are refused.
@@ -84,6 +84,9 @@ pub struct BrokerSection {
     /// The `host:port` Kafka clients are told to reach this broker at (Metadata); empty: the
     /// listen address, with an unspecified host replaced by the RPC address's host.
     pub kafka_advertise: String,
+    /// The Kafka wire protocol over TLS (rustls); used only when `tls_cert_file` is set; ""
+    /// disables it. Not in simulation builds. Advertised with `kafka_advertise`'s host.
+    pub kafka_tls_listen: String,
     /// The longest keep-alive a client may choose (MQTT 5 Server Keep Alive); 0: no limit.
     pub keep_alive_max_s: u16,
 }
@@ -284,6 +287,7 @@ impl Default for BrokerSection {
             connect_timeout_ms: 10_000,
             kafka_listen: "0.0.0.0:9092".into(),
             kafka_advertise: String::new(),
+            kafka_tls_listen: "0.0.0.0:9093".into(),
             keep_alive_max_s: 0,
         }
     }
@@ -345,7 +349,30 @@ impl Config {
         if !self.broker.kafka_advertise.is_empty() {
             return Some(self.broker.kafka_advertise.clone());
         }
-        let listen = &self.broker.kafka_listen;
+        self.advertised(&self.broker.kafka_listen)
+    }
+
+    /// Where Kafka clients reach this broker over TLS: `kafka_advertise`'s host when it is set
+    /// (else the TLS listen address's, an unspecified one replaced by the RPC address's host)
+    /// with the TLS listener's port; `None` when that listener is off (no certificate).
+    pub fn kafka_tls_advertise_addr(&self) -> Option<String> {
+        let b = &self.broker;
+        if b.tls_cert_file.is_empty() || b.kafka_tls_listen.is_empty() {
+            return None;
+        }
+        let advertised = self.advertised(&b.kafka_tls_listen)?;
+        match b.kafka_advertise.rsplit_once(':') {
+            Some((host, _)) => {
+                let (_, port) = advertised.rsplit_once(':')?;
+                Some(format!("{host}:{port}"))
+            }
+            None => Some(advertised),
+        }
+    }
+
+    /// `listen` as clients reach it: an unspecified host (`0.0.0.0`, `::`) replaced by the RPC
+    /// address's host.
+    fn advertised(&self, listen: &str) -> Option<String> {
         let (host, port) = listen.rsplit_once(':')?;
         match host.trim_start_matches('[').trim_end_matches(']') {
             "0.0.0.0" | "::" | "" => {
@@ -353,7 +380,7 @@ impl Config {
                 let rpc_host = rpc.rsplit_once(':').map_or(rpc.as_str(), |(h, _)| h).to_string();
                 Some(format!("{rpc_host}:{port}"))
             }
-            _ => Some(listen.clone()),
+            _ => Some(listen.to_string()),
         }
     }
 
@@ -544,5 +571,19 @@ mod tests {
         assert!(Config::from_toml("[mqtt]\nshards = 0").unwrap_err().contains("mqtt.shards"));
         let bad_acl = "[[mqtt.acl]]\ntopic = \"a\"\naccess = \"read\"\npermission = \"allow\"";
         assert!(Config::from_toml(bad_acl).unwrap_err().contains("access"));
+    }
+
+    #[test]
+    fn kafka_is_advertised_per_listener() {
+        let mut c = Config::from_toml("[rpc]\nlisten = \"10.1.2.3:7100\"").unwrap();
+        assert_eq!(c.kafka_advertise_addr().as_deref(), Some("10.1.2.3:9092"));
+        assert_eq!(c.kafka_tls_advertise_addr(), None, "no certificate, no TLS listener");
+        c.broker.tls_cert_file = "cert.pem".into();
+        assert_eq!(c.kafka_tls_advertise_addr().as_deref(), Some("10.1.2.3:9093"));
+        c.broker.kafka_advertise = "kafka.example:19092".into();
+        assert_eq!(c.kafka_advertise_addr().as_deref(), Some("kafka.example:19092"));
+        assert_eq!(c.kafka_tls_advertise_addr().as_deref(), Some("kafka.example:9093"));
+        c.broker.kafka_tls_listen = String::new();
+        assert_eq!(c.kafka_tls_advertise_addr(), None);
     }
 }

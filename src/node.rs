@@ -103,8 +103,9 @@ impl Node {
         });
         let (mqtt, kafka) = match config.roles.contains(&Role::Broker) {
             true => {
-                let mqtt = start_broker(&config, &peers, &meta_client, &view, &options, tls, &mut tasks).await?;
-                let kafka = start_kafka(&config, &peers, &meta_client, &view, &mut tasks).await?;
+                let mqtt =
+                    start_broker(&config, &peers, &meta_client, &view, &options, tls.clone(), &mut tasks).await?;
+                let kafka = start_kafka(&config, &peers, &meta_client, &view, tls, &mut tasks).await?;
                 (Some(mqtt), kafka)
             }
             false => (None, None),
@@ -207,16 +208,17 @@ async fn start_broker(
     Ok(broker)
 }
 
-/// The broker role's Kafka front-end (its listener bound now), unless `kafka_listen` is empty.
+/// The broker role's Kafka front-end (its listeners bound now), unless it has none.
 async fn start_kafka(
     config: &Config,
     peers: &Peers,
     meta: &MetaClient,
     view: &ViewHandle,
+    tls: Option<crate::broker::TlsFiles>,
     tasks: &mut Vec<task::JoinHandle<()>>,
 ) -> io::Result<Option<KafkaBroker>> {
     let data = DataClient::new(meta.clone(), peers.clone()).with_view(view.clone());
-    let parts = KafkaParts { config: config.clone(), meta: meta.clone(), view: view.clone(), data };
+    let parts = KafkaParts { config: config.clone(), meta: meta.clone(), view: view.clone(), data, tls };
     Ok(KafkaBroker::start(parts).await?.map(|(broker, task)| {
         tasks.push(task);
         broker
@@ -255,12 +257,13 @@ async fn heartbeat(client: MetaClient, id: u64, interval_ms: u64) {
 
 /// Registers this node in the cluster metadata, retrying until it is recorded.
 fn register(client: MetaClient, config: &Config) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let kafka_addr = config.roles.contains(&Role::Broker).then(|| config.kafka_advertise_addr()).flatten();
+    let broker = config.roles.contains(&Role::Broker);
     let cmd = MetaCommand::RegisterNode {
         id: config.node_id,
         addr: config.advertise_addr(),
         roles: config.roles.clone(),
-        kafka_addr,
+        kafka_addr: broker.then(|| config.kafka_advertise_addr()).flatten(),
+        kafka_tls_addr: broker.then(|| config.kafka_tls_advertise_addr()).flatten(),
     };
     async move {
         loop {

@@ -84,7 +84,13 @@ mod tests {
 
     fn state() -> MetaState {
         let mut s = MetaState::default();
-        let node = MetaCommand::RegisterNode { id: 1, addr: "a".into(), roles: vec![Role::Storage], kafka_addr: None };
+        let node = MetaCommand::RegisterNode {
+            id: 1,
+            addr: "a".into(),
+            roles: vec![Role::Storage],
+            kafka_addr: None,
+            kafka_tls_addr: None,
+        };
         s.apply(&node).unwrap();
         s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("__mqtt", 4, 1))).unwrap();
         s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("orders", 1, 1))).unwrap();

@@ -17,6 +17,9 @@ pub enum MetaCommand {
         /// Where Kafka clients reach the node, if it serves Kafka.
         #[serde(default)]
         kafka_addr: Option<String>,
+        /// Where Kafka clients reach the node over TLS, if it has that listener.
+        #[serde(default)]
+        kafka_tls_addr: Option<String>,
     },
     /// Marks a node alive or dead (failure detection).
     SetNodeAlive { id: NodeId, alive: bool },

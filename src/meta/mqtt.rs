@@ -520,7 +520,14 @@ mod tests {
             .map(|(id, a)| {
                 (
                     *id,
-                    NodeRecord { id: *id, addr: String::new(), roles: vec![Role::Broker], alive: *a, kafka_addr: None },
+                    NodeRecord {
+                        id: *id,
+                        addr: String::new(),
+                        roles: vec![Role::Broker],
+                        alive: *a,
+                        kafka_addr: None,
+                        kafka_tls_addr: None,
+                    },
                 )
             })
             .collect()

@@ -50,6 +50,9 @@ pub struct NodeRecord {
     /// Where Kafka clients reach it (`host:port`), if it serves Kafka.
     #[serde(default)]
     pub kafka_addr: Option<String>,
+    /// Where Kafka clients reach it over TLS, if it has a Kafka TLS listener.
+    #[serde(default)]
+    pub kafka_tls_addr: Option<String>,
 }
 
 /// One shard (a topic partition): where its replicas live and who leads it.

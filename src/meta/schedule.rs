@@ -167,7 +167,14 @@ mod tests {
         let mut s = MetaState::default();
         for id in 1..=nodes {
             let addr = format!("n{id}");
-            s.apply(&MetaCommand::RegisterNode { id, addr, roles: vec![Role::Storage], kafka_addr: None }).unwrap();
+            s.apply(&MetaCommand::RegisterNode {
+                id,
+                addr,
+                roles: vec![Role::Storage],
+                kafka_addr: None,
+                kafka_tls_addr: None,
+            })
+            .unwrap();
         }
         let spec = TopicSpec { unclean_leader_election: unclean, ..TopicSpec::for_test("t", 1, rf) };
         s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
@@ -194,7 +201,13 @@ mod tests {
             let spec = TopicSpec::for_test(name, 1, 3);
             s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
         }
-        let cmd = MetaCommand::RegisterNode { id: 4, addr: "n4".into(), roles: vec![Role::Storage], kafka_addr: None };
+        let cmd = MetaCommand::RegisterNode {
+            id: 4,
+            addr: "n4".into(),
+            roles: vec![Role::Storage],
+            kafka_addr: None,
+            kafka_tls_addr: None,
+        };
         s.apply(&cmd).unwrap();
         let all = seen(&[(1, 900), (2, 900), (3, 900), (4, 900)]);
         let mut moves = 0;

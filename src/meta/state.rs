@@ -42,12 +42,13 @@ impl MetaState {
     /// Applies one command.
     pub fn apply(&mut self, cmd: &MetaCommand) -> MetaResult {
         match cmd {
-            MetaCommand::RegisterNode { id, addr, roles, kafka_addr } => {
+            MetaCommand::RegisterNode { id, addr, roles, kafka_addr, kafka_tls_addr } => {
                 let mut roles = roles.clone();
                 roles.sort();
                 roles.dedup();
-                let kafka_addr = kafka_addr.clone();
-                self.nodes.insert(*id, NodeRecord { id: *id, addr: addr.clone(), roles, alive: true, kafka_addr });
+                let (kafka_addr, kafka_tls_addr) = (kafka_addr.clone(), kafka_tls_addr.clone());
+                let node = NodeRecord { id: *id, addr: addr.clone(), roles, alive: true, kafka_addr, kafka_tls_addr };
+                self.nodes.insert(*id, node);
                 Ok(MetaOk::Done)
             }
             MetaCommand::AddPartitions { name, partitions } => self.add_partitions(name, *partitions),
@@ -437,6 +438,7 @@ mod tests {
                 addr: format!("10.0.0.{id}:7100"),
                 roles: vec![Role::Storage],
                 kafka_addr: None,
+                kafka_tls_addr: None,
             };
             s.apply(&cmd).unwrap();
         }

@@ -270,6 +270,7 @@ mod tests {
             addr: "a:1".into(),
             roles: vec![crate::meta::records::Role::Storage],
             kafka_addr: None,
+            kafka_tls_addr: None,
         };
         let mut keys: BTreeSet<WatchKey> = keys_of(&cmd, &state).into_iter().collect();
         state.apply(&cmd).unwrap();

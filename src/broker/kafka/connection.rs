@@ -24,6 +24,7 @@ use super::group::handlers as group;
 use super::sasl::{self, Session};
 use super::{
     api_versions, configs, fetch, list_offsets, metadata, offset_for_leader_epoch, produce, producer_id, topics, Core,
+    Listener,
 };
 
 /// A connection idle this long is closed (Kafka's `connections.max.idle.ms`).
@@ -41,8 +42,8 @@ enum Next {
     Close,
 }
 
-/// Serves one client until it leaves, idles out or breaks the protocol.
-pub async fn serve<S>(core: Arc<Core>, stream: S, peer: String)
+/// Serves one client, come through `listener`, until it leaves, idles out or breaks the protocol.
+pub async fn serve<S>(core: Arc<Core>, stream: S, peer: String, listener: Listener)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -51,7 +52,7 @@ where
     let mut inbuf = BytesMut::with_capacity(READ_BYTES);
     let mut out = BytesMut::new();
     let request_max = core.config.kafka.request_bytes_max;
-    let mut session = Session::default();
+    let mut session = Session::new(listener);
     'conn: loop {
         loop {
             let frame = match decode_frame(&mut inbuf, request_max) {
@@ -147,7 +148,9 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
     let caller = Caller { core, session, client_id };
     Some(match body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::served()),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(core, caller, r, version).await),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(metadata::handle(core, caller, session.listener, r, version).await)
+        }
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(core, session, client_id, r).await?),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(core, session, client_id, r, version).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(core, caller, r, version).await),
@@ -161,7 +164,7 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         }
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::handle(core, r).await),
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(group::find_coordinator(core, r, version).await)
+            ResponseKind::FindCoordinator(group::find_coordinator(core, session.listener, r, version).await)
         }
         RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(group::join(core, r, version).await),
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync(core, r).await),

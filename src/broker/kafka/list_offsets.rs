@@ -2,9 +2,11 @@
 //! first offset of the first stored batch whose newest timestamp reaches the one asked for.
 //! Batches are kept whole, so a lookup by time lands on a batch's first record: a consumer
 //! seeking there may see a few records older than the timestamp, never miss a newer one.
-//! -3 (the record with the largest timestamp) is answered with the latest offset. From v4 the
-//! answer carries the leader epoch of the offset (the current one for the latest), and the
-//! request's `current_leader_epoch` is checked ([`super::leader_epoch`]).
+//! -3 (the record with the largest timestamp) is answered with the latest offset. A time no
+//! stored record reaches is answered -1 (Kafka's "no such offset"; librdkafka reads it as the
+//! end), not the high watermark. From v4 the answer carries the leader epoch of the offset (the
+//! current one for the latest), and the request's `current_leader_epoch` is checked
+//! ([`super::leader_epoch`]).
 
 use futures::future::join_all;
 use keel_protocols::kafka::kafka_protocol::messages::list_offsets_response::{
@@ -73,8 +75,43 @@ async fn lookup(
         t if t >= 0 => (OffsetSpec::Timestamp, t as u64),
         _ => return Err(ResponseError::InvalidRequest),
     };
-    match core.data.offset_and_epoch(&target.topic.name, partition as u32, spec, ts, 0).await {
-        Ok((o, epoch)) => Ok((o as i64, epoch.map_or(-1, leader_epoch::to_kafka))),
-        Err(e) => Err(errors::of_client(&e)),
+    let log = target.topic.name.as_str();
+    let find = |spec| async move {
+        core.data.offset_and_epoch(log, partition as u32, spec, ts, 0).await.map_err(|e| errors::of_client(&e))
+    };
+    let epoch_of = |e: Option<u64>| e.map_or(-1, leader_epoch::to_kafka);
+    if !matches!(spec, OffsetSpec::Timestamp) {
+        let (o, epoch) = find(spec).await?;
+        return Ok((o as i64, epoch_of(epoch)));
+    }
+    // The high watermark first: a record found at or past it did not exist when it was read.
+    let (latest, _) = find(OffsetSpec::Latest).await?;
+    let (found, epoch) = find(OffsetSpec::Timestamp).await?;
+    match by_time(found, latest) {
+        -1 => Ok((-1, -1)),
+        o => Ok((o, epoch_of(epoch))),
+    }
+}
+
+/// The answer to a lookup by time: the offset the log found, or -1 when it found none below
+/// `latest` (the storage answers the end of the log when no record reaches the time).
+fn by_time(found: u64, latest: u64) -> i64 {
+    match found < latest {
+        true => found as i64,
+        false => -1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_time;
+
+    #[test]
+    fn a_time_no_record_reaches_is_answered_minus_one() {
+        assert_eq!(by_time(3, 5), 3);
+        assert_eq!(by_time(0, 1), 0);
+        assert_eq!(by_time(5, 5), -1, "the end of the log: no record at or after the time");
+        assert_eq!(by_time(0, 0), -1, "an empty partition");
+        assert_eq!(by_time(7, 5), -1, "appended after the high watermark was read");
     }
 }

@@ -3,6 +3,8 @@
 //! partition, so a partition's leader is the broker on the shard's storage leader when that
 //! node is a live broker (no forwarding hop), else one picked by hash among the live brokers:
 //! leadership spreads over them, and a dead broker stops being named once meta marks it dead.
+//! Brokers are named by their addresses on the client's listener (plain or TLS), and one
+//! without that listener is not named to it.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ use keel_protocols::kafka::kafka_protocol::protocol::StrBytes;
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 
 use super::authorize::{Caller, Need};
-use super::{leader_epoch, topics, Core};
+use super::{leader_epoch, topics, Core, Listener};
 use crate::meta::bindings;
 use crate::meta::records::{NodeId, NodeRecord, Role, TopicRecord};
 use crate::meta::view::MetaView;
@@ -22,24 +24,38 @@ use crate::meta::view::MetaView;
 /// The cluster id every Metadata answer carries.
 pub const CLUSTER_ID: &str = "keel";
 
-/// The live brokers that serve Kafka, with where clients reach them, by node id.
-pub fn live_brokers(view: &MetaView) -> BTreeMap<NodeId, (String, i32)> {
-    view.nodes.values().filter_map(broker_endpoint).collect()
+/// The live brokers that serve Kafka on `listener`, with where its clients reach them, by id.
+pub fn live_brokers(view: &MetaView, listener: Listener) -> BTreeMap<NodeId, (String, i32)> {
+    view.nodes.values().filter(|n| is_live_broker(n)).filter_map(|n| broker_endpoint(n, listener)).collect()
 }
 
-fn broker_endpoint(n: &NodeRecord) -> Option<(NodeId, (String, i32))> {
-    if !n.alive || !n.roles.contains(&Role::Broker) {
-        return None;
-    }
-    let addr = n.kafka_addr.as_deref()?;
+/// The live brokers that serve Kafka on any listener (where groups are coordinated), by id.
+pub fn kafka_brokers(view: &MetaView) -> BTreeMap<NodeId, ()> {
+    let serves = |n: &&NodeRecord| n.kafka_addr.is_some() || n.kafka_tls_addr.is_some();
+    view.nodes.values().filter(|n| is_live_broker(n)).filter(serves).map(|n| (n.id, ())).collect()
+}
+
+fn is_live_broker(n: &NodeRecord) -> bool {
+    n.alive && n.roles.contains(&Role::Broker)
+}
+
+fn broker_endpoint(n: &NodeRecord, listener: Listener) -> Option<(NodeId, (String, i32))> {
+    let addr = match listener {
+        Listener::Plain => n.kafka_addr.as_deref()?,
+        Listener::Tls => n.kafka_tls_addr.as_deref()?,
+    };
+    Some((n.id, host_port(addr)?))
+}
+
+/// `host:port` (the host maybe bracketed) split for a Metadata answer.
+fn host_port(addr: &str) -> Option<(String, i32)> {
     let (host, port) = addr.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((n.id, (host.to_string(), port.parse().ok()?)))
+    Some((host.trim_start_matches('[').trim_end_matches(']').to_string(), port.parse().ok()?))
 }
 
 /// The broker that leads `partition` of `topic` for clients, if any broker is live.
-pub fn leader_broker(
-    brokers: &BTreeMap<NodeId, (String, i32)>,
+pub fn leader_broker<V>(
+    brokers: &BTreeMap<NodeId, V>,
     topic: &str,
     partition: u32,
     storage_leader: Option<NodeId>,
@@ -58,7 +74,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-pub async fn handle(core: &Core, caller: Caller<'_>, req: MetadataRequest, version: i16) -> MetadataResponse {
+/// The brokers, by their addresses on `listener`, and the topics asked about (those `caller` may read).
+pub async fn handle(
+    core: &Core,
+    caller: Caller<'_>,
+    listener: Listener,
+    req: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let mut view = core.view.current();
     // v0: an empty list means every topic; v1+: null means every topic, empty means none.
     let wanted: Option<Vec<String>> = match req.topics {
@@ -79,14 +102,15 @@ pub async fn handle(core: &Core, caller: Caller<'_>, req: MetadataRequest, versi
             view = core.view.current();
         }
     }
-    let mut brokers = live_brokers(&view);
+    let mut brokers = live_brokers(&view, listener);
     // A broker whose own registration has not reached its view yet still names itself: a
     // client that reached it must always learn at least one broker (and a controller).
-    if let Some((host, port)) = core.config.kafka_advertise_addr().and_then(|a| {
-        let (h, p) = a.rsplit_once(':')?;
-        Some((h.trim_start_matches('[').trim_end_matches(']').to_string(), p.parse().ok()?))
-    }) {
-        brokers.entry(core.config.node_id).or_insert((host, port));
+    let own = match listener {
+        Listener::Plain => core.config.kafka_advertise_addr(),
+        Listener::Tls => core.config.kafka_tls_advertise_addr(),
+    };
+    if let Some(endpoint) = own.as_deref().and_then(host_port) {
+        brokers.entry(core.config.node_id).or_insert(endpoint);
     }
     let topics: Vec<MetadataResponseTopic> = match wanted {
         None => view
@@ -181,21 +205,39 @@ mod tests {
         assert!(per.values().all(|n| *n > 50), "roughly even: {per:?}");
     }
 
-    #[test]
-    fn dead_brokers_and_nodes_without_kafka_are_not_named() {
-        let node = |id, alive, kafka: Option<&str>| NodeRecord {
+    fn node(id: NodeId, alive: bool, kafka: Option<&str>, tls: Option<&str>) -> NodeRecord {
+        NodeRecord {
             id,
             addr: String::new(),
             roles: vec![Role::Broker],
             alive,
             kafka_addr: kafka.map(str::to_string),
-        };
+            kafka_tls_addr: tls.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn dead_brokers_and_nodes_without_kafka_are_not_named() {
         let mut view = MetaView::default();
-        view.nodes.insert(1, node(1, true, Some("127.0.0.1:9092")));
-        view.nodes.insert(2, node(2, false, Some("127.0.0.2:9092")));
-        view.nodes.insert(3, node(3, true, None));
-        view.nodes.insert(4, node(4, true, Some("[::1]:19092")));
-        let got = live_brokers(&view);
+        view.nodes.insert(1, node(1, true, Some("127.0.0.1:9092"), None));
+        view.nodes.insert(2, node(2, false, Some("127.0.0.2:9092"), None));
+        view.nodes.insert(3, node(3, true, None, None));
+        view.nodes.insert(4, node(4, true, Some("[::1]:19092"), None));
+        let got = live_brokers(&view, Listener::Plain);
         assert_eq!(got.into_iter().collect::<Vec<_>>(), [(1, ("127.0.0.1".into(), 9092)), (4, ("::1".into(), 19092))]);
+    }
+
+    #[test]
+    fn tls_clients_are_told_the_tls_addresses() {
+        let mut view = MetaView::default();
+        view.nodes.insert(1, node(1, true, Some("h1:9092"), Some("h1:9093")));
+        view.nodes.insert(2, node(2, true, Some("h2:9092"), None));
+        view.nodes.insert(3, node(3, true, None, Some("h3:9093")));
+        let plain = live_brokers(&view, Listener::Plain);
+        assert_eq!(plain.into_iter().collect::<Vec<_>>(), [(1, ("h1".into(), 9092)), (2, ("h2".into(), 9092))]);
+        let tls = live_brokers(&view, Listener::Tls);
+        assert_eq!(tls.into_iter().collect::<Vec<_>>(), [(1, ("h1".into(), 9093)), (3, ("h3".into(), 9093))]);
+        // Groups are coordinated over every Kafka broker, whichever listener asks.
+        assert_eq!(kafka_brokers(&view).into_keys().collect::<Vec<_>>(), [1, 2, 3]);
     }
 }

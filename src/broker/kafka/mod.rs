@@ -7,7 +7,10 @@
 //!
 //! Each connection runs [`connection::serve`]: one request at a time, answered in order (as a
 //! Kafka broker does, muting the connection until it answers). The handlers, one file per API
-//! family, turn a decoded request into its response.
+//! family, turn a decoded request into its response. The same protocol is served on the plain
+//! listener (`kafka_listen`) and, with a certificate, the TLS one (`kafka_tls_listen`); a
+//! connection knows its [`Listener`], and Metadata and FindCoordinator name brokers by the
+//! addresses of that listener (a client reconnects to what it is told).
 
 mod api_versions;
 pub mod authorize;
@@ -30,11 +33,12 @@ mod topics;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use keel_rt::net::TcpListener;
 use keel_rt::task;
 use tokio::sync::Semaphore;
 
-use crate::broker::listener::accept_loop;
+#[cfg(not(madsim))]
+use crate::broker::listener::accept_tls_loop;
+use crate::broker::listener::{accept_loop, bind, bind_tls};
 use crate::client::DataClient;
 use crate::config::Config;
 use crate::meta::client::MetaClient;
@@ -56,6 +60,16 @@ pub struct KafkaParts {
     pub meta: MetaClient,
     pub view: ViewHandle,
     pub data: DataClient,
+    /// The TLS listener's certificate and key (with `[broker] kafka_tls_listen`).
+    pub tls: Option<crate::broker::TlsFiles>,
+}
+
+/// Which of the broker's Kafka listeners a connection came through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Listener {
+    #[default]
+    Plain,
+    Tls,
 }
 
 /// What every connection of the Kafka front-end shares.
@@ -82,18 +96,17 @@ pub struct KafkaBroker {
 }
 
 impl KafkaBroker {
-    /// Binds the Kafka listener (a taken port fails the start at once) and serves clients on
-    /// the returned task; `None` when `[broker] kafka_listen` is empty.
+    /// Binds the Kafka listeners (a taken port or a bad certificate fails the start at once)
+    /// and serves clients on the returned task; `None` when neither `[broker] kafka_listen` nor
+    /// (with a certificate) `kafka_tls_listen` is set.
     pub async fn start(parts: KafkaParts) -> std::io::Result<Option<(KafkaBroker, task::JoinHandle<()>)>> {
-        let addr = parts.config.broker.kafka_listen.clone();
-        if addr.is_empty() {
-            return Ok(None);
-        }
         let auth = crate::broker::auth::Authenticator::new(&parts.config.mqtt)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("binding the Kafka listener {addr}: {e}")))?;
+        let plain = bind(&parts.config.broker.kafka_listen).await?;
+        let tls = bind_tls(parts.tls.as_ref(), &parts.config.broker.kafka_tls_listen).await?;
+        if plain.is_none() && tls.is_none() {
+            return Ok(None);
+        }
         let fetch_sessions = Mutex::new(fetch_session::SessionCache::new(parts.config.kafka.fetch_sessions_max));
         let core = Arc::new(Core {
             fetch_sessions,
@@ -108,9 +121,26 @@ impl KafkaBroker {
         });
         task::spawn(group::Coordinator::tick_loop(core.clone()));
         let limit = Arc::new(Semaphore::new(core.config.broker.connections_max));
-        let c = core.clone();
+        let tls_limit = limit.clone();
+        let (c, t) = (core.clone(), core.clone());
+        // Both accept loops on the one task, so stopping it stops both.
         let task = task::spawn(async move {
-            accept_loop("kafka", listener, limit, move |stream, peer| connection::serve(c.clone(), stream, peer)).await;
+            let plain = async move {
+                if let Some(l) = plain {
+                    let serve = move |stream, peer| connection::serve(c.clone(), stream, peer, Listener::Plain);
+                    accept_loop("kafka", l, limit, serve).await;
+                }
+            };
+            #[cfg(not(madsim))]
+            let tls = async move {
+                if let Some((l, acceptor)) = tls {
+                    let serve = move |stream, peer| connection::serve(t.clone(), stream, peer, Listener::Tls);
+                    accept_tls_loop("kafka-tls", l, acceptor, tls_limit, serve).await;
+                }
+            };
+            #[cfg(madsim)]
+            let tls = async move { drop((tls, t, tls_limit)) };
+            futures::join!(plain, tls);
         });
         Ok(Some((KafkaBroker { core }, task)))
     }

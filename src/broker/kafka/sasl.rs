@@ -15,9 +15,11 @@ use keel_protocols::kafka::sasl::{self, ScramCredentials, ScramServer, PLAIN, SC
 use super::Core;
 use crate::broker::auth::{Access, Login};
 
-/// Where a connection's authentication stands.
+/// A connection's state: the listener it came through and where its authentication stands.
 #[derive(Debug, Default)]
 pub struct Session {
+    /// Which listener the client connected to (brokers are named by its addresses).
+    pub listener: super::Listener,
     /// The authenticated user, if any.
     pub user: Option<String>,
     pub authenticated: bool,
@@ -28,6 +30,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// A new connection's, not yet authenticated.
+    pub fn new(listener: super::Listener) -> Session {
+        Session { listener, ..Session::default() }
+    }
+
     /// Whether `access` to `topic` is allowed for this connection.
     pub fn allows(&self, core: &Core, client_id: &str, access: Access, topic: &str) -> bool {
         core.auth.allows(client_id, self.user.as_deref(), access, topic)

@@ -18,7 +18,9 @@ use super::record::MqttRecord;
 use super::tail::{self, Tailer};
 use super::{connection, namespace, publish, takeover, Core, MqttStats};
 use crate::broker::auth::Authenticator;
-use crate::broker::listener::accept_loop;
+#[cfg(not(madsim))]
+use crate::broker::listener::accept_tls_loop;
+use crate::broker::listener::{accept_loop, bind, bind_tls, TlsAcceptor};
 use crate::client::DataClient;
 use crate::config::Config;
 use crate::meta::client::MetaClient;
@@ -59,38 +61,6 @@ struct Listeners {
     tls: Option<(TcpListener, TlsAcceptor)>,
 }
 
-#[cfg(not(madsim))]
-type TlsAcceptor = tokio_rustls::TlsAcceptor;
-/// No TLS in simulation builds.
-#[cfg(madsim)]
-type TlsAcceptor = std::convert::Infallible;
-
-/// The TLS listener, when a certificate is configured (refused in simulation builds).
-async fn bind_tls(parts: &MqttParts) -> std::io::Result<Option<(TcpListener, TlsAcceptor)>> {
-    let (Some(files), addr) = (&parts.tls, parts.config.broker.mqtt_tls_listen.as_str()) else { return Ok(None) };
-    if addr.is_empty() {
-        return Ok(None);
-    }
-    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
-    #[cfg(not(madsim))]
-    {
-        let acceptor = crate::broker::tls::acceptor(files).map_err(invalid)?;
-        Ok(bind(addr).await?.map(|l| (l, acceptor)))
-    }
-    #[cfg(madsim)]
-    {
-        let _ = files;
-        Err(invalid("TLS listeners are not available in simulation builds".into()))
-    }
-}
-
-async fn bind(addr: &str) -> std::io::Result<Option<TcpListener>> {
-    if addr.is_empty() {
-        return Ok(None);
-    }
-    TcpListener::bind(addr).await.map(Some).map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))
-}
-
 impl MqttBroker {
     /// Binds the listeners and starts the front-end; it serves once the namespace log exists.
     pub async fn start(parts: MqttParts) -> std::io::Result<(MqttBroker, task::JoinHandle<()>)> {
@@ -99,7 +69,7 @@ impl MqttBroker {
         let listeners = Listeners {
             tcp: bind(&parts.config.broker.mqtt_listen).await?,
             ws: bind(&parts.config.broker.mqtt_ws_listen).await?,
-            tls: bind_tls(&parts).await?,
+            tls: bind_tls(parts.tls.as_ref(), &parts.config.broker.mqtt_tls_listen).await?,
         };
         let broker = MqttBroker { core: Arc::default() };
         let cell = broker.core.clone();
@@ -222,13 +192,8 @@ async fn serve(core: Arc<Core>, listeners: Listeners) {
     #[cfg(not(madsim))]
     if let Some((l, acceptor)) = listeners.tls {
         let c = core.clone();
-        task::spawn(accept_loop("mqtt-tls", l, limit.clone(), move |stream, peer| {
-            let (core, acceptor) = (c.clone(), acceptor.clone());
-            async move {
-                if let Some(tls) = crate::broker::tls::accept(&acceptor, stream, &peer).await {
-                    connection::serve(core, tls, peer).await;
-                }
-            }
+        task::spawn(accept_tls_loop("mqtt-tls", l, acceptor, limit.clone(), move |stream, peer| {
+            connection::serve(c.clone(), stream, peer)
         }));
     }
     if let Some(l) = listeners.tcp {

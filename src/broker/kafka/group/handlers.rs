@@ -26,6 +26,7 @@ use super::store::Committed;
 use super::{locate, Core};
 use crate::broker::kafka::authorize::{Caller, Need};
 use crate::broker::kafka::metadata::live_brokers;
+use crate::broker::kafka::Listener;
 
 /// A join waits at most the member's rebalance timeout plus this.
 const JOIN_SLACK: Duration = Duration::from_secs(5);
@@ -53,7 +54,14 @@ fn valid_group(g: &str) -> bool {
     !g.is_empty()
 }
 
-pub async fn find_coordinator(core: &Core, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+/// The coordinator of each group asked about, named by its address on `listener` (a broker
+/// without that listener answers COORDINATOR_NOT_AVAILABLE).
+pub async fn find_coordinator(
+    core: &Core,
+    listener: Listener,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let keys: Vec<String> = match version >= 4 {
         true => req.coordinator_keys.iter().map(|k| k.to_string()).collect(),
         false => vec![req.key.to_string()],
@@ -65,7 +73,7 @@ pub async fn find_coordinator(core: &Core, req: FindCoordinatorRequest, version:
             0 => locate(core, &key).await,
             _ => Err(ResponseError::CoordinatorNotAvailable), // transactions are not served
         };
-        let brokers = live_brokers(&core.view.current());
+        let brokers = live_brokers(&core.view.current(), listener);
         found.push(match located.map(|(_, b)| (b, brokers.get(&b).cloned())) {
             Ok((b, Some((host, port)))) => c.with_node_id(BrokerId(b as i32)).with_host(s(&host)).with_port(port),
             Ok((_, None)) | Err(_) => c

@@ -22,7 +22,7 @@ use keel_rt::time;
 use tokio::sync::oneshot;
 
 use self::store::{Committed, Generation, OFFSETS_TOPIC};
-use super::metadata::{leader_broker, live_brokers};
+use super::metadata::{kafka_brokers, leader_broker};
 use super::Core;
 use crate::meta::records::NodeId;
 
@@ -71,7 +71,7 @@ pub async fn locate(core: &Core, group: &str) -> Result<(u32, NodeId), ResponseE
     let view = core.view.current();
     let partition = store::partition_of(group, partitions);
     let storage_leader = view.shard(OFFSETS_TOPIC, partition).and_then(|s| s.leader);
-    let broker = leader_broker(&live_brokers(&view), OFFSETS_TOPIC, partition, storage_leader);
+    let broker = leader_broker(&kafka_brokers(&view), OFFSETS_TOPIC, partition, storage_leader);
     match (storage_leader, broker) {
         (Some(_), Some(b)) => Ok((partition, b)),
         _ => Err(ResponseError::CoordinatorNotAvailable),
