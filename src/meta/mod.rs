@@ -8,6 +8,7 @@
 pub mod bindings;
 pub mod client;
 pub mod command;
+mod invariants;
 pub mod liveness;
 pub mod log_store;
 pub mod mqtt;
