@@ -73,3 +73,45 @@ impl ShardReplica {
         self.assert_invariants();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{EpochCache, Event, ReplicaConfig, ShardReplica};
+
+    fn leader() -> ShardReplica {
+        let mut r = ShardReplica::new(1, ReplicaConfig::default(), 5, EpochCache::new());
+        r.handle(Event::BecomeLeader { epoch: 2, isr: vec![1, 2], now_ms: 0 });
+        r
+    }
+
+    #[test]
+    fn a_consistent_replica_passes() {
+        leader().assert_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "hw 6 > durable_end 5")]
+    fn a_hw_past_the_durable_end_is_caught() {
+        let mut r = leader();
+        r.hw = 6;
+        r.assert_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "leads outside its ISR")]
+    fn a_leader_outside_its_isr_is_caught() {
+        let mut r = leader();
+        if let super::Role::Leader(l) = &mut r.role {
+            l.isr.remove(&1);
+        }
+        r.assert_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "epoch went back from 2 to 1")]
+    fn an_epoch_going_back_is_caught() {
+        let mut r = leader();
+        r.epoch = 1;
+        r.check_after_event(2);
+    }
+}
