@@ -91,3 +91,46 @@ impl MetaState {
 fn distinct(ids: &[u64]) -> bool {
     ids.iter().collect::<BTreeSet<_>>().len() == ids.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::command::{MetaCommand, TopicSpec};
+    use crate::meta::records::Role;
+
+    fn state() -> MetaState {
+        let mut s = MetaState::default();
+        for id in 1..=3 {
+            let addr = format!("n{id}");
+            s.apply(&MetaCommand::RegisterNode { id, addr, roles: vec![Role::Storage], kafka_addr: None }).unwrap();
+        }
+        s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("t", 2, 2))).unwrap();
+        s
+    }
+
+    #[test]
+    #[should_panic(expected = "not in ISR")]
+    fn a_leader_outside_the_isr_is_caught() {
+        let mut s = state();
+        let shard = &mut s.topics.get_mut("t").unwrap().shards[0];
+        let leader = shard.leader.unwrap();
+        shard.isr.retain(|r| *r != leader);
+        s.assert_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "shards != partitions")]
+    fn a_missing_shard_is_caught() {
+        let mut s = state();
+        s.topics.get_mut("t").unwrap().shards.pop();
+        s.assert_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "is also a topic")]
+    fn a_binding_named_like_a_topic_is_caught() {
+        let mut s = state();
+        s.topics.get_mut("t").unwrap().bindings.insert("t".into(), "a/#".into());
+        s.assert_invariants();
+    }
+}
