@@ -8,10 +8,13 @@
 pub mod bindings;
 pub mod client;
 pub mod command;
+mod invariants;
 pub mod liveness;
 pub mod log_store;
 pub mod mqtt;
 pub mod network;
+#[cfg(all(test, not(madsim)))]
+mod raft_suite_test;
 pub mod records;
 pub mod runtime;
 pub mod schedule;

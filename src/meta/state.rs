@@ -39,8 +39,16 @@ pub struct MetaState {
 }
 
 impl MetaState {
-    /// Applies one command.
+    /// Applies one command; test, debug and simulation builds then check the state's invariants
+    /// (`invariants.rs`).
     pub fn apply(&mut self, cmd: &MetaCommand) -> MetaResult {
+        let r = self.apply_command(cmd);
+        #[cfg(any(test, debug_assertions, madsim))]
+        self.assert_invariants();
+        r
+    }
+
+    fn apply_command(&mut self, cmd: &MetaCommand) -> MetaResult {
         match cmd {
             MetaCommand::RegisterNode { id, addr, roles, kafka_addr, kafka_tls_addr } => {
                 let mut roles = roles.clone();

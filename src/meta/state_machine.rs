@@ -4,6 +4,9 @@
 //! reflects) is written to the `snapshot` file atomically before it is reported built or
 //! installed, so after a restart the state machine resumes from it and openraft re-applies
 //! the committed entries that follow.
+//!
+//! Test, debug and simulation builds check [`MetaState::assert_invariants`] after every applied
+//! command and installed snapshot.
 
 use std::io::{self, Cursor};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -190,7 +193,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 EntryPayload::Blank => Ok(MetaOk::Done),
                 EntryPayload::Normal(cmd) => {
                     let keys = keys_of(&cmd, &a.state);
-                    let r = a.state.apply(&cmd);
+                    let r = a.state.apply(&cmd); // checks the invariants in test/debug/sim builds
                     a.changes.record(entry.log_id.index, keys);
                     r
                 }
@@ -222,6 +225,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let state: MetaState = serde_json::from_slice(&data).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        #[cfg(any(test, debug_assertions, madsim))]
+        state.assert_invariants();
         let stored = StoredSnapshot { meta: meta.clone(), data };
         self.persist(&stored).await.map_err(|e| sm_err(ErrorVerb::Write, e))?;
         {

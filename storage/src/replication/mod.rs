@@ -25,6 +25,7 @@
 
 mod epochs;
 mod follower;
+mod invariants;
 mod leader;
 pub mod producers;
 mod replica;

@@ -223,9 +223,12 @@ impl ShardReplica {
         }
     }
 
-    /// Handles one event; returns the commands to run, in order.
+    /// Handles one event; returns the commands to run, in order. Test, debug and simulation
+    /// builds check the replica's invariants after it (see `invariants.rs`).
     pub fn handle(&mut self, event: Event) -> Vec<Command> {
         let mut out = Vec::new();
+        #[cfg(any(test, debug_assertions, madsim))]
+        let epoch_before = self.epoch;
         match event {
             Event::BecomeLeader { epoch, isr, now_ms } => self.become_leader(epoch, isr, now_ms, &mut out),
             Event::BecomeFollower { epoch, leader } => self.become_follower(epoch, leader, &mut out),
@@ -248,6 +251,8 @@ impl ShardReplica {
             Event::IsrCommitted { epoch, isr } => self.isr_committed(epoch, isr, &mut out),
             Event::Tick { now_ms } => self.tick(now_ms, &mut out),
         }
+        #[cfg(any(test, debug_assertions, madsim))]
+        self.check_after_event(epoch_before);
         out
     }
 
