@@ -102,7 +102,14 @@ mod tests {
         let mut s = MetaState::default();
         for id in 1..=3 {
             let addr = format!("n{id}");
-            s.apply(&MetaCommand::RegisterNode { id, addr, roles: vec![Role::Storage], kafka_addr: None }).unwrap();
+            s.apply(&MetaCommand::RegisterNode {
+                id,
+                addr,
+                roles: vec![Role::Storage],
+                kafka_addr: None,
+                kafka_tls_addr: None,
+            })
+            .unwrap();
         }
         s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("t", 2, 2))).unwrap();
         s

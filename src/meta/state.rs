@@ -193,6 +193,9 @@ impl MetaState {
         }
         let storage: Vec<NodeId> =
             self.nodes.values().filter(|n| n.roles.contains(&Role::Storage)).map(|n| n.id).collect();
+        if (storage.len() as u32) < t.replication_factor {
+            return Err(MetaError::NotEnoughNodes { needed: t.replication_factor, available: storage.len() as u32 });
+        }
         let shards = self.place_shards(&storage, t.partitions..partitions, t.replication_factor);
         let t = self.topics.get_mut(name).expect("checked");
         t.shards.extend(shards);
@@ -534,6 +537,24 @@ mod tests {
         assert!(matches!(s.apply(&grow(4)), Err(MetaError::Invalid { .. })));
         let missing = MetaCommand::AddPartitions { name: "nope".into(), partitions: 9 };
         assert_eq!(s.apply(&missing), Err(MetaError::TopicNotFound { name: "nope".into() }));
+    }
+
+    #[test]
+    fn partitions_are_added_only_with_the_storage_nodes_their_copies_need() {
+        let mut s = with_storage(3);
+        s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("t", 1, 3))).unwrap();
+        // A storage node re-registers without the storage role: two left for three copies.
+        let cmd = MetaCommand::RegisterNode {
+            id: 3,
+            addr: "10.0.0.3:7100".into(),
+            roles: vec![Role::Broker],
+            kafka_addr: None,
+            kafka_tls_addr: None,
+        };
+        s.apply(&cmd).unwrap();
+        let grow = MetaCommand::AddPartitions { name: "t".into(), partitions: 2 };
+        assert_eq!(s.apply(&grow), Err(MetaError::NotEnoughNodes { needed: 3, available: 2 }));
+        assert_eq!(s.topics["t"].partitions, 1);
     }
 
     #[test]
