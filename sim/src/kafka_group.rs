@@ -4,7 +4,10 @@
 //! SyncGroup, then OffsetFetch of its partitions (from the start when none is committed), Fetch
 //! from any broker, an OffsetCommit of its positions after a round of polls moved them, a Heartbeat
 //! every second. A rebalance, a stale generation or an unknown member sends it back to join
-//! (afresh for an unknown member id); a lost or moved coordinator sends it to FindCoordinator.
+//! (afresh for an unknown member id); a lost or moved coordinator sends it to FindCoordinator,
+//! and while it consumes, on with its member id and generation at the new coordinator, as Kafka's
+//! consumers do (the coordinator restored the group: no rebalance), joining again only if that
+//! one does not know them.
 //! Every commit, every OffsetFetch answer, every assignment and every polled record goes into
 //! the [`GroupLog`] the group invariants check. Each loop is bounded by the stop flag or the
 //! member's leave time, and each request by a time limit.
@@ -152,14 +155,20 @@ impl Member {
         while !done() {
             self.poll(&mut positions).await;
             if positions != committed {
-                if let Err(b) = self.commit(&positions).await {
-                    return b;
+                match self.commit(&positions).await {
+                    Ok(()) => committed = positions.clone(),
+                    Err(b) => {
+                        if let Err(b) = self.resume(b).await {
+                            return b;
+                        }
+                    }
                 }
-                committed = positions.clone();
             }
             if time::now() >= last_beat + HEARTBEAT_EVERY {
                 if let Err(b) = self.heartbeat().await {
-                    return b;
+                    if let Err(b) = self.resume(b).await {
+                        return b;
+                    }
                 }
                 last_beat = time::now();
             }
@@ -362,6 +371,19 @@ impl Member {
             0 => Ok(()),
             code => Err(back(code)),
         }
+    }
+
+    /// After a failed step while consuming: if the coordinator was lost, finds the next one and
+    /// carries on there with the same member id and generation once a heartbeat is answered.
+    async fn resume(&mut self, back: Back) -> Result<(), Back> {
+        let Back::Rediscover = back else { return Err(back) };
+        self.coordinator = None;
+        time::sleep(Duration::from_millis(300)).await;
+        self.coordinator = Some(find_coordinator(&self.brokers).await.ok_or(Back::Rediscover)?);
+        self.heartbeat().await?;
+        trace::record("kafka.group.resumed", self.generation as u64);
+        self.log.lock().resumed += 1;
+        Ok(())
     }
 
     /// LeaveGroup, best effort (the session timeout removes a member that could not).
