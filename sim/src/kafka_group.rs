@@ -4,7 +4,10 @@
 //! SyncGroup, then OffsetFetch of its partitions (from the start when none is committed), Fetch
 //! from any broker, an OffsetCommit of its positions after a round of polls moved them, a Heartbeat
 //! every second. A rebalance, a stale generation or an unknown member sends it back to join
-//! (afresh for an unknown member id); a lost or moved coordinator sends it to FindCoordinator.
+//! (afresh for an unknown member id); a lost or moved coordinator sends it to FindCoordinator,
+//! and while it consumes, on with its member id and generation at the new coordinator, as Kafka's
+//! consumers do (the coordinator restored the group: no rebalance), joining again only if that
+//! one does not know them.
 //! Every commit, every OffsetFetch answer, every assignment and every polled record goes into
 //! the [`GroupLog`] the group invariants check. Each loop is bounded by the stop flag or the
 //! member's leave time, and each request by a time limit.
@@ -41,6 +44,8 @@ const REBALANCE_MS: i32 = 10_000;
 /// A join or sync may be held by the coordinator up to the rebalance timeout (plus its slack).
 const JOIN_CALL: Duration = Duration::from_secs(20);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// Coordinators a member tries before it joins again, when its coordinator is lost.
+const RESUME_TRIES: usize = 20;
 /// How long a fetch waits for records (what keeps an idle member's requests few).
 const POLL_WAIT_MS: i32 = 300;
 
@@ -97,6 +102,8 @@ struct Member {
     member_id: String,
     generation: i32,
     coordinator: Option<KafkaConn>,
+    /// The address of the last coordinator found.
+    coordinator_at: String,
     data: Option<KafkaConn>,
 }
 
@@ -108,7 +115,16 @@ pub(crate) async fn member(
     stop: Arc<AtomicBool>,
     leave_at: Option<time::Instant>,
 ) {
-    let mut m = Member { name, brokers, log, member_id: String::new(), generation: -1, coordinator: None, data: None };
+    let mut m = Member {
+        name,
+        brokers,
+        log,
+        member_id: String::new(),
+        generation: -1,
+        coordinator: None,
+        coordinator_at: String::new(),
+        data: None,
+    };
     let done = || stop.load(Ordering::Relaxed) || leave_at.is_some_and(|t| time::now() >= t);
     while !done() {
         let step = m.round(&done).await;
@@ -131,7 +147,7 @@ impl Member {
     async fn round(&mut self, done: &impl Fn() -> bool) -> Back {
         if self.coordinator.is_none() {
             match find_coordinator(&self.brokers).await {
-                Some(c) => self.coordinator = Some(c),
+                Some((c, at)) => (self.coordinator, self.coordinator_at) = (Some(c), at),
                 None => return Back::Rediscover,
             }
         }
@@ -152,14 +168,20 @@ impl Member {
         while !done() {
             self.poll(&mut positions).await;
             if positions != committed {
-                if let Err(b) = self.commit(&positions).await {
-                    return b;
+                match self.commit(&positions).await {
+                    Ok(()) => committed = positions.clone(),
+                    Err(b) => {
+                        if let Err(b) = self.resume(b).await {
+                            return b;
+                        }
+                    }
                 }
-                committed = positions.clone();
             }
             if time::now() >= last_beat + HEARTBEAT_EVERY {
                 if let Err(b) = self.heartbeat().await {
-                    return b;
+                    if let Err(b) = self.resume(b).await {
+                        return b;
+                    }
                 }
                 last_beat = time::now();
             }
@@ -364,13 +386,40 @@ impl Member {
         }
     }
 
+    /// After a failed step while consuming: if the coordinator was lost, finds the next one and
+    /// carries on there with the same member id and generation once a heartbeat is answered
+    /// (counted when that is another broker: one that restored the group). Views reach brokers
+    /// at different times, so a coordinator just named may not know it is one yet: a few tries.
+    async fn resume(&mut self, mut back: Back) -> Result<(), Back> {
+        let lost = self.coordinator_at.clone();
+        for _ in 0..RESUME_TRIES {
+            let Back::Rediscover = back else { return Err(back) };
+            self.coordinator = None;
+            time::sleep(Duration::from_millis(300)).await;
+            let Some((c, at)) = find_coordinator(&self.brokers).await else { continue };
+            let moved = at != lost;
+            (self.coordinator, self.coordinator_at) = (Some(c), at);
+            match self.heartbeat().await {
+                Ok(()) => {
+                    if moved {
+                        trace::record("kafka.group.resumed", self.generation as u64);
+                        self.log.lock().resumed += 1;
+                    }
+                    return Ok(());
+                }
+                Err(b) => back = b,
+            }
+        }
+        Err(back)
+    }
+
     /// LeaveGroup, best effort (the session timeout removes a member that could not).
     async fn leave(&mut self) {
         if self.member_id.is_empty() {
             return;
         }
         if self.coordinator.is_none() {
-            self.coordinator = find_coordinator(&self.brokers).await;
+            self.coordinator = find_coordinator(&self.brokers).await.map(|(c, _)| c);
         }
         let Some(c) = self.coordinator.as_mut() else { return };
         let req = LeaveGroupRequest::default()
@@ -382,13 +431,14 @@ impl Member {
     }
 }
 
-/// The group's coordinator, asked of any broker, connected to.
-async fn find_coordinator(brokers: &Brokers) -> Option<KafkaConn> {
+/// The group's coordinator, asked of any broker, connected to; with its address.
+async fn find_coordinator(brokers: &Brokers) -> Option<(KafkaConn, String)> {
     let mut c = brokers.connect().await?;
     let req = FindCoordinatorRequest::default().with_key(s(GROUP)).with_key_type(0);
     let r: FindCoordinatorResponse = c.call(ApiKey::FindCoordinator, 3, &req, CALL).await.ok()?;
     if r.error_code != 0 {
         return None;
     }
-    KafkaConn::connect(&format!("{}:{}", r.host, r.port), CALL).await.ok()
+    let at = format!("{}:{}", r.host, r.port);
+    Some((KafkaConn::connect(&at, CALL).await.ok()?, at))
 }

@@ -209,13 +209,14 @@ fn finish(
     let acked_commits = g.commits.iter().filter(|c| c.outcome == CommitOutcome::Acked).count();
     let generations = g.assigned.iter().map(|a| a.generation).max().unwrap_or(-1);
     let summary = format!(
-        "{settings} brokers={}\n  produced={} acked={acked} stored={stored:?} polled={polled:?} faults={injected:?} sim_secs={:.1}\n  group: polled={} commits={} acked={acked_commits} fetched={} generations={generations}",
+        "{settings} brokers={}\n  produced={} acked={acked} stored={stored:?} polled={polled:?} faults={injected:?} sim_secs={:.1}\n  group: polled={} commits={} acked={acked_commits} fetched={} generations={generations} resumed={}",
         cluster.data.len(),
         l.produced.len(),
         time::since_start().as_secs_f64(),
         g.polled.len(),
         g.commits.len(),
         g.observed.len(),
+        g.resumed,
     );
     let digest = trace::fnv1a(trace::digest(), summary.as_bytes());
     Outcome { violations, digest, summary }

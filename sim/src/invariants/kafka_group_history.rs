@@ -57,4 +57,7 @@ pub struct GroupLog {
     pub assigned: Vec<Assigned>,
     /// Records polled by any member: (partition, offset, value).
     pub polled: Vec<(i32, i64, String)>,
+    /// Times a member lost its coordinator while consuming and carried on at another broker with
+    /// its member id and generation (a heartbeat answered), without rejoining: a restored group.
+    pub resumed: u64,
 }

@@ -1,8 +1,12 @@
 //! [`Group`]: the coordinator state machine of one consumer group (see the module docs).
 
+mod restore;
+
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+
+pub use self::restore::{StoredGeneration, StoredMember};
 
 /// A request's token: the broker matches answers to waiting requests by it.
 pub type Token = u64;
@@ -88,6 +92,15 @@ pub enum Event {
         member_ids: Vec<String>,
         now_ms: u64,
     },
+    /// A coordinator took the group over and found `generation` completed (its members and
+    /// their assignments durable, [`Command::PersistMembers`]): the group goes on Stable with
+    /// them, each member's session starting `now_ms`. Only a group just created (no members)
+    /// at most at that generation takes it; a record that does not hold together (no members,
+    /// a leader that is not one, a session timeout out of range) is ignored.
+    Restore {
+        generation: StoredGeneration,
+        now_ms: u64,
+    },
     /// A [`Command::Persist`] of `generation` is durable.
     Persisted {
         generation: i32,
@@ -127,6 +140,11 @@ pub enum Command {
         leader: String,
         members: Vec<String>,
     },
+    /// Make the completed `generation` durable with its members and their assignments (the
+    /// leader's SyncGroup made the group Stable). The commands after it (the sync answers) go
+    /// out only once it is; if it cannot be, the broker drops the group and nobody learns the
+    /// assignment from here.
+    PersistMembers(StoredGeneration),
 }
 
 #[derive(Clone, Debug)]
@@ -290,6 +308,9 @@ impl Group {
                     .collect();
                 out.push(Command::LeaveAnswer { token, results });
                 self.after_removal(now_ms, &mut out);
+            }
+            Event::Restore { generation, now_ms } => {
+                self.restore(generation, now_ms);
             }
             Event::Persisted { generation, now_ms } => self.persisted(generation, now_ms, &mut out),
             Event::Tick { now_ms } => self.tick(now_ms, &mut out),
@@ -525,6 +546,7 @@ impl Group {
                     }
                     self.state = State::Stable;
                     self.deadline_ms = None;
+                    out.push(self.persist_members());
                     for m in self.members.values_mut() {
                         if let Some(t) = m.awaiting_sync.take() {
                             out.push(Command::SyncAnswer { token: t, result: Ok(m.assignment.clone()) });

@@ -11,10 +11,17 @@
 //!
 //! One generation never has two assignments: the generation number only grows, it is made
 //! durable ([`Command::Persist`]) before any member learns it, and a coordinator that takes
-//! the group over starts from the last durable generation.
+//! the group over starts from the last durable generation. A completed generation is made
+//! durable again with its members and their assignments ([`Command::PersistMembers`]) before
+//! the sync answers go out, and a coordinator that takes the group over restores it Stable
+//! with them ([`Event::Restore`]): coordination moves without a rebalance.
 
 mod machine;
 #[cfg(test)]
+mod restore_tests;
+#[cfg(test)]
 mod tests;
 
-pub use machine::{Command, Event, Group, GroupError, JoinOk, MemberInfo, Protocol, State};
+pub use machine::{
+    Command, Event, Group, GroupError, JoinOk, MemberInfo, Protocol, State, StoredGeneration, StoredMember,
+};

@@ -3,10 +3,10 @@ use bytes::Bytes;
 use super::machine::Token;
 use super::*;
 
-const SESSION: u64 = 10_000;
-const REBALANCE: u64 = 30_000;
+pub(super) const SESSION: u64 = 10_000;
+pub(super) const REBALANCE: u64 = 30_000;
 
-fn join(token: Token, member: &str, now_ms: u64) -> Event {
+pub(super) fn join(token: Token, member: &str, now_ms: u64) -> Event {
     Event::Join {
         token,
         member_id: member.to_string(),
@@ -23,7 +23,7 @@ fn join(token: Token, member: &str, now_ms: u64) -> Event {
     }
 }
 
-fn joined(cmds: &[Command]) -> Vec<(Token, JoinOk)> {
+pub(super) fn joined(cmds: &[Command]) -> Vec<(Token, JoinOk)> {
     cmds.iter()
         .filter_map(|c| match c {
             Command::JoinAnswer { token, result: Ok(ok) } => Some((*token, ok.clone())),
@@ -32,15 +32,21 @@ fn joined(cmds: &[Command]) -> Vec<(Token, JoinOk)> {
         .collect()
 }
 
-fn persist_of(cmds: &[Command]) -> Option<i32> {
+pub(super) fn persist_of(cmds: &[Command]) -> Option<i32> {
     cmds.iter().find_map(|c| match c {
         Command::Persist { generation, .. } => Some(*generation),
         _ => None,
     })
 }
 
-/// Two members in a stable generation 1: returns the group and the two member ids (leader first).
-fn stable_pair() -> (Group, String, String) {
+/// Two members in a stable generation 2: returns the group and the two member ids (leader first).
+pub(super) fn stable_pair() -> (Group, String, String) {
+    let (g, a, b, _) = stable_pair_stored();
+    (g, a, b)
+}
+
+/// [`stable_pair`], with the [`Command::PersistMembers`] of its generation 2.
+pub(super) fn stable_pair_stored() -> (Group, String, String, Command) {
     let mut g = Group::new("g", 0);
     let out = g.handle(join(1, "", 0));
     assert_eq!(persist_of(&out), Some(1), "the only member completes the join phase alone");
@@ -73,7 +79,11 @@ fn stable_pair() -> (Group, String, String) {
     assert!(out.contains(&Command::SyncAnswer { token: 6, result: Ok(Bytes::from("p1")) }));
     assert!(out.contains(&Command::SyncAnswer { token: 7, result: Ok(Bytes::from("p0")) }));
     assert_eq!(g.state(), State::Stable);
-    (g, a, b)
+    assert!(
+        matches!(out[0], Command::PersistMembers(StoredGeneration { generation: 2, .. })),
+        "durable before answered: {out:?}"
+    );
+    (g, a, b, out[0].clone())
 }
 
 #[test]

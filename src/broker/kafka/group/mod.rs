@@ -4,8 +4,9 @@
 //! coordinator moves with the shard and a coordinator that dies is replaced by the next one
 //! replaying the shard. Membership runs in `keel_protocols::kafka::group::Group`, one per group,
 //! fed by the requests ([`handlers`]) and a ticker; each generation is appended to the shard
-//! before it is announced, each offset commit is one append. A loaded group is replayed again
-//! whenever someone else turns out to have written its shard ([`fence`]).
+//! before it is announced, and again with its members and their assignments once it completes, so
+//! a group loaded elsewhere goes on Stable with them; each offset commit is one append. A loaded
+//! group is replayed again whenever someone else turns out to have written its shard ([`fence`]).
 
 pub mod fence;
 pub mod handlers;
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keel_protocols::kafka::group::{Command, Event, Group};
+use keel_protocols::kafka::group::{Command, Event, Group, State};
 use keel_protocols::kafka::kafka_protocol::ResponseError;
 use keel_rt::time;
 use tokio::sync::oneshot;
@@ -78,6 +79,24 @@ pub async fn locate(core: &Core, group: &str) -> Result<(u32, NodeId), ResponseE
     }
 }
 
+/// The group as its last generation record leaves it: Stable with its members if that
+/// generation completed, else empty at that generation (members rejoin).
+fn restored(group: &str, found: Option<Generation>) -> Group {
+    let Some(g) = found else { return Group::new(group, 0) };
+    let mut machine = Group::new(group, g.generation);
+    if g.members.is_empty() {
+        tracing::info!(group, generation = g.generation, "kafka: group loaded; its members rejoin");
+        return machine;
+    }
+    let (generation, members) = (g.generation, g.members.len());
+    machine.handle(Event::Restore { generation: g, now_ms: now_ms() });
+    match machine.state() {
+        State::Stable => tracing::info!(group, generation, members, "kafka: group restored"),
+        _ => tracing::warn!(group, generation, "kafka: a generation record did not restore"),
+    }
+    machine
+}
+
 impl Coordinator {
     fn token(&self) -> u64 {
         self.next_token.fetch_add(1, Ordering::Relaxed)
@@ -105,14 +124,13 @@ impl Coordinator {
         }
         if slot.is_none() {
             let found = store::replay(&core.data, partition, group).await.map_err(loading)?;
-            let generation = found.generation.map_or(0, |g| g.generation);
             // Member ids unique to this load: a reloaded group must not hand out again the ids
             // it handed out before (or another coordinator did).
             let ids_from = (core.config.node_id << 40) | (self.token() << 16);
             *slot = Some(Loaded {
                 partition,
                 version: self.shards.replayed(partition, found.end),
-                machine: Group::new(group, generation).with_member_ids_from(ids_from),
+                machine: restored(group, found.generation).with_member_ids_from(ids_from),
                 offsets: found.offsets,
                 waiting: HashMap::new(),
             });
@@ -269,42 +287,52 @@ impl GroupGuard<'_> {
 
 /// Carries out the machine's commands: persists generations (feeding back `Persisted`) and
 /// hands answers to their waiters. False if a generation could not be persisted (the group is
-/// then dropped and reloaded by the next request; nobody learned the generation).
+/// then dropped and reloaded by the next request; nobody learned the generation, or the
+/// assignment of a completed one).
 async fn run(core: &Core, group: &str, l: &mut Loaded, cmds: Vec<Command>) -> bool {
     let mut queue: VecDeque<Command> = cmds.into();
     while let Some(c) = queue.pop_front() {
-        let token = match &c {
+        let token = match c {
             Command::Persist { generation, protocol_type, protocol_name, leader, .. } => {
-                let g = Generation {
-                    generation: *generation,
-                    protocol_type: protocol_type.clone(),
-                    protocol_name: protocol_name.clone(),
-                    leader: leader.clone(),
-                };
-                let record = vec![(store::group_key(group), store::group_value(&g))];
-                match store::append(&core.data, l.partition, record, time::wall_ms()).await {
-                    Err(e) => {
-                        tracing::warn!(group, generation, error = %e, "kafka: a generation was not persisted");
-                        return false;
-                    }
-                    Ok((base, last)) if !core.groups.shards.appended(l.partition, base, last) => {
-                        // Decided on state that may be stale: nobody learns it; the group reloads.
-                        tracing::info!(group, generation, "kafka: the group's shard was written elsewhere");
-                        return false;
-                    }
-                    Ok(_) => {}
+                let g = Generation { generation, protocol_type, protocol_name, leader, members: Vec::new() };
+                if !persist(core, group, l.partition, &g).await {
+                    return false;
                 }
-                queue.extend(l.machine.handle(Event::Persisted { generation: *generation, now_ms: now_ms() }));
+                queue.extend(l.machine.handle(Event::Persisted { generation, now_ms: now_ms() }));
+                continue;
+            }
+            Command::PersistMembers(g) => {
+                if !persist(core, group, l.partition, &g).await {
+                    return false;
+                }
                 continue;
             }
             Command::JoinAnswer { token, .. }
             | Command::SyncAnswer { token, .. }
             | Command::HeartbeatAnswer { token, .. }
-            | Command::LeaveAnswer { token, .. } => *token,
+            | Command::LeaveAnswer { token, .. } => token,
         };
         if let Some(tx) = l.waiting.remove(&token) {
             let _ = tx.send(c);
         }
     }
     true
+}
+
+/// Appends a generation record; whether it landed where this broker's state is current.
+async fn persist(core: &Core, group: &str, partition: u32, g: &Generation) -> bool {
+    let (generation, members) = (g.generation, g.members.len());
+    let record = vec![(store::group_key(group), store::group_value(g))];
+    match store::append(&core.data, partition, record, time::wall_ms()).await {
+        Err(e) => {
+            tracing::warn!(group, generation, members, error = %e, "kafka: a generation was not persisted");
+            false
+        }
+        Ok((base, last)) if !core.groups.shards.appended(partition, base, last) => {
+            // Decided on state that may be stale: nobody learns it; the group reloads.
+            tracing::info!(group, generation, "kafka: the group's shard was written elsewhere");
+            false
+        }
+        Ok(_) => true,
+    }
 }

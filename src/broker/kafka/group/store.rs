@@ -3,14 +3,29 @@
 //! are plain records there (an offset commit is one append, never a Raft write); a coordinator
 //! that takes a group over replays its shard and goes on from the last of each.
 //!
-//! Record layout (key, then value; integers big-endian; strings are u16 length + UTF-8):
+//! A generation is written twice: when it starts (before any member learns it; version 0, no
+//! members) and when it completes (the leader's SyncGroup made the group Stable, before the
+//! assignments go out; version 1, with every member and its assignment). A replay that ends on a
+//! completed generation restores its members; one that ends on a started one makes them rejoin.
+//!
+//! Record layout (key, then value; integers big-endian; strings are u16 length + UTF-8; bytes
+//! are u32 length + raw; counts are u32):
 //!
 //! ```text
 //! offset commit   key:   0x01 group topic partition:i32
 //!                 value: offset:i64 leader_epoch:i32 metadata   (empty value: deleted)
 //! generation      key:   0x02 group
 //!                 value: generation:i32 protocol_type protocol_name leader   (empty: deleted)
+//!                        [version:u8=1 members:count {
+//!                            member_id client_id session_timeout_ms:u32 rebalance_timeout_ms:u32
+//!                            protocols:count { name metadata:bytes } assignment:bytes }]
 //! ```
+//!
+//! Version 0 ends after the leader; version 1 appends the version byte and the members, so a
+//! reader of version 0 still reads its generation. A later version (another byte) is read for
+//! its generation alone. A record that does not parse is skipped (and logged).
+
+mod members;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,14 +57,8 @@ pub struct Committed {
     pub metadata: String,
 }
 
-/// A group's last durable generation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Generation {
-    pub generation: i32,
-    pub protocol_type: String,
-    pub protocol_name: String,
-    pub leader: String,
-}
+/// A group's last durable generation (with its members once it completed).
+pub use keel_protocols::kafka::group::StoredGeneration as Generation;
 
 /// What a replay finds of one group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,17 +75,16 @@ fn put_str(out: &mut BytesMut, s: &str) {
     out.put_slice(s);
 }
 
+/// The next `n` bytes, if there are as many.
+fn take<'a>(buf: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, rest) = buf.split_at_checked(n)?;
+    *buf = rest;
+    Some(head)
+}
+
 fn get_str(buf: &mut &[u8]) -> Option<String> {
-    if buf.remaining() < 2 {
-        return None;
-    }
-    let n = buf.get_u16() as usize;
-    if buf.remaining() < n {
-        return None;
-    }
-    let s = String::from_utf8(buf[..n].to_vec()).ok()?;
-    buf.advance(n);
-    Some(s)
+    let n = u16::from_be_bytes(take(buf, 2)?.try_into().ok()?);
+    String::from_utf8(take(buf, n as usize)?.to_vec()).ok()
 }
 
 pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
@@ -109,6 +117,9 @@ pub fn group_value(g: &Generation) -> Bytes {
     put_str(&mut v, &g.protocol_type);
     put_str(&mut v, &g.protocol_name);
     put_str(&mut v, &g.leader);
+    if !g.members.is_empty() {
+        members::put(&mut v, &g.members);
+    }
     v.freeze()
 }
 
@@ -150,9 +161,20 @@ pub fn apply(group: &str, key: &[u8], value: &[u8], into: &mut Loaded) {
             let (Some(protocol_type), Some(protocol_name), Some(leader)) =
                 (get_str(&mut v), get_str(&mut v), get_str(&mut v))
             else {
-                return;
+                return tracing::warn!(group, generation, "kafka: a malformed generation record skipped");
             };
-            into.generation = Some(Generation { generation, protocol_type, protocol_name, leader });
+            let members = match (v.remaining() > 0).then(|| v.get_u8()) {
+                None => Vec::new(),
+                Some(members::WITH_MEMBERS) => match members::get(&mut v) {
+                    Some(m) => m,
+                    None => return tracing::warn!(group, generation, "kafka: a malformed generation record skipped"),
+                },
+                Some(version) => {
+                    tracing::info!(group, generation, version, "kafka: a generation record of a later version");
+                    Vec::new()
+                }
+            };
+            into.generation = Some(Generation { generation, protocol_type, protocol_name, leader, members });
         }
         _ => {}
     }
@@ -230,38 +252,4 @@ pub async fn replay(data: &DataClient, partition: u32, group: &str) -> Result<Lo
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_replay_to_the_last_offset_of_each_key_and_the_highest_generation_of_the_group() {
-        let mut l = Loaded::default();
-        let c = |offset| Committed { offset, leader_epoch: -1, metadata: "m".into() };
-        apply("g", &offset_key("g", "t", 0), &offset_value(&c(5)), &mut l);
-        apply("g", &offset_key("g", "t", 0), &offset_value(&c(9)), &mut l);
-        apply("g", &offset_key("g", "t", 1), &offset_value(&c(3)), &mut l);
-        apply("other", &offset_key("g", "t", 1), &offset_value(&c(99)), &mut l);
-        apply("g", &offset_key("g2", "t", 1), &offset_value(&c(77)), &mut l);
-        apply("g", &offset_key("g", "t", 1), b"", &mut l);
-        let gen = Generation {
-            generation: 7,
-            protocol_type: "consumer".into(),
-            protocol_name: "range".into(),
-            leader: "m1".into(),
-        };
-        apply("g", &group_key("g"), &group_value(&gen), &mut l);
-        let stale = Generation { generation: 5, ..gen.clone() };
-        apply("g", &group_key("g"), &group_value(&stale), &mut l);
-        apply("g", b"\x01", b"garbage", &mut l);
-        apply("g", &offset_key("g", "t", 2), b"\x00\x01", &mut l);
-        assert_eq!(l.offsets.into_iter().collect::<Vec<_>>(), [(("t".to_string(), 0), c(9))]);
-        assert_eq!(l.generation, Some(gen));
-    }
-
-    #[test]
-    fn the_offset_key_layout_is_kind_then_strings_then_partition() {
-        assert_eq!(&offset_key("g", "t", 2)[..], &[1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 2][..]);
-        assert_eq!(&group_key("ab")[..], &[2, 0, 2, b'a', b'b'][..]);
-        assert!(partition_of("any", 16) < 16);
-    }
-}
+mod tests;
