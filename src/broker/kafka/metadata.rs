@@ -119,13 +119,13 @@ pub async fn handle(
             .filter(|t| !t.name.starts_with("__"))
             .map(|t| (t.name.as_str(), t))
             .chain(view.topics.values().flat_map(|t| t.bindings.keys().map(move |name| (name.as_str(), t))))
-            .filter(|(name, _)| caller.may(Need::Read, name))
+            .filter(|(name, _)| caller.may(Need::Describe, name))
             .map(|(name, t)| topic(name, t, &brokers))
             .collect(),
         Some(names) => names
             .iter()
             .map(|n| match bindings::resolve(&view.topics, n) {
-                _ if !caller.may(Need::Read, n) => MetadataResponseTopic::default()
+                _ if !caller.may(Need::Describe, n) => MetadataResponseTopic::default()
                     .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
                     .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
                 Some(target) => topic(n, target.topic, &brokers),
