@@ -34,7 +34,9 @@ AWS_ENDPOINT="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
 # a node with users and ACLs, a three-node cluster (installs the clients if missing).
 bash ci/mqtt-clients.sh 2>&1 | tee -a "$log" || status=$?
 bash ci/kafka-clients.sh 2>&1 | tee -a "$log" || status=$?
+# Jepsen-style runs of the binary under faults (jepsen/, docs/jepsen.md), the broken build included.
+bash ci/jepsen.sh 2>&1 | tee -a "$log" || status=$?
 
-awk '/^test result:|^(mqtt|kafka) clients: [0-9]+ passed/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+awk '/^test result:|^(mqtt|kafka) clients: [0-9]+ passed|^jepsen: [0-9]+ passed/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

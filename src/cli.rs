@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use keel::config::Config;
+use keel::meta::log_store::StoreOptions;
 use keel::meta::records::Role;
 use serde_json::{json, Value};
 
@@ -246,11 +247,15 @@ async fn server(args: ServerArgs) -> Result<(), String> {
         keel_rt::disk::RealDisk::new(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir))?;
     let object_tier = object_tier(&config, &disk).await?;
     let tls = tls_files(&config)?;
+    let store = StoreOptions {
+        unsafe_ack_before_replication: config.storage.unsafe_ack_before_replication,
+        ..StoreOptions::default()
+    };
     let parts = keel::node::NodeParts {
         config,
         disk: Arc::new(disk),
         apply_hook: None,
-        store: Default::default(),
+        store,
         object_tier: Some(object_tier),
         tls,
     };

@@ -174,6 +174,10 @@ pub struct StorageSection {
     /// Options of the object store, e.g. `aws_endpoint`, `aws_region`, `aws_allow_http`,
     /// `aws_access_key_id`, `aws_secret_access_key` (unset ones come from `AWS_*`).
     pub object_store_options: BTreeMap<String, String>,
+    /// TEST ONLY, refused by release builds: shard leaders acknowledge a produce once it is in
+    /// their own log, before syncing it and before any follower has it. The deliberately broken
+    /// build the Jepsen harness (`jepsen/`) must catch losing acknowledged records.
+    pub unsafe_ack_before_replication: bool,
 }
 
 /// Internal RPC between nodes.
@@ -184,6 +188,10 @@ pub struct RpcConfig {
     pub listen: String,
     /// Address other nodes use to reach this one (defaults to `listen`).
     pub advertise: Option<String>,
+    /// Peer addresses this node dials somewhere else: `{ "10.0.0.2:7100" = "127.0.0.1:17102" }`
+    /// reaches that peer through a local proxy or tunnel (the Jepsen harness's fault-injecting
+    /// proxies use it). Peers keep their own address everywhere else.
+    pub connect_via: BTreeMap<String, String>,
 }
 
 /// The admin HTTP API.
@@ -244,7 +252,7 @@ impl Default for Config {
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        RpcConfig { listen: "127.0.0.1:7100".into(), advertise: None }
+        RpcConfig { listen: "127.0.0.1:7100".into(), advertise: None, connect_via: BTreeMap::new() }
     }
 }
 
@@ -422,6 +430,9 @@ impl Config {
         }
         if self.meta.node_heartbeat_ms == 0 || self.meta.node_timeout_ms <= self.meta.node_heartbeat_ms {
             return Err("meta: need 0 < node_heartbeat_ms < node_timeout_ms".into());
+        }
+        if self.storage.unsafe_ack_before_replication && !cfg!(debug_assertions) {
+            return Err("storage.unsafe_ack_before_replication: a test switch, refused by release builds".into());
         }
         self.validate_mqtt()?;
         self.validate_kafka()

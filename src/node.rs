@@ -80,7 +80,7 @@ impl Node {
         let NodeParts { config, disk, apply_hook, store: options, object_tier, tls } = parts;
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
         config.validate().map_err(invalid)?;
-        let peers = Peers::default();
+        let peers = Peers::with_connect_via(config.rpc.connect_via.clone());
         let meta_peers = config.meta_peers().map_err(invalid)?;
         let rpc_listener = net::TcpListener::bind(config.rpc.listen.as_str()).await?;
         let mut tasks = Vec::new();
@@ -235,7 +235,8 @@ fn storage_role(
     object_tier: Option<ObjectTier>,
 ) -> StoreNode {
     let mut s = StoreNode::new(config.node_id, disk, peers.clone(), meta.clone());
-    s.unsafe_ack_before_sync = options.unsafe_shard_ack_before_sync;
+    s.unsafe_ack_before_sync = options.unsafe_shard_ack_before_sync || options.unsafe_ack_before_replication;
+    s.replica_config.unsafe_ack_before_replication = options.unsafe_ack_before_replication;
     s.object_tier = object_tier;
     s.segment_bytes_max = options.shard_segment_bytes_max;
     if let Some(lag) = options.shard_lag_ms_max {

@@ -32,12 +32,36 @@ struct CreateTopic {
     min_insync_replicas: u32,
 }
 
+/// The body of `PUT /api/topics/{name}/config`: a compare-and-set of the topic's settings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateConfig {
+    expected_version: u64,
+    #[serde(default)]
+    retention_ms: Option<u64>,
+    #[serde(default)]
+    retention_bytes: Option<u64>,
+    #[serde(default)]
+    min_insync_replicas: Option<u32>,
+}
+
 /// The body of `POST /api/bindings`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBinding {
     kafka_topic: String,
     filter: String,
+}
+
+fn update_topic(name: &str, u: UpdateConfig) -> MetaCommand {
+    MetaCommand::UpdateTopic {
+        name: name.to_string(),
+        expected_version: u.expected_version,
+        retention_ms: u.retention_ms,
+        retention_bytes: u.retention_bytes,
+        min_insync_replicas: u.min_insync_replicas,
+        unclean_leader_election: None,
+    }
 }
 
 fn one() -> u32 {
@@ -86,6 +110,10 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
         ("GET", ["api", "topics", name, "partitions", p, "records"]) => match p.parse() {
             Ok(p) => super::data::read(state, name, p, query_string).await,
             Err(_) => Response::error(400, format!("{p:?} is not a partition")),
+        },
+        ("PUT", ["api", "topics", name, "config"]) => match serde_json::from_slice::<UpdateConfig>(&req.body) {
+            Ok(u) => write(state, update_topic(name, u)).await,
+            Err(e) => Response::error(400, format!("bad config: {e}")),
         },
         ("DELETE", ["api", "topics", name]) => write(state, MetaCommand::DeleteTopic { name: name.to_string() }).await,
         ("POST", ["api", "bindings"]) => match serde_json::from_slice::<CreateBinding>(&req.body) {

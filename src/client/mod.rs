@@ -86,6 +86,18 @@ pub struct Fetched {
     /// The leader epochs of the records: (epoch, first offset written in it), from the one in
     /// effect at the first record on.
     pub epoch_starts: Vec<(u64, u64)>,
+    /// The serving replica's log end (at or past the HW).
+    pub log_end: u64,
+}
+
+impl Fetched {
+    /// Whether `offset` lies outside what the shard holds: below its start, or past its log
+    /// end. Offsets between the HW and the log end are not out of range, only not readable
+    /// yet: a new leader's HW lags until its followers confirm, and telling a consumer there
+    /// that it is out of range sends it back to its reset policy (re-reading from the start).
+    pub fn out_of_range(&self, offset: i64) -> bool {
+        offset < self.start_offset as i64 || offset > self.log_end.max(self.high_watermark) as i64
+    }
 }
 
 type ShardKey = (String, u32);
@@ -177,6 +189,7 @@ impl DataClient {
                         high_watermark: r.high_watermark,
                         start_offset: r.start_offset,
                         epoch_starts: r.epoch_starts.iter().map(|e| (e.epoch, e.start)).collect(),
+                        log_end: r.log_end,
                     }),
                     Ok(r) => retry::on_code(Code::of(r.code), r.error, true),
                 }
@@ -271,5 +284,22 @@ impl DataClient {
 
     fn forget_leader(&self, topic: &str, partition: u32) {
         self.leaders.lock().unwrap_or_else(|e| e.into_inner()).remove(&(topic.to_string(), partition));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fetched;
+
+    #[test]
+    fn offsets_between_the_hw_and_the_log_end_are_not_out_of_range() {
+        // A new leader: records up to 214 in its log, its HW still at 200 (the Jepsen Kafka
+        // workload's consumer at 214 was told out of range and re-read from 0).
+        let f = Fetched { high_watermark: 200, start_offset: 10, log_end: 214, ..Fetched::default() };
+        assert!(!f.out_of_range(200) && !f.out_of_range(214), "committed soon: wait");
+        assert!(f.out_of_range(215), "past the log end");
+        assert!(f.out_of_range(9), "below the start");
+        let old = Fetched { high_watermark: 200, start_offset: 0, log_end: 0, ..Fetched::default() };
+        assert!(!old.out_of_range(200) && old.out_of_range(201), "no log end known: the HW bounds it");
     }
 }

@@ -46,6 +46,9 @@ pub struct StoreOptions {
     pub unsafe_ack_before_sync: bool,
     /// TEST ONLY: shard replicas report appends durable without syncing them.
     pub unsafe_shard_ack_before_sync: bool,
+    /// TEST ONLY: shard leaders acknowledge produces once in their own log, unsynced, before
+    /// any follower has them (`storage.unsafe_ack_before_replication`, debug builds only).
+    pub unsafe_ack_before_replication: bool,
     /// Shard followers leave the ISR after lagging this long (default: the replication
     /// default). Lets a simulation make out-of-sync replicas common.
     pub shard_lag_ms_max: Option<u64>,

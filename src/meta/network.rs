@@ -29,12 +29,20 @@ use crate::rpc::{RpcClient, RpcClientConfig, RpcError, RpcService};
 pub struct Peers {
     clients: Arc<Mutex<BTreeMap<String, Arc<RpcClient>>>>,
     local: Arc<Mutex<Option<Local>>>,
+    /// Addresses dialled instead of others (`rpc.connect_via`): a peer stays known by its own
+    /// address while this node reaches it through a proxy.
+    connect_via: Arc<BTreeMap<String, String>>,
 }
 
 /// This node's own address and the service that answers it.
 type Local = (String, Arc<dyn RpcService>);
 
 impl Peers {
+    /// Peers reached through `connect_via` (address → the address to dial instead).
+    pub fn with_connect_via(connect_via: BTreeMap<String, String>) -> Self {
+        Peers { connect_via: Arc::new(connect_via), ..Peers::default() }
+    }
+
     /// Serves calls to `addr` (this node's own) with `service`, in process.
     pub fn set_local(&self, addr: &str, service: Arc<dyn RpcService>) {
         *self.local.lock().unwrap_or_else(|e| e.into_inner()) = Some((addr.to_string(), service));
@@ -65,7 +73,12 @@ impl Peers {
     /// The client for `addr`, made on first use.
     pub fn client(&self, addr: &str) -> Arc<RpcClient> {
         let mut m = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(addr.to_string()).or_insert_with(|| Arc::new(RpcClient::new(addr, RpcClientConfig::default()))).clone()
+        m.entry(addr.to_string())
+            .or_insert_with(|| {
+                let dial = self.connect_via.get(addr).map_or(addr, String::as_str);
+                Arc::new(RpcClient::new(addr, RpcClientConfig::default()).dialling(dial))
+            })
+            .clone()
     }
 
     /// Calls `method` on `addr` with a JSON body and decodes a JSON answer.

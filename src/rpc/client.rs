@@ -54,6 +54,8 @@ impl Conn {
 /// A client of one peer address.
 pub struct RpcClient {
     addr: String,
+    /// Where the connection goes: `addr`, or a proxy in front of it.
+    dial: String,
     config: RpcClientConfig,
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
     permits: Semaphore,
@@ -62,7 +64,14 @@ pub struct RpcClient {
 impl RpcClient {
     pub fn new(addr: impl Into<String>, config: RpcClientConfig) -> Self {
         let permits = Semaphore::new(config.in_flight_max);
-        RpcClient { addr: addr.into(), config, conn: tokio::sync::Mutex::new(None), permits }
+        let addr = addr.into();
+        RpcClient { dial: addr.clone(), addr, config, conn: tokio::sync::Mutex::new(None), permits }
+    }
+
+    /// Connects to `dial` instead of the peer's own address (a proxy in front of it).
+    pub fn dialling(mut self, dial: &str) -> Self {
+        self.dial = dial.to_string();
+        self
     }
 
     pub fn addr(&self) -> &str {
@@ -112,7 +121,7 @@ impl RpcClient {
         if let Some(c) = slot.as_ref().filter(|c| !c.closed.load(Ordering::SeqCst)) {
             return Ok(c.clone());
         }
-        let dial = net::TcpStream::connect(self.addr.as_str());
+        let dial = net::TcpStream::connect(self.dial.as_str());
         let stream = time::timeout(Duration::from_millis(self.config.connect_timeout_ms), dial)
             .await
             .map_err(|_| RpcError::NotSent(format!("connect to {} timed out", self.addr)))?

@@ -240,6 +240,11 @@ pub struct ReadResponse {
     /// that starts among them (Kafka batches are served stamped with them).
     #[prost(message, repeated, tag = "6")]
     pub epoch_starts: Vec<EpochStart>,
+    /// The replica's log end: offsets between the HW and it exist but are not committed yet
+    /// (a new leader's HW catches up after its followers confirm), so a consumer there waits
+    /// rather than being told it is out of range.
+    #[prost(uint64, tag = "7")]
+    pub log_end: u64,
 }
 
 /// What offset a [`ListOffsetsRequest`] asks for.

@@ -134,6 +134,7 @@ impl StoreNode {
             start_offset: start,
             code: Code::Ok as i32,
             epoch_starts,
+            log_end: h.engine.end_offset(),
         };
         Ok(resp.encode_to_vec().into())
     }

@@ -83,7 +83,7 @@ struct World {
 const IDS: [NodeId; 3] = [1, 2, 3];
 
 fn config() -> ReplicaConfig {
-    ReplicaConfig { lag_ms_max: 5_000, min_insync: 2, fetch_bytes_max: 1 << 20 }
+    ReplicaConfig { lag_ms_max: 5_000, min_insync: 2, fetch_bytes_max: 1 << 20, ..ReplicaConfig::default() }
 }
 
 impl World {

@@ -227,7 +227,7 @@ async fn read(core: &Core, w: &Want, wait_ms: u32) -> Got {
         Err(e) => return Got::error(errors::of_client(&e)),
     };
     let (hw, start) = (fetched.high_watermark as i64, fetched.start_offset as i64);
-    if w.offset < start || w.offset > hw {
+    if fetched.out_of_range(w.offset) {
         return Got {
             error: Some(ResponseError::OffsetOutOfRange),
             high_watermark: hw,

@@ -170,14 +170,27 @@ impl Conn {
         (generation << 32) | (self.qos2_in_changes & 0xffff_ffff)
     }
 
-    /// Inbound QoS 2: the client released `packet_id`.
+    /// Inbound QoS 2: the client released `packet_id`. The release is durable before the
+    /// PUBCOMP that follows goes out: a client may reuse the identifier once it has the PUBCOMP,
+    /// and a session resumed elsewhere with the identifier still waiting would take that new
+    /// message for a resent one and drop it (found by the Jepsen MQTT workload: a QoS 2 publish
+    /// acknowledged and never delivered). If the release is not recorded the connection ends
+    /// without the PUBCOMP; the client resends the PUBREL to the resumed session.
     pub(super) async fn qos2_released(&mut self, packet_id: u16) {
         let Some(ep) = &self.ep else { return };
-        if ep.session.persistent {
-            let seq = self.qos2_in_seq();
-            let Some(ep) = &self.ep else { return };
-            let op = progress(ep, vec![], vec![(packet_id, false, seq)]);
-            self.core.batcher.submit(op).await;
+        if !ep.session.persistent {
+            return;
+        }
+        let seq = self.qos2_in_seq();
+        let Some(ep) = &self.ep else { return };
+        let op = progress(ep, vec![], vec![(packet_id, false, seq)]);
+        let client_id = ep.client_id.clone();
+        match self.core.batcher.apply(op).await {
+            Ok(MqttResult::Done) => {}
+            other => {
+                tracing::debug!(client = %client_id, ?other, "QoS 2 release not recorded; closing the connection");
+                self.finish(false, None).await;
+            }
         }
     }
 

@@ -18,11 +18,19 @@ pub struct ReplicaConfig {
     pub min_insync: usize,
     /// The most bytes one fetch returns.
     pub fetch_bytes_max: usize,
+    /// TEST ONLY: the leader's HW counts its own log alone, so produces are acknowledged
+    /// before any follower has the records (the broken build the Jepsen harness must catch).
+    pub unsafe_ack_before_replication: bool,
 }
 
 impl Default for ReplicaConfig {
     fn default() -> Self {
-        ReplicaConfig { lag_ms_max: 5_000, min_insync: 1, fetch_bytes_max: 1024 * 1024 }
+        ReplicaConfig {
+            lag_ms_max: 5_000,
+            min_insync: 1,
+            fetch_bytes_max: 1024 * 1024,
+            unsafe_ack_before_replication: false,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use super::*;
 const EPOCH: u64 = 1;
 
 fn config(min_insync: usize) -> ReplicaConfig {
-    ReplicaConfig { lag_ms_max: 1_000, min_insync, fetch_bytes_max: 1 << 20 }
+    ReplicaConfig { lag_ms_max: 1_000, min_insync, fetch_bytes_max: 1 << 20, ..ReplicaConfig::default() }
 }
 
 /// A leader (node 1) of epoch 1 over an empty log with ISR {1, 2, 3}.
@@ -37,6 +37,19 @@ fn the_leader_acks_after_its_own_sync_and_every_in_sync_follower() {
     assert_eq!(
         r.handle(fetch(3, 10, 6)),
         vec![Command::HighWatermark { hw: 10 }, Command::Ack { req: 7, base: 0, last: 9 }, serve(3, 10, 10)]
+    );
+}
+
+#[test]
+fn the_unsafe_switch_acks_on_the_leaders_own_sync_before_any_follower() {
+    let mut r = leader(2);
+    r.config.unsafe_ack_before_replication = true;
+    r.handle(Event::Produce { req: 7, producer: None });
+    r.handle(Event::Appended { req: Some(7), base: 0, last: 9 });
+    assert_eq!(
+        r.handle(Event::Synced { durable_end: 10 }),
+        vec![Command::HighWatermark { hw: 10 }, Command::Ack { req: 7, base: 0, last: 9 }],
+        "the broken build acknowledges what no follower has"
     );
 }
 

@@ -53,7 +53,7 @@ pub async fn read(core: &Core, w: &Want<'_>, wait_ms: u32) -> Result<Read, Respo
             .map_err(|e| errors::of_client(&e))?;
         let (hw, start) = (fetched.high_watermark as i64, fetched.start_offset as i64);
         let mut read = Read { high_watermark: hw, start_offset: start, out_of_range: false, records: Bytes::new() };
-        if w.offset < start || w.offset > hw {
+        if fetched.out_of_range(w.offset) {
             read.out_of_range = true;
             return Ok(read);
         }
