@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Short Jepsen-style runs of the keel binary (jepsen/, docs/jepsen.md): five real processes on
 # loopback, every inter-node link through the harness's fault-injecting proxies. Each workload
-# runs JEPSEN_SECONDS (default 30) under kills, pauses, partitions (and file damage for the log),
+# runs JEPSEN_SECONDS (default 30) under kills, pauses, partitions, clock offsets (libfaketime)
+# and, for the log, file damage,
 # then heals, recovers, drains and checks, and must be valid; then the deliberately broken build
 # (storage.unsafe_ack_before_replication, a debug-build switch) under the log workload must be
 # reported invalid. Results folders (history, verdict, plots, node logs) go to JEPSEN_OUT
@@ -9,6 +10,9 @@
 # `jepsen: N passed, M failed`, that ci/test.sh adds to its total.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
+# Clock faults run the nodes under libfaketime (Debian's faketime).
+apt_install faketime
 seconds="${JEPSEN_SECONDS:-30}"
 target="${CARGO_TARGET_DIR:-target}"
 out="${JEPSEN_OUT:-$(mktemp -d /tmp/keel-jepsen.XXXXXX)}"
@@ -32,8 +36,8 @@ run() {
   fi
 }
 
-run log --workload log --concurrency 6 --nemesis kill,pause,partition,disk --seed 1
-run metadata --workload metadata --concurrency 4 --nemesis kill,pause,partition --seed 2
+run log --workload log --concurrency 6 --nemesis kill,pause,partition,disk,clock --seed 1
+run metadata --workload metadata --concurrency 4 --nemesis kill,pause,partition,clock --seed 2
 run kafka --workload kafka --concurrency 4 --nemesis kill,pause,partition --seed 3
 # QoS 1 publishers: QoS 2 exactly-once across a broker crash is a known gap (docs/jepsen.md).
 run mqtt --workload mqtt --mqtt-qos 1 --concurrency 4 --nemesis kill,pause,partition --seed 4

@@ -48,6 +48,9 @@ impl Node {
 /// The cluster and its proxies.
 pub struct Cluster {
     keel: PathBuf,
+    /// libfaketime, preloaded into every node when clock faults are on: each node reads its
+    /// clock offset from `clock` in its directory (re-read every second).
+    faketime: Option<PathBuf>,
     pub nodes: Vec<Node>,
     pub proxies: Proxies,
 }
@@ -84,9 +87,10 @@ impl Cluster {
         let rpc: BTreeMap<u64, SocketAddr> = nodes.iter().map(|n| (n.id, n.rpc)).collect();
         let proxies = Proxies::start(&rpc)?;
         drop(held);
-        let cluster = Cluster { keel: keel.to_path_buf(), nodes, proxies };
+        let cluster = Cluster { keel: keel.to_path_buf(), faketime: None, nodes, proxies };
         for node in &cluster.nodes {
             std::fs::write(node.dir.join("keel.toml"), cluster.config(node, unsafe_ack))?;
+            std::fs::write(node.dir.join("clock"), "+0\n")?;
         }
         Ok(cluster)
     }
@@ -130,22 +134,41 @@ impl Cluster {
     /// Starts node `id`'s process (its log appends to `keel.log` in its directory).
     pub fn start(&mut self, id: u64) -> std::io::Result<()> {
         let keel = self.keel.clone();
+        let faketime = self.faketime.clone();
         let node = self.node_mut(id);
         if node.child.is_some() {
             return Ok(());
         }
         let log = OpenOptions::new().create(true).append(true).open(node.dir.join("keel.log"))?;
-        let child = Command::new(keel)
+        let mut command = Command::new(keel);
+        command
             .args(["server", "--config"])
             .arg(node.dir.join("keel.toml"))
             .env("RUST_LOG", std::env::var("JEPSEN_KEEL_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
+            .stderr(log);
+        if let Some(lib) = &faketime {
+            command
+                .env("LD_PRELOAD", lib)
+                .env("FAKETIME_TIMESTAMP_FILE", node.dir.join("clock"))
+                .env("FAKETIME_CACHE_DURATION", "1");
+        }
+        let child = command.spawn()?;
         node.child = Some(child);
         node.paused = false;
         Ok(())
+    }
+
+    /// Runs every node (started from now on) under libfaketime at `lib`, for clock faults.
+    pub fn use_faketime(&mut self, lib: PathBuf) {
+        self.faketime = Some(lib);
+    }
+
+    /// Sets node `id`'s clock `offset_s` seconds off (wall and monotonic clocks alike; the node
+    /// reads it within a second). Needs [`Cluster::use_faketime`].
+    pub fn set_clock(&self, id: u64, offset_s: i64) -> std::io::Result<()> {
+        std::fs::write(self.node(id).dir.join("clock"), format!("{offset_s:+}\n"))
     }
 
     /// SIGKILLs node `id` (resuming it first if paused, so it dies at once).
@@ -190,6 +213,7 @@ impl Cluster {
     pub fn heal_all(&mut self) -> std::io::Result<()> {
         self.proxies.blocked.set(Default::default());
         for id in self.ids() {
+            self.set_clock(id, 0)?;
             self.resume(id);
             self.reap(id);
             self.start(id)?;

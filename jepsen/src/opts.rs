@@ -14,7 +14,7 @@ pub struct Opts {
     /// Seconds of workload under faults (then heal, recover, drain and check).
     #[arg(long, default_value_t = 60)]
     pub time_limit: u64,
-    /// Faults to inject, comma separated: kill, pause, partition, disk (none: no faults).
+    /// Faults to inject, comma separated: kill, pause, partition, disk, clock (none: no faults).
     #[arg(long, default_value = "kill,pause,partition")]
     pub nemesis: String,
     /// Seconds between the end of one fault and the start of the next.
@@ -58,7 +58,7 @@ pub struct Opts {
 impl Opts {
     /// The faults asked for, each checked against the known ones.
     pub fn faults(&self) -> Result<Vec<String>, String> {
-        let known = ["kill", "pause", "partition", "disk"];
+        let known = ["kill", "pause", "partition", "disk", "clock"];
         let mut out = Vec::new();
         for f in self.nemesis.split(',').map(str::trim).filter(|f| !f.is_empty() && *f != "none") {
             if !known.contains(&f) {
@@ -95,6 +95,20 @@ impl Opts {
             return Err("--mqtt-qos: at least one level".into());
         }
         Ok(levels)
+    }
+
+    /// libfaketime for clock faults: `JEPSEN_FAKETIME`, or Debian's (package `faketime`).
+    pub fn faketime(&self) -> Result<PathBuf, String> {
+        let path = std::env::var("JEPSEN_FAKETIME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"));
+        if !path.exists() {
+            return Err(format!(
+                "clock faults need libfaketime: {} not found (apt-get install faketime, or set JEPSEN_FAKETIME)",
+                path.display()
+            ));
+        }
+        Ok(path)
     }
 
     /// The keel binary to run.

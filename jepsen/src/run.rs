@@ -35,6 +35,10 @@ pub fn run(opts: &Opts) -> Result<(Verdict, PathBuf), String> {
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let cluster = Cluster::create(&keel, &out.join("nodes"), opts.nodes, opts.unsafe_ack_before_replication)
         .map_err(|e| format!("cluster: {e}"))?;
+    let mut cluster = cluster;
+    if faults.iter().any(|f| f == "clock") {
+        cluster.use_faketime(opts.faketime()?);
+    }
     let cluster = Arc::new(Mutex::new(cluster));
     let history = History::default();
     let lock = |c: &Arc<Mutex<Cluster>>| c.lock().unwrap_or_else(|e| e.into_inner()).ids();
@@ -112,9 +116,14 @@ fn drive(
     let mut verdict = Verdict::new();
     workload.finish(&env, &mut verdict);
     history.nemesis("checked", json!({ "valid": verdict.valid }));
-    for (name, n) in
-        [("kill", counts.kill), ("pause", counts.pause), ("partition", counts.partition), ("disk", counts.disk)]
-    {
+    let counted = [
+        ("kill", counts.kill),
+        ("pause", counts.pause),
+        ("partition", counts.partition),
+        ("disk", counts.disk),
+        ("clock", counts.clock),
+    ];
+    for (name, n) in counted {
         verdict.stat(&format!("faults-{name}"), u64::from(n));
     }
     verdict

@@ -26,6 +26,7 @@ pub struct Counts {
     pub pause: u32,
     pub partition: u32,
     pub disk: u32,
+    pub clock: u32,
 }
 
 /// How the nemesis runs.
@@ -93,6 +94,15 @@ pub fn run(cluster: Arc<Mutex<Cluster>>, history: History, plan: Plan, stop: Arc
                 cluster.lock().unwrap_or_else(|e| e.into_inner()).resume(node);
                 history.nemesis("end-pause", json!({ "node": node }));
                 counts.pause += 1;
+            }
+            "clock" => {
+                let offset_s = rng.gen_range(2..=8) * if rng.gen_bool(0.5) { 1 } else { -1 };
+                let set = cluster.lock().unwrap_or_else(|e| e.into_inner()).set_clock(node, offset_s);
+                start("start-clock", json!({ "node": node, "offset_s": offset_s, "ok": set.is_ok() }));
+                sleep_unless(&stop, hold);
+                let _ = cluster.lock().unwrap_or_else(|e| e.into_inner()).set_clock(node, 0);
+                history.nemesis("end-clock", json!({ "node": node }));
+                counts.clock += 1;
             }
             "partition" => {
                 let (shape, (blocked, who)) = match target {
