@@ -216,6 +216,8 @@ fn produce_input(req: &ProduceRequest) -> Result<(Vec<keel_storage::Record>, Opt
 fn produce_code(e: &ProduceError) -> Code {
     match e {
         ProduceError::NotLeader { .. } => Code::NotLeader,
+        // Appended, then the leadership went: the outcome is unknown.
+        ProduceError::Deposed { .. } => Code::Timeout,
         ProduceError::NotEnoughReplicas { .. } => Code::NotEnoughReplicas,
         ProduceError::InFlight => Code::InFlight,
         ProduceError::OutOfOrderSequence { .. } => Code::OutOfOrderSequence,

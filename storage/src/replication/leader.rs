@@ -91,7 +91,7 @@ impl ShardReplica {
             // will be kept or truncated by epoch), but nobody waits for it here. A follower
             // restarts its fetch loop: the fetch under way asked for the old log end.
             (_, Some(req)) => {
-                out.push(Command::Reject { req, error: ProduceError::NotLeader { epoch: self.epoch } });
+                out.push(Command::Reject { req, error: ProduceError::Deposed { epoch: self.epoch } });
                 self.follower_restart_fetch(out);
             }
             (_, None) => {}

@@ -37,9 +37,14 @@ impl Default for ReplicaConfig {
 /// Why a produce was not acknowledged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProduceError {
-    /// This replica does not lead the shard (any more). The records may or may not be
-    /// committed later by the new leader: the producer retries, deduplicated by sequence.
+    /// This replica does not lead the shard: nothing was appended; send it to the leader.
     NotLeader { epoch: u64 },
+    /// This replica appended the records as leader and lost the leadership before they were
+    /// committed: the new leader may or may not keep them, so the outcome is unknown. Only an
+    /// idempotent producer may retry (deduplicated by sequence); any other retry may store the
+    /// records twice (found by the Jepsen Kafka workload: a plain producer's record stored at
+    /// two offsets after an isolated leader's waiter was refused and the broker retried).
+    Deposed { epoch: u64 },
     /// The ISR is smaller than `min_insync`; nothing was appended.
     NotEnoughReplicas { isr: usize, min: usize },
     /// The same producer request is being appended now; retry it a little later.
@@ -53,7 +58,13 @@ pub enum ProduceError {
 impl ProduceError {
     /// Whether the same request may succeed if sent again (to the current leader).
     pub fn is_retriable(&self) -> bool {
-        matches!(self, ProduceError::NotLeader { .. } | ProduceError::NotEnoughReplicas { .. } | ProduceError::InFlight)
+        matches!(
+            self,
+            ProduceError::NotLeader { .. }
+                | ProduceError::Deposed { .. }
+                | ProduceError::NotEnoughReplicas { .. }
+                | ProduceError::InFlight
+        )
     }
 }
 
@@ -268,7 +279,7 @@ impl ShardReplica {
     pub(super) fn step_down(&mut self, out: &mut Vec<Command>) {
         if let Role::Leader(l) = std::mem::replace(&mut self.role, Role::Idle) {
             for (_, req) in l.waiting.into_keys() {
-                out.push(Command::Reject { req, error: ProduceError::NotLeader { epoch: self.epoch } });
+                out.push(Command::Reject { req, error: ProduceError::Deposed { epoch: self.epoch } });
             }
             self.producers.drop_in_flight();
         }

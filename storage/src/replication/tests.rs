@@ -205,7 +205,11 @@ fn stale_epochs_are_fenced_and_deposed_leaders_refuse_their_waiters() {
     r.handle(Event::Produce { req: 9, producer: None });
     r.handle(Event::Appended { req: Some(9), base: 0, last: 0 });
     let out = r.handle(Event::BecomeFollower { epoch: 4, leader: 2 });
-    assert_eq!(out[0], Command::Reject { req: 9, error: ProduceError::NotLeader { epoch: 3 } });
+    assert_eq!(
+        out[0],
+        Command::Reject { req: 9, error: ProduceError::Deposed { epoch: 3 } },
+        "appended as leader, then deposed: the outcome is unknown, not a plain refusal"
+    );
     assert_eq!(out[1], Command::Sync, "what it appended while leading is synced before it fetches");
     assert_eq!(r.handle(Event::BecomeFollower { epoch: 3, leader: 1 }), vec![], "stale");
 }
