@@ -17,16 +17,16 @@ seconds="${JEPSEN_SECONDS:-30}"
 target="${CARGO_TARGET_DIR:-target}"
 out="${JEPSEN_OUT:-$(mktemp -d /tmp/keel-jepsen.XXXXXX)}"
 cargo build --quiet -p keel -p keel-jepsen
-harness=("$target/debug/keel-jepsen" --keel "$target/debug/keel" --nodes 5 --time-limit "$seconds")
+harness=("$target/debug/keel-jepsen" --keel "$target/debug/keel" --nodes 5)
 
 passed=0
 failed=0
-# run NAME ARGS...: one harness run into $out/NAME; counts it.
+# run NAME SECONDS ARGS...: one harness run of SECONDS under faults into $out/NAME; counts it.
 run() {
-  local name="$1"
-  shift
+  local name="$1" limit="$2"
+  shift 2
   local started=$SECONDS
-  if "${harness[@]}" --out "$out/$name" "$@"; then
+  if "${harness[@]}" --time-limit "$limit" --out "$out/$name" "$@"; then
     passed=$((passed + 1))
     echo "jepsen $name: as expected ($((SECONDS - started)) s)"
   else
@@ -36,16 +36,16 @@ run() {
   fi
 }
 
-run log --workload log --concurrency 6 --nemesis kill,pause,partition,disk,clock --seed 1
-run metadata --workload metadata --concurrency 4 --nemesis kill,pause,partition,clock --seed 2
-run kafka --workload kafka --concurrency 4 --nemesis kill,pause,partition --seed 3
+run log "$seconds" --workload log --concurrency 6 --nemesis kill,pause,partition,disk,clock --seed 1
+run metadata "$seconds" --workload metadata --concurrency 4 --nemesis kill,pause,partition,clock --seed 2
+run kafka "$seconds" --workload kafka --concurrency 4 --nemesis kill,pause,partition --seed 3
 # QoS 1 publishers: QoS 2 exactly-once across a broker crash is a known gap (docs/jepsen.md).
-run mqtt --workload mqtt --mqtt-qos 1 --concurrency 4 --nemesis kill,pause,partition --seed 4
+run mqtt "$seconds" --workload mqtt --mqtt-qos 1 --concurrency 4 --nemesis kill,pause,partition --seed 4
 # The broken build must be caught: acknowledged records lost.
 # Every fault isolates a shard leader long enough for meta to elect another, even when it led
 # meta too (a meta election, then the node timeout of 3 s): what it acknowledged alone is lost.
-run broken-build --workload log --concurrency 6 --nemesis partition --fault-seconds 10,12 --leader-bias 1 \
-  --time-limit "$((seconds + 15))" --unsafe-ack-before-replication --expect invalid --seed 5
+run broken-build "$((seconds + 15))" --workload log --concurrency 6 --nemesis partition --fault-seconds 10,12 \
+  --leader-bias 1 --unsafe-ack-before-replication --expect invalid --seed 5
 
 echo "jepsen: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ -z "${JEPSEN_OUT:-}" ] && rm -rf "$out"
