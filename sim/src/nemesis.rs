@@ -190,7 +190,7 @@ impl Nemesis {
                     ("objects", Fault::Objects)
                 } else {
                     let flippable = meta_flip_nodes(meta_n);
-                    let meta_flips = settings.faults.meta_bit_flips && r.gen_bool(0.5);
+                    let meta_flips = settings.faults.meta_flips_possible() && r.gen_bool(0.5);
                     let i = if meta_flips { r.gen_range(flippable.clone()) } else { r.gen_range(0..meta_n) };
                     let mut faults = random_disk_faults(&mut r);
                     if meta_flips {
@@ -267,7 +267,8 @@ impl Nemesis {
             Some(&id) => MemberChange::Add { id, addr: cluster.nodes[id as usize - 1].addr.clone() },
             None => {
                 let flippable = meta_flip_nodes(cluster.nodes.len());
-                let removable = |id: u64| !settings.faults.meta_bit_flips || flippable.contains(&(id as usize - 1));
+                let removable =
+                    |id: u64| !settings.faults.meta_flips_possible() || flippable.contains(&(id as usize - 1));
                 let followers: Vec<u64> = all.iter().copied().filter(|id| *id != leader.id && removable(*id)).collect();
                 if followers.is_empty() {
                     return;

@@ -33,6 +33,13 @@ pub struct FaultMix {
     pub meta_bit_flips: bool,
 }
 
+impl FaultMix {
+    /// Whether meta files may flip bits in this run (`no_bit_flips` turns every flip off).
+    pub fn meta_flips_possible(&self) -> bool {
+        self.meta_bit_flips && !self.no_bit_flips
+    }
+}
+
 /// The indexes of the meta nodes whose meta files may flip bits: the last `(n - 1) / 2`.
 pub fn meta_flip_nodes(meta_nodes: usize) -> std::ops::Range<usize> {
     meta_nodes - (meta_nodes - 1) / 2..meta_nodes
