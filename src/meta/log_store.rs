@@ -398,6 +398,16 @@ mod tests {
         disk.sync_dir("raft").await.unwrap();
     }
 
+    #[test]
+    fn the_vote_file_is_laid_out_as_documented() {
+        let data = format::encode_file(FileKind::Vote, &Vote::new_committed(3, 2)).unwrap();
+        let json = br#"{"leader_id":{"term":3,"voted_for":2},"committed":true}"#;
+        assert_eq!(data[..12], [0x4b, 0x4d, 0x45, 0x54, 2, 0x56, 0, 0, 0, 0, 0, 55]);
+        assert_eq!(data[12..20], [0; 8]);
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&data[8..20]), json).to_be_bytes();
+        assert_eq!((&data[20..24], &data[24..], data.len()), (&crc[..], &json[..], 79));
+    }
+
     async fn try_open(disk: &keel_rt::disk::SimDisk, options: StoreOptions) -> io::Result<LogStore> {
         LogStore::open(Arc::new(disk.clone()), "raft", SnapshotMark::default(), options).await
     }
