@@ -292,16 +292,6 @@ pub fn leader_of(registry: &Registry) -> Option<MetaNode> {
         .map(|(_, m)| m.clone())
 }
 
-/// The voters of `leader`'s membership once it is settled: committed (applied on the leader)
-/// and not joint. `None` while a change is under way, which may still add or remove voters
-/// even after the caller that asked for it gave up waiting.
-pub fn settled_voters(leader: &MetaNode) -> Option<std::collections::BTreeSet<u64>> {
-    let m = leader.raft.metrics().borrow().clone();
-    let membership = m.membership_config.membership();
-    let committed = m.last_applied.as_ref() >= m.membership_config.log_id().as_ref();
-    (committed && membership.get_joint_config().len() == 1).then(|| membership.voter_ids().collect())
-}
-
 /// Creates the simulated host of one node and starts its process.
 fn start_node(handle: &Handle, ctx: NodeCtx, name: String, ip: IpAddr, disk: SimDisk) -> SimNode {
     let id = ctx.config.node_id;

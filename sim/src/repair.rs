@@ -16,7 +16,7 @@ use keel_rt::time;
 use madsim::runtime::Handle;
 use madsim::task::NodeId as SimNodeId;
 
-use crate::cluster::{leader_of, settled_voters, Damaged, Registry};
+use crate::cluster::{leader_of, Damaged, Registry};
 
 /// How long one membership change may take before the operator tries again.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -35,19 +35,21 @@ pub struct Target {
 /// Where a node stands in the leader's membership.
 #[derive(Debug, PartialEq, Eq)]
 enum Standing {
-    /// A voter in a settled (committed, not joint) configuration.
     Voter,
-    /// Out of the voters of a settled configuration.
+    /// Out of the voters in the leader's latest configuration, not yet committed.
+    LeavingUncommitted,
+    /// Out of the voters in a committed configuration.
     Out,
-    /// A change is under way.
-    Changing,
 }
 
 fn standing(leader: &MetaNode, id: u64) -> Standing {
-    match settled_voters(leader) {
-        Some(voters) if voters.contains(&id) => Standing::Voter,
-        Some(_) => Standing::Out,
-        None => Standing::Changing,
+    let m = leader.raft.metrics().borrow().clone();
+    if m.membership_config.membership().voter_ids().any(|v| v == id) {
+        Standing::Voter
+    } else if m.last_applied.as_ref() >= m.membership_config.log_id().as_ref() {
+        Standing::Out
+    } else {
+        Standing::LeavingUncommitted
     }
 }
 
@@ -71,7 +73,7 @@ pub async fn repair(target: Target, op: Operator) {
         if let Some(leader) = leader_of(&op.registry) {
             match standing(&leader, id) {
                 Standing::Out => break,
-                Standing::Changing => {}
+                Standing::LeavingUncommitted => {}
                 Standing::Voter => {
                     let r = time::timeout(CHANGE_TIMEOUT, leader.change_members(MemberChange::Remove { id })).await;
                     tracing::info!(node = id, ?r, "operator: remove-node");
@@ -91,15 +93,12 @@ pub async fn repair(target: Target, op: Operator) {
             return;
         }
         if let Some(leader) = leader_of(&op.registry) {
-            match standing(&leader, id) {
-                Standing::Voter => break,
-                Standing::Changing => {}
-                Standing::Out => {
-                    let add = MemberChange::Add { id, addr: target.addr.clone() };
-                    let r = time::timeout(CHANGE_TIMEOUT, leader.change_members(add)).await;
-                    tracing::info!(node = id, ?r, "operator: add-node");
-                }
+            if standing(&leader, id) == Standing::Voter {
+                break;
             }
+            let add = MemberChange::Add { id, addr: target.addr.clone() };
+            let r = time::timeout(CHANGE_TIMEOUT, leader.change_members(add)).await;
+            tracing::info!(node = id, ?r, "operator: add-node");
         }
         time::sleep(RETRY_PAUSE).await;
     }
