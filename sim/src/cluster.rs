@@ -4,7 +4,9 @@
 //! on a fatal storage error, or that fails to start, exits (as `keel server` does), and the
 //! cluster's process supervisor starts it again a second later with its disk as it was (a
 //! process exit loses nothing the OS had). A node killed by the nemesis is a power loss: its
-//! disk keeps only what it had synced ([`SimDisk::crash`]) when it restarts.
+//! disk keeps only what it had synced ([`SimDisk::crash`]) when it restarts. A meta node that
+//! refuses to start because its meta store is damaged is not restarted as is: the simulated
+//! operator repairs it ([`crate::repair`]).
 
 use keel::node::ObjectTier;
 use keel_storage::object::FaultyStore;
@@ -19,6 +21,7 @@ use ::rand::Rng;
 use keel::config::Config;
 use keel::meta::log_store::StoreOptions;
 use keel::meta::records::Role;
+use keel::meta::store_format::MetaDamage;
 use keel::meta::MetaNode;
 use keel::node::{Node, NodeParts};
 use keel_rt::disk::SimDisk;
@@ -28,6 +31,7 @@ use madsim::task::NodeId as SimNodeId;
 use openraft::ServerState;
 
 use crate::history::Recorder;
+use crate::repair::{self, Operator, Target};
 use crate::settings::Settings;
 
 /// The RPC port every simulated node listens on.
@@ -73,8 +77,12 @@ pub type Disturbances = Arc<Mutex<Vec<(u64, u64)>>>;
 /// The node id of a disturbance that touched every node (packet loss, latency).
 pub const ALL_NODES: u64 = u64::MAX;
 
-/// Nodes whose process exited and awaits a restart by the supervisor.
+/// Nodes whose process exited and awaits a restart by the supervisor (or, for [`Damaged`], a
+/// repair by the operator).
 pub type Exits = Arc<Mutex<std::collections::BTreeSet<u64>>>;
+
+/// Meta nodes that refused to start on a damaged meta store and await the operator.
+pub type Damaged = Exits;
 
 /// The cluster.
 pub struct MetaCluster {
@@ -87,6 +95,9 @@ pub struct MetaCluster {
     /// Every disturbance so far, for checkers that excuse what a crash or a partition may do.
     pub disturbances: Disturbances,
     pub exits: Exits,
+    pub damaged: Damaged,
+    /// Meta nodes repaired by the operator so far.
+    pub repairs: Arc<std::sync::atomic::AtomicU64>,
     /// A host for operator actions (membership changes) and the process supervisor.
     pub operator: NodeHandle,
     /// The object store every node tiers `object` topics to (a bucket outside the nodes: it
@@ -111,6 +122,7 @@ impl MetaCluster {
         let registry: Registry = Arc::default();
         let probes: Probes = Arc::default();
         let exits: Exits = Arc::default();
+        let damaged: Damaged = Arc::default();
         let ids: Vec<u64> = (1..=settings.meta_nodes as u64).collect();
         let peers: BTreeMap<String, String> =
             ids.iter().map(|id| (id.to_string(), format!("{}:{RPC_PORT}", meta_ip(*id)))).collect();
@@ -126,6 +138,7 @@ impl MetaCluster {
             registry: registry.clone(),
             probes: probes.clone(),
             exits: exits.clone(),
+            damaged: damaged.clone(),
         };
         let mut nodes = Vec::new();
         for &id in &ids {
@@ -156,23 +169,29 @@ impl MetaCluster {
             data.push(start_node(&handle, ctx, format!("data-{id}"), data_ip(id), disk));
         }
         let operator = handle.create_node().name("operator").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, 1))).build();
-        MetaCluster { nodes, data, registry, probes, disturbances: Disturbances::default(), exits, operator, objects }
+        let disturbances = Disturbances::default();
+        let repairs = Arc::default();
+        MetaCluster { nodes, data, registry, probes, disturbances, exits, damaged, repairs, operator, objects }
     }
 
     /// The running node that leads in the highest term, if any.
     pub fn leader(&self) -> Option<MetaNode> {
-        let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-        reg.values()
-            .map(|m| (m.status(), m))
-            .filter(|(s, _)| s.leader == Some(s.id))
-            .max_by_key(|(s, _)| s.term)
-            .map(|(_, m)| m.clone())
+        leader_of(&self.registry)
     }
 
-    /// Restarts nodes whose process exited, a second after they did. Runs until the run ends.
+    /// Restarts nodes whose process exited, a second after they did, and has the operator
+    /// repair meta nodes that found their meta store damaged. Runs until the run ends.
     pub fn supervise_processes(&self) -> impl std::future::Future<Output = ()> + 'static {
         let exits = self.exits.clone();
+        let op =
+            Operator { registry: self.registry.clone(), damaged: self.damaged.clone(), repairs: self.repairs.clone() };
         let ids: BTreeMap<u64, SimNodeId> = self.nodes.iter().chain(&self.data).map(|n| (n.id, n.sim_id())).collect();
+        let targets: BTreeMap<u64, Target> = self
+            .nodes
+            .iter()
+            .map(|n| (n.id, Target { id: n.id, sim_id: n.sim_id(), disk: n.disk.clone(), addr: n.addr.clone() }))
+            .collect();
+        let repairing: Exits = Arc::default();
         async move {
             loop {
                 time::sleep(Duration::from_secs(1)).await;
@@ -182,6 +201,21 @@ impl MetaCluster {
                     // madsim's `restart` alone keeps the node's sockets bound; `kill` frees them.
                     Handle::current().kill(ids[&id]);
                     Handle::current().restart(ids[&id]);
+                }
+                // A report made while a repair of the node is under way waits for its end.
+                let due: Vec<u64> = {
+                    let damaged = op.damaged.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut busy = repairing.lock().unwrap_or_else(|e| e.into_inner());
+                    let due: Vec<u64> = damaged.iter().copied().filter(|id| !busy.contains(id)).collect();
+                    busy.extend(&due);
+                    due
+                };
+                for id in due {
+                    let (target, op, repairing) = (targets[&id].clone(), op.clone(), repairing.clone());
+                    keel_rt::task::spawn(async move {
+                        repair::repair(target, op).await;
+                        repairing.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    });
                 }
             }
         }
@@ -248,6 +282,16 @@ impl MetaCluster {
     }
 }
 
+/// The running node of `registry` that leads in the highest term, if any.
+pub fn leader_of(registry: &Registry) -> Option<MetaNode> {
+    let reg = registry.lock().unwrap_or_else(|e| e.into_inner());
+    reg.values()
+        .map(|m| (m.status(), m))
+        .filter(|(s, _)| s.leader == Some(s.id))
+        .max_by_key(|(s, _)| s.term)
+        .map(|(_, m)| m.clone())
+}
+
 /// Creates the simulated host of one node and starts its process.
 fn start_node(handle: &Handle, ctx: NodeCtx, name: String, ip: IpAddr, disk: SimDisk) -> SimNode {
     let id = ctx.config.node_id;
@@ -272,6 +316,7 @@ struct NodeCtx {
     registry: Registry,
     probes: Probes,
     exits: Exits,
+    damaged: Damaged,
 }
 
 /// Small segments and a small local budget, so that a short run really seals, uploads,
@@ -312,6 +357,11 @@ async fn supervise(ctx: NodeCtx) {
                 tracing::warn!(node = id, "raft stopped on a fatal error; the process exits");
                 ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 ctx.probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            }
+            Err(e) if MetaDamage::find(&e).is_some() => {
+                tracing::warn!(node = id, error = %e, "node refuses to start; the process exits");
+                ctx.damaged.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+                std::future::pending::<()>().await;
             }
             Err(e) => tracing::warn!(node = id, error = %e, "node failed to start; the process exits"),
         }

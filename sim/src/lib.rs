@@ -36,6 +36,8 @@ pub mod mqtt_scenario;
 #[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]
+pub mod repair;
+#[cfg(madsim)]
 pub mod run;
 #[cfg(madsim)]
 pub mod settings;

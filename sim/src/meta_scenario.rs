@@ -92,6 +92,7 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
         a.sync_failures += s.sync_failures;
         a.read_errors += s.read_errors;
         a.full_errors += s.full_errors;
+        a.bit_flips += s.bit_flips;
         a
     });
     let max_epoch = cluster.leader().map_or(0, |m| {
@@ -99,7 +100,7 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
     });
     let summary = format!(
         "{settings}\n  shards={} max_shard_epoch={max_epoch} ops={} unknown={} acked_writes={} leaders={} faults={:?} disk: crashes={} torn={} lost_unsynced={} \
-         sync_fail={} read_err={} full={} fault_points={:?} sim_secs={:.1}",
+         sync_fail={} read_err={} full={} flips={} meta_repairs={} fault_points={:?} sim_secs={:.1}",
         shards.len(),
         h.ops.len(),
         unknown,
@@ -112,6 +113,8 @@ pub async fn run(settings: Settings, store: StoreOptions) -> Outcome {
         disk.sync_failures,
         disk.read_errors,
         disk.full_errors,
+        disk.bit_flips,
+        cluster.repairs.load(std::sync::atomic::Ordering::Relaxed),
         keel_rt::fault::enabled_sites(),
         time::since_start().as_secs_f64()
     );

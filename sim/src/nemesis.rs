@@ -22,7 +22,7 @@ use madsim::runtime::Handle;
 use madsim::task::NodeId as SimNodeId;
 
 use crate::cluster::MetaCluster;
-use crate::settings::Settings;
+use crate::settings::{meta_flip_nodes, Settings};
 use keel::meta::command::{MetaQuery, QueryResult};
 use keel::meta::MemberChange;
 
@@ -165,7 +165,7 @@ impl Nemesis {
                 return;
             }
             Action::Membership => {
-                self.change_membership(cluster);
+                self.change_membership(cluster, settings);
                 return;
             }
             Action::LagThenKill => return, // sequenced: see `lag_then_kill`
@@ -189,8 +189,14 @@ impl Nemesis {
                     cluster.objects.set_faults(random_store_faults(&mut r));
                     ("objects", Fault::Objects)
                 } else {
-                    let i = r.gen_range(0..meta_n);
+                    let flippable = meta_flip_nodes(meta_n);
+                    let meta_flips = settings.faults.meta_flips_possible() && r.gen_bool(0.5);
+                    let i = if meta_flips { r.gen_range(flippable.clone()) } else { r.gen_range(0..meta_n) };
                     let mut faults = random_disk_faults(&mut r);
+                    if meta_flips {
+                        faults.bit_flip_prefix = None;
+                        faults.bit_flip_rate = faults.bit_flip_rate.max(0.3);
+                    }
                     if settings.faults.no_bit_flips {
                         faults.bit_flip_rate = 0.0;
                     }
@@ -251,15 +257,22 @@ impl Nemesis {
 
     /// Removes a random follower from the voters when all nodes vote, or adds back a missing
     /// one, through the leader (as an operator would with `keel cluster remove-node` /
-    /// `add-node`).
-    fn change_membership(&mut self, cluster: &MetaCluster) {
+    /// `add-node`). With meta bit flips, only a node that may be damaged is removed: the voters
+    /// then always include the undamaged majority.
+    fn change_membership(&mut self, cluster: &MetaCluster, settings: &Settings) {
         let Some(leader) = cluster.leader() else { return };
         let all: BTreeSet<u64> = cluster.nodes.iter().map(|n| n.id).collect();
         let voters: BTreeSet<u64> = leader.status().voters.into_iter().collect();
         let change = match all.difference(&voters).next() {
             Some(&id) => MemberChange::Add { id, addr: cluster.nodes[id as usize - 1].addr.clone() },
             None => {
-                let followers: Vec<u64> = all.iter().copied().filter(|id| *id != leader.id).collect();
+                let flippable = meta_flip_nodes(cluster.nodes.len());
+                let removable =
+                    |id: u64| !settings.faults.meta_flips_possible() || flippable.contains(&(id as usize - 1));
+                let followers: Vec<u64> = all.iter().copied().filter(|id| *id != leader.id && removable(*id)).collect();
+                if followers.is_empty() {
+                    return;
+                }
                 MemberChange::Remove { id: followers[rand::rng().gen_range(0..followers.len())] }
             }
         };
@@ -405,8 +418,8 @@ fn random_disk_faults(r: &mut impl Rng) -> DiskFaults {
     DiskFaults {
         sync_fail_rate: if r.gen_bool(0.5) { r.gen_range(0.0..0.05) } else { 0.0 },
         read_error_rate: if r.gen_bool(0.3) { r.gen_range(0.0..0.05) } else { 0.0 },
-        // Shard logs only: the meta log cannot tell a flip in its synced tail from a torn
-        // append (see docs/meta-store.md); the shard layer detects and repairs flips.
+        // Shard logs only, unless the node may have its meta files damaged too
+        // (`FaultMix::meta_bit_flips`): a node that finds them damaged must be repaired.
         bit_flip_rate: if r.gen_bool(0.5) { r.gen_range(0.1..0.8) } else { 0.0 },
         bit_flip_prefix: Some("shards/".into()),
         stall_rate: if r.gen_bool(0.5) { 0.1 } else { 0.0 },

@@ -181,6 +181,23 @@ where
     out
 }
 
+/// In a suite's parent process: prints how many of `results` failed, and fails the test if any
+/// did (their replay commands are printed above).
+pub fn assert_none_failed(test: &str, results: &[SeedResult]) {
+    let failed: Vec<u64> = results.iter().filter(|r| r.failed()).map(|r| r.seed).collect();
+    emit(&format!("{test}: {} seeds, {} failed", results.len(), failed.len()));
+    assert!(failed.is_empty(), "failing seeds: {failed:?} (replay commands above)");
+}
+
+/// In a planted-bug suite's parent process: prints the seeds in which one of the `safety`
+/// invariants reported a violation, and fails the test if there is none.
+pub fn assert_caught(test: &str, results: &[SeedResult], safety: &[&str]) {
+    let caught: Vec<u64> =
+        results.iter().filter(|r| r.violations.iter().any(|v| safety.contains(&v.invariant))).map(|r| r.seed).collect();
+    emit(&format!("{test}: caught in seeds {caught:?} of {}", results.len()));
+    assert!(!caught.is_empty(), "no safety invariant caught the bug in {} seeds", results.len());
+}
+
 fn seed_result(seed: u64, mut reports: Vec<Result<RunReport, String>>, wall: Duration) -> SeedResult {
     let second = if reports.len() > 1 { Some(reports.remove(1)) } else { None };
     let first = reports.remove(0);

@@ -26,6 +26,23 @@ pub struct FaultMix {
     /// Disk faults may flip bits in shard files (off where a scenario tests a layer above
     /// storage: a flip on the last in-sync replica leaves its shard unavailable, by design).
     pub no_bit_flips: bool,
+    /// Disk faults on a fixed minority of the meta nodes ([`meta_flip_nodes`]) may flip bits in
+    /// any file, meta files included: such a node refuses to start and the operator repairs
+    /// it; the membership nemesis then removes only nodes of that minority, so that the voters
+    /// left always include a majority of undamaged nodes.
+    pub meta_bit_flips: bool,
+}
+
+impl FaultMix {
+    /// Whether meta files may flip bits in this run (`no_bit_flips` turns every flip off).
+    pub fn meta_flips_possible(&self) -> bool {
+        self.meta_bit_flips && !self.no_bit_flips
+    }
+}
+
+/// The indexes of the meta nodes whose meta files may flip bits: the last `(n - 1) / 2`.
+pub fn meta_flip_nodes(meta_nodes: usize) -> std::ops::Range<usize> {
+    meta_nodes - (meta_nodes - 1) / 2..meta_nodes
 }
 
 /// One run's settings.
@@ -67,8 +84,9 @@ impl Settings {
             power_outages: coin(0.2),
             lag_then_kill: false,
             no_bit_flips: false,
+            meta_bit_flips: false,
         };
-        Settings {
+        let mut s = Settings {
             seed,
             meta_nodes: if r.gen_bool(0.6) { 3 } else { 5 },
             data_nodes: 0,
@@ -81,7 +99,11 @@ impl Settings {
             fault_gap_ms: (r.gen_range(200..=800), r.gen_range(1_000..=3_000)),
             snapshot_every_entries: r.gen_range(20..=200),
             faults,
-        }
+        };
+        // Drawn last, so that the draws above (and every seed's settings before this switch
+        // existed) stay as they were.
+        s.faults.meta_bit_flips = s.faults.disk_faults && r.gen_bool(0.6);
+        s
     }
 
     /// Settings for a run that must expose an unsafe shard replica or scheduler: steady
@@ -99,6 +121,18 @@ impl Settings {
         };
         s.fault_gap_ms = if power_outages { (300, 1_500) } else { (800, 2_500) };
         s.safety_ms = 30_000;
+        s
+    }
+
+    /// Settings for a run that must expose a meta store that cuts damaged synced records:
+    /// 3 meta nodes, kills and partitions often, and disk faults that may flip bits in the
+    /// meta files of one node.
+    pub fn meta_damage_hunt(seed: u64) -> Self {
+        let mut s = Settings::from_seed(seed);
+        s.meta_nodes = 3;
+        s.faults =
+            FaultMix { kills: true, partitions: true, disk_faults: true, meta_bit_flips: true, ..FaultMix::default() };
+        s.fault_gap_ms = (100, 600);
         s
     }
 
@@ -128,6 +162,7 @@ impl std::fmt::Display for Settings {
             (fm.membership, "membership"),
             (fm.power_outages, "power-outages"),
             (fm.lag_then_kill, "lag-then-kill"),
+            (fm.meta_bit_flips, "meta-flips"),
         ]
         .iter()
         .filter(|(b, _)| *b)

@@ -44,6 +44,37 @@ fn unsafe_ack_before_sync_is_caught() {
     assert!(!caught.is_empty(), "no safety invariant caught acknowledging before sync in {} seeds", results.len());
 }
 
+/// Seeds the meta store that cuts damaged records gets to be caught in: a flip must land in a
+/// synced record that matters to an election (caught in 2 of these 32 seeds).
+const DAMAGE_BUG_SEEDS: u64 = 32;
+
+/// The simulator must catch a meta store that cuts a damaged synced record as if it were a
+/// torn append (what the store did before format 2), once meta files flip bits.
+#[test]
+fn unsafe_truncate_damaged_log_is_caught() {
+    let test = "unsafe_truncate_damaged_log_is_caught";
+    let results = run_seeds(test, &seeds(DAMAGE_BUG_SEEDS), |seed| {
+        let store = StoreOptions { unsafe_truncate_damaged_log: true, ..StoreOptions::default() };
+        meta_scenario::run(Settings::meta_damage_hunt(seed), store)
+    });
+    if !results.is_empty() {
+        let safety = ["single_leader_per_term", "committed_never_lost", "state_machines_converge", "linearizable"];
+        keel_sim::run::assert_caught(test, &results, &safety);
+    }
+}
+
+/// The control for the test above: the same settings with the store as shipped.
+#[test]
+fn meta_damage_hunt_settings_are_safe_with_detection() {
+    let test = "meta_damage_hunt_settings_are_safe_with_detection";
+    let results = run_seeds(test, &seeds(DAMAGE_BUG_SEEDS), |seed| {
+        meta_scenario::run(Settings::meta_damage_hunt(seed), StoreOptions::default())
+    });
+    if !results.is_empty() {
+        keel_sim::run::assert_none_failed(test, &results);
+    }
+}
+
 /// Seeds per CI run of the storage suite.
 const STORAGE_SEEDS: u64 = 60;
 

@@ -1,23 +1,28 @@
 //! The meta Raft log and vote, persisted through the disk seam.
 //!
-//! Files under the store's directory (byte layouts in `docs/meta-store.md`):
+//! Files under the store's directory (byte layouts in `docs/meta-store.md`, encoding in
+//! [`super::store_format`]):
 //! - `vote`: the current vote, replaced atomically (see [`keel_rt::disk::write_atomic`]);
-//! - `log`: entries appended as records `[len u32 BE][crc32c u32 BE][json entry]`;
+//! - `log`: entries appended as checked records, each carrying its log index;
 //! - `purged`: the id of the last purged entry, replaced atomically; never past the last
 //!   snapshot on disk ([`SnapshotMark`]); the log is purged up to whichever of the two is later.
 //!
 //! Nothing is reported saved before it is synced: `save_vote` returns after the vote file and
 //! its directory are synced; `append` calls openraft's flush callback only after the log file
-//! is synced (one sync for the whole batch). A torn or corrupt record at the tail of `log` is
-//! an append that never completed: recovery truncates it. Purged entries are dropped from
+//! is synced (one sync for the whole batch). On opening, an append that never completed (a
+//! torn tail) is cut; damage to synced data, in any of the files, fails `open` with a
+//! [`MetaDamage`] naming the file and offset: a node must not take part in Raft having lost
+//! entries or a vote it acknowledged (the operator's way out is in the error and in
+//! `docs/meta-store.md`). Purged entries are dropped from
 //! memory at once and from the file when enough of them pile up (a rewrite through a temporary
 //! file and an atomic rename). openraft may purge up to a snapshot a follower is still
 //! installing; the file then records the purge only as far as the durable snapshot reaches
 //! (later purges move it on), so that a crash never leaves the log purged past the snapshot
 //! that survives it.
 //!
-//! `StoreOptions::unsafe_ack_before_sync` exists only so the simulation can show it catches
-//! the bug it introduces: acknowledging votes and appends before they are durable.
+//! `StoreOptions::unsafe_ack_before_sync` and `unsafe_truncate_damaged_log` exist only so the
+//! simulation can show it catches the bugs they introduce: acknowledging votes and appends
+//! before they are durable, and cutting a damaged synced record as if it were a torn append.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -30,12 +35,9 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
 
 use super::state_machine::SnapshotMark;
+use super::store_format::{self as format, FileKind, MetaDamage, Tail, FILE_HEADER_BYTES};
 use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
-/// Bytes of a record header: length and CRC32C.
-const RECORD_HEADER_BYTES: u64 = 8;
-/// The largest entry accepted when reading the log back, in bytes.
-const ENTRY_BYTES_MAX: u32 = 64 * 1024 * 1024;
 /// Purged bytes at the head of the file past which the file is rewritten.
 const COMPACT_BYTES_MIN: u64 = 1024 * 1024;
 
@@ -44,6 +46,9 @@ const COMPACT_BYTES_MIN: u64 = 1024 * 1024;
 pub struct StoreOptions {
     /// TEST ONLY: acknowledge votes and appends before syncing them.
     pub unsafe_ack_before_sync: bool,
+    /// TEST ONLY: cut the meta log at a damaged synced record, as if it were a torn append,
+    /// instead of refusing to start (what the store did before format 2).
+    pub unsafe_truncate_damaged_log: bool,
     /// TEST ONLY: shard replicas report appends durable without syncing them.
     pub unsafe_shard_ack_before_sync: bool,
     /// TEST ONLY: shard leaders acknowledge produces once in their own log, unsynced, before
@@ -103,35 +108,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Encodes one log record.
-pub fn encode_record(payload: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
-    out.extend_from_slice(payload);
-}
-
-/// Splits `data` into record payloads with their offsets; stops at the first torn or corrupt
-/// record and returns where the valid prefix ends.
-pub fn decode_records(data: &[u8]) -> (Vec<(u64, &[u8])>, u64) {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while data.len() - pos >= RECORD_HEADER_BYTES as usize {
-        let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes"));
-        let crc = u32::from_be_bytes(data[pos + 4..pos + 8].try_into().expect("4 bytes"));
-        let start = pos + RECORD_HEADER_BYTES as usize;
-        if len > ENTRY_BYTES_MAX || data.len() - start < len as usize {
-            break;
-        }
-        let payload = &data[start..start + len as usize];
-        if crc32c::crc32c(payload) != crc {
-            break;
-        }
-        out.push((pos as u64, payload));
-        pos = start + len as usize;
-    }
-    (out, pos as u64)
-}
-
 impl LogStore {
     /// Opens (or creates) the log under `dir`, recovering from a crash.
     pub async fn open(
@@ -141,38 +117,46 @@ impl LogStore {
         options: StoreOptions,
     ) -> io::Result<Self> {
         disk.create_dir_all(dir).await?;
-        let vote = match disk::read_all(disk.as_ref(), &format!("{dir}/vote")).await? {
-            Some(b) => Some(decode_checked(&b)?),
-            None => None,
-        };
-        let purged: Option<LogId> = match disk::read_all(disk.as_ref(), &format!("{dir}/purged")).await? {
-            Some(b) => decode_checked(&b)?,
-            None => None,
-        };
+        let vote: Option<Vote> = read_small(disk.as_ref(), dir, "vote", FileKind::Vote).await?;
+        let purged: Option<LogId> = read_small(disk.as_ref(), dir, "purged", FileKind::Purged).await?.flatten();
         // A purge held back by the snapshot mark is complete once the snapshot is on disk: the
         // log may hold entries only past it (a lagging follower's log jumps to the snapshot).
         let purged = purged.max(snapshot_mark.get());
         let path = format!("{dir}/log");
         let file = disk.open(&path, OpenMode::Create).await?;
         disk.sync_dir(dir).await?;
-        let len = file.len().await?;
-        let data = file.read_at(0, len as usize).await?;
-        if data.len() as u64 != len {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short read of the raft log"));
-        }
-        let (records, end) = decode_records(&data);
-        if end < len {
-            tracing::warn!(dir, dropped_bytes = len - end, "truncating a torn tail of the raft log");
+        let data = read_log(file.as_ref(), &path).await?;
+        let (records, tail) = format::scan_log(&path, &data)?;
+        let end = match tail {
+            Tail::Clean => data.len() as u64,
+            Tail::Torn { at } => at,
+            Tail::Damaged(d) if options.unsafe_truncate_damaged_log => d.offset,
+            Tail::Damaged(d) => return Err(d.into()),
+        };
+        if end < data.len() as u64 {
+            tracing::warn!(
+                dir,
+                at = end,
+                dropped_bytes = data.len() as u64 - end,
+                "cutting a torn append of the raft log"
+            );
             file.set_len(end).await?;
             file.sync().await?;
         }
         let mut entries = BTreeMap::new();
-        for (offset, payload) in records {
-            let entry: Entry = serde_json::from_slice(payload).map_err(io::Error::other)?;
+        for r in records {
+            let undecodable = |detail: String| MetaDamage::new(&path, r.offset, detail);
+            let entry: Entry =
+                serde_json::from_slice(r.payload).map_err(|e| undecodable(format!("entry does not decode: {e}")))?;
+            if entry.log_id.index != r.index {
+                return Err(
+                    undecodable(format!("entry {} in a record of index {}", entry.log_id.index, r.index)).into()
+                );
+            }
             if purged.is_some_and(|p| entry.log_id.index <= p.index) {
                 continue;
             }
-            entries.insert(entry.log_id.index, Slot { entry, offset });
+            entries.insert(entry.log_id.index, Slot { entry, offset: r.offset });
         }
         Ok(LogStore {
             disk,
@@ -188,9 +172,9 @@ impl LogStore {
         })
     }
 
-    async fn write_small(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    async fn write_small<T: serde::Serialize>(&self, name: &str, kind: FileKind, value: &T) -> io::Result<()> {
         let path = format!("{}/{name}", self.dir);
-        let framed = encode_checked(bytes);
+        let framed = format::encode_file(kind, value)?;
         if self.options.unsafe_ack_before_sync {
             let f = self.disk.open(&path, OpenMode::Create).await?;
             f.set_len(0).await?;
@@ -217,33 +201,52 @@ impl LogStore {
         let tmp = format!("{}/log.compact", self.dir);
         let f = self.disk.open(&tmp, OpenMode::Create).await?;
         f.set_len(0).await?;
-        let tail = self.file.read_at(first, (self.end - first) as usize).await?;
-        f.write_at(0, &tail).await?;
+        let mut data = format::file_header(FileKind::Log).to_vec();
+        data.extend(self.file.read_at(first, (self.end - first) as usize).await?);
+        f.write_at(0, &data).await?;
         f.sync().await?;
         self.disk.rename(&tmp, &format!("{}/log", self.dir)).await?;
         self.disk.sync_dir(&self.dir).await?;
+        let moved = first - FILE_HEADER_BYTES as u64;
         for slot in lock(&self.entries).values_mut() {
-            slot.offset -= first;
+            slot.offset -= moved;
         }
-        self.end -= first;
+        self.end -= moved;
         self.file = f;
         Ok(())
     }
 }
 
-/// One checked record holding `bytes`: the layout of every small metadata file.
-pub(crate) fn encode_checked(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 8);
-    encode_record(bytes, &mut out);
-    out
+/// The value of the small file `name` under `dir`, `None` if there is no such file.
+async fn read_small<T: serde::de::DeserializeOwned>(
+    disk: &dyn Disk,
+    dir: &str,
+    name: &str,
+    kind: FileKind,
+) -> io::Result<Option<T>> {
+    let path = format!("{dir}/{name}");
+    match disk::read_all(disk, &path).await? {
+        Some(data) => format::decode_file(&path, kind, &data).map(Some),
+        None => Ok(None),
+    }
 }
 
-/// The JSON value in a file written by [`encode_checked`].
-pub(crate) fn decode_checked<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
-    let (records, _) = decode_records(bytes);
-    let (_, payload) =
-        records.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "corrupt metadata file"))?;
-    serde_json::from_slice(payload).map_err(io::Error::other)
+/// The whole `log` file, given a header first if it has none yet: a new file, or one whose
+/// creation a crash interrupted (a prefix of the header, never any record).
+async fn read_log(file: &dyn DiskFile, path: &str) -> io::Result<Vec<u8>> {
+    let len = file.len().await?;
+    let data = file.read_at(0, len as usize).await?;
+    if data.len() as u64 != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("short read of {path}")));
+    }
+    let header = format::file_header(FileKind::Log);
+    if data.len() >= FILE_HEADER_BYTES || !header.starts_with(&data) {
+        return Ok(data);
+    }
+    file.set_len(0).await?;
+    file.write_at(0, &header).await?;
+    file.sync().await?;
+    Ok(header.to_vec())
 }
 
 impl RaftLogReader<TypeConfig> for LogReader {
@@ -277,8 +280,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(vote).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))?;
-        self.write_small("vote", &bytes).await.map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        let written = self.write_small("vote", FileKind::Vote, vote).await;
+        written.map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))?;
         self.vote = Some(*vote);
         Ok(())
     }
@@ -297,7 +300,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             let payload = serde_json::to_vec(&entry).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
             slots.push(Slot { offset: self.end + buf.len() as u64, entry });
-            encode_record(&payload, &mut buf);
+            format::encode_record(slots.last().expect("just pushed").entry.log_id.index, &payload, &mut buf);
         }
         if let Err(e) = self.file.write_at(self.end, &buf).await {
             callback.log_io_completed(Err(io::Error::new(e.kind(), e.to_string())));
@@ -347,8 +350,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let durable = Some(log_id).min(self.snapshot_mark.get().or(self.purged_on_disk));
         if durable > self.purged_on_disk {
-            let bytes = serde_json::to_vec(&durable).map_err(log_err_json)?;
-            self.write_small("purged", &bytes).await.map_err(|e| log_err(ErrorVerb::Delete, e))?;
+            let written = self.write_small("purged", FileKind::Purged, &durable).await;
+            written.map_err(|e| log_err(ErrorVerb::Delete, e))?;
             self.purged_on_disk = durable;
         }
         self.purged = Some(log_id);
@@ -357,39 +360,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-fn log_err_json(e: serde_json::Error) -> StorageError {
-    io_err(ErrorSubject::Logs, ErrorVerb::Write, e)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn records_roundtrip_and_stop_at_a_torn_tail() {
-        let mut buf = Vec::new();
-        encode_record(b"one", &mut buf);
-        encode_record(b"two", &mut buf);
-        let full = buf.len() as u64;
-        let (recs, end) = decode_records(&buf);
-        assert_eq!(recs, vec![(0, &b"one"[..]), (11, &b"two"[..])]);
-        assert_eq!(end, full);
-        for cut in 12..buf.len() {
-            let (recs, end) = decode_records(&buf[..cut]);
-            assert_eq!((recs.len(), end), (1, 11), "cut at {cut}");
-        }
-        let mut flipped = buf.clone();
-        flipped[20] ^= 0x10;
-        assert_eq!(decode_records(&flipped).1, 11, "a corrupt record ends the valid prefix");
-    }
-
-    #[test]
-    fn record_layout_is_length_crc_payload() {
-        let mut buf = Vec::new();
-        encode_record(b"a", &mut buf);
-        let crc = crc32c::crc32c(b"a").to_be_bytes();
-        assert_eq!(buf, [&[0, 0, 0, 1][..], &crc, b"a"].concat());
-    }
 
     fn log_id(index: u64) -> LogId {
         LogId::new(openraft::CommittedLeaderId::new(1, 1), index)
@@ -409,30 +382,119 @@ mod tests {
         let mut buf = Vec::new();
         for i in indexes {
             let entry = Entry { log_id: log_id(i), payload: openraft::EntryPayload::Blank };
-            encode_record(&serde_json::to_vec(&entry).unwrap(), &mut buf);
+            format::encode_record(i, &serde_json::to_vec(&entry).unwrap(), &mut buf);
         }
         buf
     }
 
-    async fn write_log(disk: &keel_rt::disk::SimDisk, at: u64, bytes: &[u8]) {
+    /// Appends `bytes` to the log file (created with its header if missing) and syncs it.
+    async fn write_log(disk: &keel_rt::disk::SimDisk, bytes: &[u8]) {
         disk.create_dir_all("raft").await.unwrap();
         let file = disk.open("raft/log", OpenMode::Create).await.unwrap();
+        let mut at = file.len().await.unwrap();
+        if at == 0 {
+            file.write_at(0, &format::file_header(FileKind::Log)).await.unwrap();
+            at = FILE_HEADER_BYTES as u64;
+        }
         file.write_at(at, bytes).await.unwrap();
         file.sync().await.unwrap();
+        disk.sync_dir("raft").await.unwrap();
+    }
+
+    #[test]
+    fn the_vote_file_is_laid_out_as_documented() {
+        let data = format::encode_file(FileKind::Vote, &Vote::new_committed(3, 2)).unwrap();
+        let json = br#"{"leader_id":{"term":3,"voted_for":2},"committed":true}"#;
+        assert_eq!(data[..12], [0x4b, 0x4d, 0x45, 0x54, 2, 0x56, 0, 0, 0, 0, 0, 55]);
+        assert_eq!(data[12..20], [0; 8]);
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&data[8..20]), json).to_be_bytes();
+        assert_eq!((&data[20..24], &data[24..], data.len()), (&crc[..], &json[..], 79));
+    }
+
+    async fn try_open(disk: &keel_rt::disk::SimDisk, options: StoreOptions) -> io::Result<LogStore> {
+        LogStore::open(Arc::new(disk.clone()), "raft", SnapshotMark::default(), options).await
+    }
+
+    async fn read_file(disk: &keel_rt::disk::SimDisk, path: &str) -> Vec<u8> {
+        disk::read_all(disk, path).await.unwrap().unwrap()
+    }
+
+    /// A store with entries 1..=5 synced and a vote saved; returns the log file.
+    async fn synced_log(disk: &keel_rt::disk::SimDisk) -> Vec<u8> {
+        write_log(disk, &records(1..=3)).await;
+        write_log(disk, &records(4..=5)).await;
+        try_open(disk, StoreOptions::default()).await.unwrap().save_vote(&Vote::new(2, 1)).await.unwrap();
+        read_file(disk, "raft/log").await
+    }
+
+    async fn last_index(disk: &keel_rt::disk::SimDisk, options: StoreOptions) -> Option<u64> {
+        try_open(disk, options).await.unwrap().last_index()
+    }
+
+    #[tokio::test]
+    async fn a_torn_append_is_cut_and_the_synced_entries_stay() {
+        let disk = keel_rt::disk::SimDisk::new(1);
+        let synced = synced_log(&disk).await;
+        // A crash kept a prefix of the next append (entries 6..=8): its last record is cut short.
+        let batch = records(6..=8);
+        write_raw(&disk, synced.len() as u64, &batch[..batch.len() - 5]).await;
+        assert_eq!(last_index(&disk, StoreOptions::default()).await, Some(7), "6 and 7 whole, 8 torn");
+        assert_eq!(read_file(&disk, "raft/log").await.len(), synced.len() + batch.len() / 3 * 2, "cut after 7");
+    }
+
+    async fn write_raw(disk: &keel_rt::disk::SimDisk, at: u64, bytes: &[u8]) {
+        let file = disk.open("raft/log", OpenMode::Existing).await.unwrap();
+        file.write_at(at, bytes).await.unwrap();
+        file.sync().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flip_in_a_synced_record_is_reported_as_damage_not_cut() {
+        for at in [FILE_HEADER_BYTES + 20, 200, 3 * 100 + 40] {
+            let disk = keel_rt::disk::SimDisk::new(1);
+            let synced = synced_log(&disk).await;
+            let at = at.min(synced.len() - 2); // the last bytes: the last synced record
+            write_raw(&disk, at as u64, &[synced[at] ^ 0x08]).await;
+            let e = try_open(&disk, StoreOptions::default()).await.err().expect("damage is an error");
+            let damage = MetaDamage::find(&e).unwrap_or_else(|| panic!("not a damage report: {e}"));
+            assert_eq!(damage.file, "raft/log");
+            assert_eq!(read_file(&disk, "raft/log").await.len(), synced.len(), "nothing cut");
+            let unsafe_cut = StoreOptions { unsafe_truncate_damaged_log: true, ..StoreOptions::default() };
+            assert!(last_index(&disk, unsafe_cut).await < Some(5), "the planted bug cuts synced entries");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flip_in_the_vote_or_purged_file_is_reported_as_damage() {
+        for name in ["vote", "purged"] {
+            let disk = keel_rt::disk::SimDisk::new(1);
+            synced_log(&disk).await;
+            let mark = SnapshotMark::default();
+            let mut log = open(&disk, &mark).await;
+            mark.advance(Some(log_id(2)));
+            log.purge(log_id(2)).await.unwrap();
+            let path = format!("raft/{name}");
+            let mut data = read_file(&disk, &path).await;
+            let at = data.len() - 3;
+            data[at] ^= 0x01;
+            disk::write_atomic(&disk, &path, &data).await.unwrap();
+            let e = try_open(&disk, StoreOptions::default()).await.err().expect("damage is an error");
+            assert_eq!(MetaDamage::find(&e).map(|d| d.file.as_str()), Some(path.as_str()), "{e}");
+        }
     }
 
     #[tokio::test]
     async fn a_follower_that_lagged_behind_its_snapshot_reopens_past_it() {
         let disk = keel_rt::disk::SimDisk::new(1);
         let head = records(1..=3);
-        write_log(&disk, 0, &head).await;
+        write_log(&disk, &head).await;
         let mark = SnapshotMark::default();
         let mut log = open(&disk, &mark).await;
         // A snapshot at 6 arrives; openraft purges to 6 before the snapshot is on disk.
         log.purge(log_id(6)).await.unwrap();
         mark.advance(Some(log_id(6)));
         // The leader goes on from 7 (written as the appends would).
-        write_log(&disk, head.len() as u64, &records(7..=8)).await;
+        write_log(&disk, &records(7..=8)).await;
         disk.crash();
         let mut log = open(&disk, &mark).await;
         assert_eq!(purged_and_first(&mut log).await, (Some(6), Some(7)), "no hole between 3 and 7");
@@ -443,7 +505,7 @@ mod tests {
     async fn a_purge_is_recorded_no_further_than_the_durable_snapshot() {
         let disk = keel_rt::disk::SimDisk::new(1);
         let buf = records(1..=5);
-        write_log(&disk, 0, &buf).await;
+        write_log(&disk, &buf).await;
         let mark = SnapshotMark::default();
         mark.advance(Some(log_id(2)));
 

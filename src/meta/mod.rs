@@ -21,6 +21,7 @@ pub mod schedule;
 pub mod service;
 pub mod state;
 pub mod state_machine;
+pub mod store_format;
 pub mod types;
 pub mod view;
 pub mod watch;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::command::{MetaOk, MetaResult};
 use super::state::MetaState;
+use super::store_format::{self, FileKind};
 use super::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use super::watch::{keys_of, ChangeLog};
 use tokio::sync::watch;
@@ -98,8 +99,11 @@ impl StateMachineStore {
         let mut applied = Applied::default();
         let mut snapshot = None;
         if let Some(bytes) = disk::read_all(disk.as_ref(), &path).await? {
-            let s: StoredSnapshot = super::log_store::decode_checked(&bytes)?;
-            applied.state = serde_json::from_slice(&s.data).map_err(io::Error::other)?;
+            let s: StoredSnapshot = store_format::decode_file(&path, FileKind::Snapshot, &bytes)?;
+            let undecodable = |e: serde_json::Error| {
+                store_format::MetaDamage::new(&path, 0, format!("its state does not decode: {e}"))
+            };
+            applied.state = serde_json::from_slice(&s.data).map_err(undecodable)?;
             applied.last_applied = s.meta.last_log_id;
             applied.membership = s.meta.last_membership.clone();
             snapshot = Some(s);
@@ -136,8 +140,7 @@ impl StateMachineStore {
     }
 
     async fn persist(&self, s: &StoredSnapshot) -> io::Result<()> {
-        let json = serde_json::to_vec(s).map_err(io::Error::other)?;
-        let framed = super::log_store::encode_checked(&json);
+        let framed = store_format::encode_file(FileKind::Snapshot, s)?;
         disk::write_atomic(self.disk.as_ref(), &self.path, &framed).await?;
         self.mark.advance(s.meta.last_log_id);
         Ok(())

@@ -219,6 +219,17 @@ impl SimDisk {
         gc(&mut st);
     }
 
+    /// Removes every file under `dir`, durably and at once: an operator's `rm -r` of a stopped
+    /// node's directory followed by syncs.
+    pub fn remove_dir_all(&self, dir: &str) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let prefix = format!("{dir}/");
+        st.live.retain(|p, _| !p.starts_with(&prefix));
+        st.durable.retain(|p, _| !p.starts_with(&prefix));
+        gc(st);
+    }
+
     async fn maybe_stall(&self) {
         let d = {
             let mut st = self.lock();
@@ -541,6 +552,19 @@ mod tests {
         d.crash_clean();
         assert_eq!(read_all(&d, "f").await.unwrap().unwrap(), b"", "the failed sync made nothing durable");
         assert_eq!(d.stats().sync_failures, 1);
+    }
+
+    #[tokio::test]
+    async fn remove_dir_all_removes_durably_what_is_under_the_directory_only() {
+        let d = SimDisk::new(5);
+        d.create_dir_all("meta/raft").await.unwrap();
+        write_atomic(&d, "meta/raft/log", b"l").await.unwrap();
+        write_atomic(&d, "meta/vote", b"v").await.unwrap();
+        write_atomic(&d, "metadata", b"m").await.unwrap();
+        d.remove_dir_all("meta");
+        d.crash();
+        assert!(!d.exists("meta/raft/log").await.unwrap() && !d.exists("meta/vote").await.unwrap());
+        assert_eq!(read_all(&d, "metadata").await.unwrap().unwrap(), b"m");
     }
 
     #[tokio::test]
