@@ -9,7 +9,8 @@
 //! Nothing is reported saved before it is synced: `save_vote` returns after the vote file and
 //! its directory are synced; `append` calls openraft's flush callback only after the log file
 //! is synced (one sync for the whole batch). A torn or corrupt record at the tail of `log` is
-//! an append that never completed: recovery truncates it. Purged entries are dropped from
+//! an append that never completed: recovery truncates it. An entry whose index does not go
+//! past the one before it is damage, and recovery refuses the log. Purged entries are dropped from
 //! memory at once and from the file when enough of them pile up (a rewrite through a temporary
 //! file and an atomic rename). openraft may purge up to a snapshot a follower is still
 //! installing; the file then records the purge only as far as the durable snapshot reaches
@@ -168,6 +169,14 @@ impl LogStore {
             let entry: Entry = serde_json::from_slice(payload).map_err(io::Error::other)?;
             if purged.is_some_and(|p| entry.log_id.index <= p.index) {
                 continue;
+            }
+            if let Some((&last, _)) = entries.last_key_value() {
+                // Appends only go forward and a truncation cuts the file: an entry at or below
+                // the one before it is a damaged record that passed its CRC, not a torn append.
+                if entry.log_id.index <= last {
+                    let detail = format!("raft log entry {} at byte {offset} follows entry {last}", entry.log_id.index);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, detail));
+                }
             }
             entries.insert(entry.log_id.index, Slot { entry, offset });
         }
@@ -416,6 +425,22 @@ mod tests {
         let file = disk.open("raft/log", OpenMode::Create).await.unwrap();
         file.write_at(at, bytes).await.unwrap();
         file.sync().await.unwrap();
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/meta_log.rs`): a log holding entry 1 twice (a
+    /// record repeated whole, its CRC with it) opened, and a truncation then cut the file at the
+    /// second copy while the first stayed on disk: the reopened log had an entry the truncated
+    /// one had not. Entries that do not go forward are damage, refused at open.
+    #[tokio::test]
+    async fn entries_that_do_not_go_forward_are_refused() {
+        let disk = keel_rt::disk::SimDisk::new(1);
+        let mut log = records(0..=1);
+        log.extend_from_slice(&records(1..=2));
+        write_log(&disk, 0, &log).await;
+        let opened = LogStore::open(Arc::new(disk), "raft", SnapshotMark::default(), StoreOptions::default()).await;
+        let err = opened.err().expect("a repeated entry is refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("entry 1 at byte"), "{err}");
     }
 
     #[tokio::test]
