@@ -15,3 +15,4 @@ pub mod seeds;
 pub mod segment_dir;
 pub mod session_script;
 pub mod session_seeds;
+pub mod stored_seeds;
