@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of fuzz/ (libFuzzer over Keel's decoders) for FUZZ_SECONDS each
-# (default 30) and prints each one's executions; a crash stops with its input kept under
-# fuzz/artifacts/. Installs cargo-fuzz if missing. Stable Rust: RUSTC_BOOTSTRAP=1 lets cargo-fuzz
-# pass its -Z flags; no sanitizer (`-s none`: the targets check bounds themselves, Rust checks the
-# rest). Not yet run by .ci/run (issue 9).
+# Runs every cargo-fuzz target of fuzz/ (libFuzzer over Keel's decoders and recovery paths) for
+# FUZZ_SECONDS each (default 30): one line per target with its executions, then
+# `fuzz targets: N passed, M failed` (ci/test.sh sums it); a crash prints its tail and keeps its
+# input under fuzz/artifacts/<target>/. Each target first writes its seeds (valid encodings from
+# the real encoders and engines) into fuzz/corpus/<target>/ (KEEL_FUZZ_SEED_DIR).
+# The build lives in $CARGO_TARGET_DIR/fuzz (FUZZ_TARGET_DIR overrides), apart from the normal
+# build's flags, so CI keeps it. Installs cargo-fuzz if missing. Stable Rust: RUSTC_BOOTSTRAP=1
+# lets cargo-fuzz pass its -Z flags; no sanitizer (`-s none`: Rust checks bounds itself), with
+# debug assertions (`-a`: an arithmetic overflow is a crash, as in tests).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${FUZZ_SECONDS:-30}"
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/fuzz}"
 export RUSTC_BOOTSTRAP=1
-cargo fuzz build -s none
-status=0
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+flags=(-s none -a)
+cargo fuzz build "${flags[@]}"
+passed=0
+failed=0
 for target in $(cargo fuzz list); do
   mkdir -p "corpus/$target"
-  if out="$(cargo fuzz run -s none "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1)"; then
+  if out="$(KEEL_FUZZ_SEED_DIR="corpus/$target" cargo fuzz run "${flags[@]}" "$target" "corpus/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 2>&1)"; then
     runs="$(echo "$out" | grep -o 'Done [0-9]* runs' | tail -1)"
     echo "fuzz $target: ${runs:-no summary}, no crash"
+    passed=$((passed + 1))
   else
-    status=1
     echo "fuzz $target: CRASH"
-    echo "$out" | tail -30
+    echo "$out" | tail -40
+    failed=$((failed + 1))
   fi
 done
-exit "$status"
+echo "fuzz targets: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

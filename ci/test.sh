@@ -3,8 +3,9 @@
 # over the whole cluster among them; tests/mqtt_cluster.rs runs real processes with rumqttc); then
 # the storage engine tests with the rocksdb feature, only those on RocksDB (the shared suite and
 # the model test; the filter `rocks` skips the engines that ran already); then the shared suite
-# on the object engine over S3 (moto's server on loopback). Ends with one line
-# summing every test binary's result, both runs included.
+# on the object engine over S3 (moto's server on loopback); the real-client suites; every fuzz
+# target briefly (ci/fuzz.sh, FUZZ_SECONDS each, default 5 here). Ends with one line summing
+# every test binary's result, the client suites' and the fuzz targets' included.
 # The rocksdb run builds RocksDB's C++ once per target directory (20-30 minutes on 2 cores, kept
 # in $CARGO_TARGET_DIR): later runs rebuild nothing. It keeps one feature set on purpose: a
 # different set of features on keel-storage would build the C++ again.
@@ -36,7 +37,9 @@ bash ci/mqtt-clients.sh 2>&1 | tee -a "$log" || status=$?
 bash ci/kafka-clients.sh 2>&1 | tee -a "$log" || status=$?
 # Jepsen-style runs of the binary under faults (jepsen/, docs/jepsen.md), the broken build included.
 bash ci/jepsen.sh 2>&1 | tee -a "$log" || status=$?
+# Every cargo-fuzz target for a few seconds from its seeds (a crash fails the run).
+FUZZ_SECONDS="${FUZZ_SECONDS:-5}" bash ci/fuzz.sh 2>&1 | tee -a "$log" || status=$?
 
-awk '/^test result:|^(mqtt|kafka) clients: [0-9]+ passed|^jepsen: [0-9]+ passed/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+awk '/^test result:|^(mqtt|kafka) clients: [0-9]+ passed|^jepsen: [0-9]+ passed|^fuzz targets: [0-9]+ passed/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -483,6 +483,21 @@ mod tests {
         }
     }
 
+    /// Found by fuzzing (`fuzz/fuzz_targets/meta_log.rs`): a log holding entry 1 twice (a
+    /// record repeated whole, its CRC with it) opened, and a truncation then cut the file at the
+    /// second copy while the first stayed on disk: the reopened log had an entry the truncated
+    /// one had not. Entries that do not go forward are damage, refused at open.
+    #[tokio::test]
+    async fn entries_that_do_not_go_forward_are_refused() {
+        let disk = keel_rt::disk::SimDisk::new(1);
+        let mut log = records(0..=1);
+        log.extend_from_slice(&records(1..=2));
+        write_log(&disk, &log).await;
+        let err = try_open(&disk, StoreOptions::default()).await.err().expect("a repeated entry is refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(MetaDamage::find(&err).is_some_and(|d| d.file == "raft/log"), "reported as damage: {err}");
+    }
+
     #[tokio::test]
     async fn a_follower_that_lagged_behind_its_snapshot_reopens_past_it() {
         let disk = keel_rt::disk::SimDisk::new(1);

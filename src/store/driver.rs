@@ -120,7 +120,7 @@ fn epochs_path(ctx: &ShardContext) -> String {
 
 /// The epoch cache file: the CRC-32C (big-endian u32) of the body, then the body, a JSON
 /// array of `[epoch, start offset]` pairs.
-fn encode_epochs(entries: &[(u64, u64)]) -> Vec<u8> {
+pub fn encode_epochs(entries: &[(u64, u64)]) -> Vec<u8> {
     let body = serde_json::to_vec(entries).expect("epochs serialise");
     let mut out = crc32c::crc32c(&body).to_be_bytes().to_vec();
     out.extend_from_slice(&body);
@@ -128,7 +128,7 @@ fn encode_epochs(entries: &[(u64, u64)]) -> Vec<u8> {
 }
 
 /// Decodes [`encode_epochs`]; damage is `InvalidData` (the replica's copy must be salvaged).
-fn decode_epochs(bytes: &[u8]) -> std::io::Result<EpochCache> {
+pub fn decode_epochs(bytes: &[u8]) -> std::io::Result<EpochCache> {
     let damaged = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("epochs file: {why}"));
     let (crc, body) = bytes.split_at_checked(4).ok_or_else(|| damaged("too short".into()))?;
     if crc32c::crc32c(body).to_be_bytes() != crc {

@@ -104,7 +104,8 @@ pub enum LogError {
     /// Stored bytes below the recovery point are damaged. Reported, never skipped: the records
     /// from `offset_hint` on cannot be served from this copy.
     Corrupt { offset_hint: u64, detail: String },
-    /// A read or truncation outside `[start, end]`.
+    /// A read or truncation outside `[start, end]`, or an append past the last offset
+    /// (`requested` u64::MAX).
     OffsetOutOfRange { requested: u64, start: u64, end: u64 },
     /// A batch larger than the engine accepts, in encoded bytes.
     TooLarge { bytes: usize, max: usize },

@@ -26,6 +26,11 @@ impl SegmentEngine {
         let _w = self.writer.lock().await;
         self.check_open()?;
         let base = self.state().end();
+        if base.checked_add(crate::engine::span_of(&records)).is_none() {
+            // Only a log restarted or recovered near u64::MAX gets here: no offsets are left.
+            let st = self.state();
+            return Err(LogError::OffsetOutOfRange { requested: u64::MAX, start: st.start(), end: st.end() });
+        }
         let mut buf = Vec::with_capacity(bytes);
         // One batch per producer run; all of them go out in one write.
         let headers = format::encode_runs(base, &records, &mut buf);
@@ -114,5 +119,29 @@ impl SegmentEngine {
         if let Err(e) = written.await {
             tracing::warn!(dir = %self.dir, file = name, error = %e, "index file not written; it will be rebuilt");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use keel_rt::disk::SimDisk;
+
+    use crate::{LogEngine, LogError, Record, SegmentConfig, SegmentEngine};
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/segment_recovery.rs`): a directory holding a segment
+    /// named near u64::MAX opened fine, and the next append overflowed the offsets (a panic in
+    /// debug builds, wrapped offsets in release).
+    #[tokio::test]
+    async fn an_append_past_the_last_offset_is_refused() {
+        let disk = Arc::new(SimDisk::new(1));
+        let log = SegmentEngine::open(disk, "log", SegmentConfig::default()).await.unwrap();
+        log.reset(u64::MAX - 2).await.unwrap();
+        let record = || Record::new(1, None, bytes::Bytes::from_static(b"v"));
+        assert_eq!(log.append(vec![record(), record()]).await.unwrap(), (u64::MAX - 2, u64::MAX - 1));
+        let refused = log.append(vec![record()]).await;
+        assert!(matches!(refused, Err(LogError::OffsetOutOfRange { requested: u64::MAX, .. })), "{refused:?}");
+        assert_eq!(log.end_offset(), u64::MAX);
     }
 }

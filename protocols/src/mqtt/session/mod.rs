@@ -37,6 +37,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
+use super::reason::DISCONNECT as DISCONNECT_REASONS;
 use super::{
     len, ConnAckProperties, Disconnect, DisconnectProperties, Error, Packet, Publish, PublishProperties, QoS,
     ReasonCode, SubscriptionOptions, Version, Will,
@@ -452,8 +453,13 @@ impl Session {
         match self.phase {
             Phase::AwaitConnect => self.malformed_connect(error, out),
             Phase::Connecting => self.queue(Event::Malformed { error, now_ms }, out),
-            // [MQTT-4.13.1-1]: close; v5 says why first (DISCONNECT, after the CONNACK).
-            Phase::Connected => self.violation(error.reason(), error.to_string(), out),
+            // [MQTT-4.13.1-1]: close; v5 says why first (DISCONNECT, after the CONNACK), with
+            // a code DISCONNECT may carry: 0x84 (a CONNECT of an unsupported level) is not one,
+            // and such a CONNECT is a second CONNECT, a Protocol Error [MQTT-3.1.0-2].
+            Phase::Connected => {
+                let reason = Some(error.reason()).filter(|r| DISCONNECT_REASONS.contains(r));
+                self.violation(reason.unwrap_or(ReasonCode::ProtocolError), error.to_string(), out)
+            }
             Phase::Closed => {}
         }
     }

@@ -126,6 +126,18 @@ fn a_malformed_packet_disconnects_v5_with_its_reason() {
     assert_eq!(out, vec![close(true, ReasonCode::PacketTooLarge)]);
 }
 
+/// Found by fuzzing (`fuzz/fuzz_targets/mqtt_session.rs`): a CONNECT of protocol level 0 after
+/// the CONNACK got DISCONNECT 0x84, a code DISCONNECT may not carry (the client could not read it).
+#[test]
+fn a_second_connect_of_an_unsupported_level_is_a_protocol_error() {
+    let mut bytes = bytes::BytesMut::from(&[0x10, 0x03, 0x00, 0x00, 0x00][..]);
+    let error = crate::mqtt::read(&mut bytes, V5, 1024).expect_err("level 0 is refused");
+    assert_eq!(error.reason(), ReasonCode::UnsupportedProtocolVersion);
+    let mut session = connected(V5);
+    let out = session.handle(Event::Malformed { error: error.clone(), now_ms: 0 });
+    assert_eq!(out, violation(ReasonCode::ProtocolError, &error.to_string()));
+}
+
 #[test]
 fn nothing_happens_after_close() {
     let mut session = connected(V5);
