@@ -116,27 +116,34 @@ async fn damage_followed_by_valid_batches_in_the_last_segment_is_reported() {
 }
 
 /// The same in a log whose offsets are far past its file's size (reset to a high start, as a
-/// follower behind its leader's retention is): the batches after the damage are still found.
+/// follower behind its leader's retention is), when the one valid batch after the damage is the
+/// last in the file, is followed by a torn append, or is larger than the bytes before it.
 #[tokio::test]
-async fn damage_followed_by_valid_batches_is_reported_at_high_offsets_too() {
-    let disk = SimDisk::new(6);
-    let e = open_sim(&disk, config()).await.expect("open");
-    e.reset(1_000_000).await.expect("reset");
-    let mut positions = vec![0];
-    for i in 0..5 {
-        let (_, last) = e.append(batch(i, 3, 1_000)).await.expect("append");
-        positions.push(positions[i as usize] + format::encoded_len(&batch(i, 3, 1_000)) as u64);
-        assert_eq!(last, 1_000_000 + 3 * i + 2);
-    }
-    e.sync().await.expect("sync");
-    drop(e);
-    // A damaged magic byte: the batch no longer parses, so only the batches after it tell
-    // damage from a torn append.
-    damage(&disk, &names::log(1_000_000), positions[2], 0xff).await;
-    match open_sim(&disk, config()).await {
-        Err(LogError::Corrupt { offset_hint, .. }) => assert_eq!(offset_hint, 1_000_006, "the damaged batch"),
-        Err(other) => panic!("open failed otherwise: {other}"),
-        Ok(e) => panic!("damage skipped: the log now ends at {}", e.end_offset()),
+async fn damage_followed_by_one_valid_batch_is_reported_at_high_offsets_too() {
+    for (damaged, torn) in [(3, false), (2, true), (0, false)] {
+        let disk = SimDisk::new(6);
+        let e = open_sim(&disk, config()).await.expect("open");
+        e.reset(1_000_000).await.expect("reset");
+        let mut positions = vec![0];
+        for i in 0..5 {
+            e.append(batch(i, 3, 1_000)).await.expect("append");
+            positions.push(positions[i as usize] + format::encoded_len(&batch(i, 3, 1_000)) as u64);
+        }
+        e.sync().await.expect("sync");
+        drop(e);
+        // A damaged magic byte: the batch no longer parses, so only the batch after it tells
+        // damage from a torn append.
+        damage(&disk, &names::log(1_000_000), positions[damaged], 0xff).await;
+        if torn {
+            let f = disk.open(&path(&names::log(1_000_000)), OpenMode::Existing).await.expect("open segment file");
+            f.set_len(positions[5] - 7).await.expect("tear");
+            f.sync().await.expect("sync");
+        }
+        match open_sim(&disk, config()).await {
+            Err(LogError::Corrupt { offset_hint, .. }) => assert_eq!(offset_hint, 1_000_000 + 3 * damaged as u64),
+            Err(other) => panic!("open failed otherwise: {other}"),
+            Ok(e) => panic!("damage at batch {damaged} skipped: the log now ends at {}", e.end_offset()),
+        }
     }
 }
 
