@@ -442,6 +442,26 @@ mod tests {
     }
 
     #[test]
+    fn replacements_in_one_plan_spread_over_the_least_loaded_nodes() {
+        let mut s = cluster(3, 3, false);
+        s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("u", 1, 3))).unwrap();
+        register(&mut s, 4, Role::Storage);
+        register(&mut s, 5, Role::Storage);
+        let leaders: Vec<NodeId> = s.topics.values().filter_map(|t| t.shards[0].leader).collect();
+        let gone = (1..=3).find(|n| !leaders.contains(n)).unwrap();
+        let mut last = seen(&[(1, 10_000), (2, 10_000), (3, 10_000), (4, 10_000), (5, 10_000)]);
+        last.insert(gone, 1_000);
+        let new: Vec<NodeId> = plan(&s, &last, 10_000, &CFG)
+            .iter()
+            .filter_map(|c| match c {
+                MetaCommand::ReplaceReplica { old, new, .. } if *old == gone => Some(*new),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(new, vec![4, 5], "one replacement per idle node");
+    }
+
+    #[test]
     fn a_damaged_replica_leaves_the_isr_unless_it_is_the_last() {
         let mut s = cluster(3, 3, false);
         let shard = s.topics["t"].shards[0].clone();
