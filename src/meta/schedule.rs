@@ -163,18 +163,21 @@ mod tests {
     const CFG: ScheduleConfig =
         ScheduleConfig { node_timeout_ms: 1_000, replace_after_ms: 5_000, unsafe_elect_out_of_sync: false };
 
+    fn register(s: &mut MetaState, id: NodeId, role: Role) {
+        let cmd = MetaCommand::RegisterNode {
+            id,
+            addr: format!("n{id}"),
+            roles: vec![role],
+            kafka_addr: None,
+            kafka_tls_addr: None,
+        };
+        s.apply(&cmd).unwrap();
+    }
+
     fn cluster(nodes: u64, rf: u32, unclean: bool) -> MetaState {
         let mut s = MetaState::default();
         for id in 1..=nodes {
-            let addr = format!("n{id}");
-            s.apply(&MetaCommand::RegisterNode {
-                id,
-                addr,
-                roles: vec![Role::Storage],
-                kafka_addr: None,
-                kafka_tls_addr: None,
-            })
-            .unwrap();
+            register(&mut s, id, Role::Storage);
         }
         let spec = TopicSpec { unclean_leader_election: unclean, ..TopicSpec::for_test("t", 1, rf) };
         s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
@@ -191,24 +194,44 @@ mod tests {
         }
     }
 
+    /// Three topics on three storage nodes, and a fourth storage node that just joined.
+    fn joined_cluster() -> MetaState {
+        let mut s = cluster(3, 3, false);
+        for name in ["u", "v"] {
+            s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test(name, 1, 3))).unwrap();
+        }
+        register(&mut s, 4, Role::Storage);
+        s
+    }
+
+    #[test]
+    fn nothing_moves_to_a_joined_node_while_a_shard_needs_repair_or_a_node_is_dead() {
+        let all = seen(&[(1, 900), (2, 900), (3, 900), (4, 900), (5, 900)]);
+        let mut s = joined_cluster();
+        register(&mut s, 5, Role::Broker);
+        assert!(matches!(plan(&s, &all, 1_000, &CFG)[..], [MetaCommand::AddReplica { node: 4, .. }]));
+        let mut silent = all.clone();
+        silent.insert(5, 0);
+        assert_eq!(
+            plan(&s, &silent, 1_001, &CFG),
+            vec![MetaCommand::SetNodeAlive { id: 5, alive: false }],
+            "a dead node, even one without replicas: no rebalancing"
+        );
+        let leader = s.topics["u"].shards[0].leader.unwrap();
+        s.apply(&MetaCommand::LeaveIsr { topic: "u".into(), partition: 0, node: leader }).unwrap();
+        let cmds = plan(&s, &all, 1_000, &CFG);
+        assert!(
+            matches!(&cmds[..], [MetaCommand::ElectLeader { topic, .. }] if topic == "u"),
+            "only the repair: {cmds:?}"
+        );
+    }
+
     /// A node joins a cluster whose three nodes hold every replica: replicas move to it one
     /// at a time — an extra replica first, the old one removed only once the new one is in
     /// sync — until no node holds two more than another.
     #[test]
     fn replicas_move_to_a_joined_node_one_safe_step_at_a_time() {
-        let mut s = cluster(3, 3, false);
-        for name in ["u", "v"] {
-            let spec = TopicSpec::for_test(name, 1, 3);
-            s.apply(&MetaCommand::CreateTopic(spec)).unwrap();
-        }
-        let cmd = MetaCommand::RegisterNode {
-            id: 4,
-            addr: "n4".into(),
-            roles: vec![Role::Storage],
-            kafka_addr: None,
-            kafka_tls_addr: None,
-        };
-        s.apply(&cmd).unwrap();
+        let mut s = joined_cluster();
         let all = seen(&[(1, 900), (2, 900), (3, 900), (4, 900)]);
         let mut moves = 0;
         for _ in 0..20 {
@@ -385,6 +408,57 @@ mod tests {
         let after = &s.topics["t"].shards[0];
         assert!(after.replicas.contains(&spare) && !after.replicas.contains(&follower));
         assert!(!after.isr.contains(&spare), "the new replica joins the ISR once caught up");
+    }
+
+    #[test]
+    fn replicas_move_only_to_storage_nodes_and_only_once_replace_after_ms_has_passed() {
+        // Node 1 only brokers: it holds no replicas and never gets one.
+        let mut s = MetaState::default();
+        register(&mut s, 1, Role::Broker);
+        for id in 2..=5 {
+            register(&mut s, id, Role::Storage);
+        }
+        s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("t", 1, 3))).unwrap();
+        let shard = s.topics["t"].shards[0].clone();
+        assert!(!shard.replicas.contains(&1));
+        let follower = *shard.replicas.iter().find(|r| Some(**r) != shard.leader).unwrap();
+        let spare = (2..=5).find(|n| !shard.replicas.contains(n)).unwrap();
+        let mut last = seen(&[(1, 6_000), (2, 6_000), (3, 6_000), (4, 6_000), (5, 6_000)]);
+        assert_eq!(plan(&s, &last, 6_000, &CFG), vec![], "no storage node holds two replicas more than another");
+        last.insert(follower, 1_000);
+        assert_eq!(
+            plan(&s, &last, 1_000 + CFG.replace_after_ms, &CFG),
+            vec![MetaCommand::SetNodeAlive { id: follower, alive: false }],
+            "dead, but not yet for longer than replace_after_ms"
+        );
+        let replace = MetaCommand::ReplaceReplica {
+            topic: "t".into(),
+            partition: 0,
+            expected_epoch: 1,
+            old: follower,
+            new: spare,
+        };
+        assert_eq!(plan(&s, &last, 1_001 + CFG.replace_after_ms, &CFG)[1..], [replace]);
+    }
+
+    #[test]
+    fn replacements_in_one_plan_spread_over_the_least_loaded_nodes() {
+        let mut s = cluster(3, 3, false);
+        s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("u", 1, 3))).unwrap();
+        register(&mut s, 4, Role::Storage);
+        register(&mut s, 5, Role::Storage);
+        let leaders: Vec<NodeId> = s.topics.values().filter_map(|t| t.shards[0].leader).collect();
+        let gone = (1..=3).find(|n| !leaders.contains(n)).unwrap();
+        let mut last = seen(&[(1, 10_000), (2, 10_000), (3, 10_000), (4, 10_000), (5, 10_000)]);
+        last.insert(gone, 1_000);
+        let new: Vec<NodeId> = plan(&s, &last, 10_000, &CFG)
+            .iter()
+            .filter_map(|c| match c {
+                MetaCommand::ReplaceReplica { old, new, .. } if *old == gone => Some(*new),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(new, vec![4, 5], "one replacement per idle node");
     }
 
     #[test]

@@ -317,3 +317,133 @@ fn a_follower_behind_the_leaders_retention_starts_over_at_the_leaders_start() {
     );
     assert_eq!((f.log_end, f.durable_end), (40, 40));
 }
+
+// The driver runs a shard's commands before its next event, but the state machine does not rely
+// on it: an event may land between a command and its result (the model test and other drivers
+// interleave them). The fetch loop and the producer table must stay live across that.
+
+#[test]
+fn an_append_that_lands_after_the_leader_stepped_down_restarts_its_fetch_loop() {
+    let mut r = leader(1);
+    r.handle(Event::Produce { req: 7, producer: None });
+    // Deposed while request 7 is being appended: the first fetch asks for the old log end.
+    assert_eq!(
+        r.handle(Event::BecomeFollower { epoch: 2, leader: 2 }),
+        vec![Command::Fetch { leader: 2, epoch: 2, fetch_offset: 0, last_fetched_epoch: Some(EPOCH) }]
+    );
+    assert_eq!(
+        r.handle(Event::Appended { req: Some(7), base: 0, last: 4 }),
+        vec![Command::Reject { req: 7, error: ProduceError::NotLeader { epoch: 2 } }, Command::Sync],
+        "the fetch under way is dropped: the records it landed under are synced first"
+    );
+    let stale = Event::FetchedRecords {
+        epoch: 2,
+        from_offset: 0,
+        count: 5,
+        epoch_starts: vec![],
+        producers: vec![],
+        leader_hw: 0,
+    };
+    assert_eq!(r.handle(stale), vec![], "the answer to the dropped fetch");
+    assert_eq!(
+        r.handle(Event::Synced { durable_end: 5 }),
+        vec![Command::Fetch { leader: 2, epoch: 2, fetch_offset: 5, last_fetched_epoch: Some(EPOCH) }],
+        "then it fetches from its new log end"
+    );
+}
+
+#[test]
+fn fetched_records_that_land_after_a_new_assignment_restart_the_fetch_loop() {
+    let mut f = ShardReplica::new(2, config(1), 0, EpochCache::new());
+    f.handle(Event::BecomeFollower { epoch: 1, leader: 1 });
+    f.handle(Event::FetchedRecords {
+        epoch: 1,
+        from_offset: 0,
+        count: 3,
+        epoch_starts: vec![(1, 0)],
+        producers: vec![],
+        leader_hw: 0,
+    });
+    // Meta names another leader while the fetched records are being appended.
+    assert_eq!(
+        f.handle(Event::BecomeFollower { epoch: 2, leader: 3 }),
+        vec![Command::Fetch { leader: 3, epoch: 2, fetch_offset: 0, last_fetched_epoch: Some(1) }]
+    );
+    assert_eq!(f.handle(Event::Appended { req: None, base: 0, last: 2 }), vec![Command::Sync]);
+    assert_eq!(
+        f.handle(Event::Synced { durable_end: 3 }),
+        vec![Command::Fetch { leader: 3, epoch: 2, fetch_offset: 3, last_fetched_epoch: Some(1) }]
+    );
+    assert_eq!(f.handle(Event::Tick { now_ms: 10 }), vec![], "one fetch at a time");
+}
+
+#[test]
+fn a_leader_that_steps_down_and_leads_again_still_deduplicates_what_it_wrote() {
+    let mut r = ShardReplica::new(1, config(1), 0, EpochCache::new());
+    r.handle(Event::BecomeLeader { epoch: EPOCH, isr: vec![1], now_ms: 0 });
+    r.handle(Event::Produce { req: 1, producer: idem(0, 3) });
+    r.handle(Event::Appended { req: Some(1), base: 0, last: 2 });
+    r.handle(Event::Synced { durable_end: 3 });
+    r.handle(Event::BecomeFollower { epoch: 2, leader: 2 });
+    r.handle(Event::BecomeLeader { epoch: 3, isr: vec![1], now_ms: 0 });
+    assert_eq!(
+        r.handle(Event::Produce { req: 2, producer: idem(0, 3) }),
+        vec![Command::Ack { req: 2, base: 0, last: 2 }],
+        "a retry is answered with the original offsets, not appended twice"
+    );
+}
+
+#[test]
+fn a_request_abandoned_by_a_deposed_leader_is_not_in_flight_when_it_leads_again() {
+    let mut r = ShardReplica::new(1, config(1), 0, EpochCache::new());
+    r.handle(Event::BecomeLeader { epoch: EPOCH, isr: vec![1], now_ms: 0 });
+    r.handle(Event::Produce { req: 1, producer: idem(0, 3) });
+    // Deposed before the append ran; it never does.
+    r.handle(Event::BecomeFollower { epoch: 2, leader: 2 });
+    r.handle(Event::BecomeLeader { epoch: 3, isr: vec![1], now_ms: 0 });
+    assert_eq!(
+        r.handle(Event::Produce { req: 2, producer: idem(0, 3) }),
+        vec![Command::Append { req: Some(2), epoch: 3 }],
+        "the retry is appended, not refused as in flight forever"
+    );
+}
+
+#[test]
+fn a_leader_named_again_in_a_newer_epoch_leads_that_epoch() {
+    let mut r = leader(1);
+    r.handle(Event::Produce { req: 1, producer: None });
+    r.handle(Event::Appended { req: Some(1), base: 0, last: 0 });
+    let out = r.handle(Event::BecomeLeader { epoch: 2, isr: vec![1, 2, 3], now_ms: 0 });
+    assert!(out.contains(&Command::SaveEpochs { entries: vec![(EPOCH, 0), (2, 1)] }), "{out:?}");
+    assert!(matches!(r.role, Role::Leader(_)) && r.epoch == 2);
+    let fetch2 = Event::FetchRequest { from: 2, epoch: 2, fetch_offset: 0, last_fetched_epoch: None, now_ms: 1 };
+    assert_eq!(r.handle(fetch2), vec![Command::ServeFetch { to: 2, from_offset: 0, hw: 0, epoch: 2 }]);
+    let reply = FetchReply::Fenced { leader_epoch: 2 };
+    assert_eq!(
+        r.handle(fetch(3, 0, 2)),
+        vec![Command::RefuseFetch { to: 3, epoch: EPOCH, fetch_offset: 0, reply }],
+        "followers of the old epoch are fenced"
+    );
+}
+
+#[test]
+fn a_stale_leader_assignment_is_ignored_by_a_follower_of_a_newer_epoch() {
+    let mut f = ShardReplica::new(2, config(1), 0, EpochCache::new());
+    f.handle(Event::BecomeFollower { epoch: 5, leader: 1 });
+    assert_eq!(f.handle(Event::BecomeLeader { epoch: 3, isr: vec![2], now_ms: 0 }), vec![], "delayed, from epoch 3");
+    assert_eq!(
+        (f.epoch, &f.role),
+        (5, &Role::Follower(FollowerState { leader: 1, stage: Stage::Fetching, leader_hw: 0 }))
+    );
+}
+
+#[test]
+fn a_new_leader_gives_its_followers_the_lag_limit_to_catch_up() {
+    let mut r = ShardReplica::new(1, config(1), 0, EpochCache::new());
+    r.handle(Event::BecomeLeader { epoch: EPOCH, isr: vec![1, 2, 3], now_ms: 50_000 });
+    assert_eq!(r.handle(Event::Tick { now_ms: 50_900 }), vec![], "within the lag limit of the election");
+    assert_eq!(
+        r.handle(Event::Tick { now_ms: 51_100 }),
+        vec![Command::ProposeIsr { epoch: EPOCH, from: vec![1, 2, 3], isr: vec![1] }]
+    );
+}

@@ -501,11 +501,9 @@ mod tests {
     fn offset_deltas_must_leave_room_for_the_records_after_them() {
         let mut recs = records(2);
         recs[0].span = 2;
-        let (mut buf, h) = encoded(0, &recs);
+        let (buf, h) = encoded(0, &recs);
         // Claim 2 offsets for the 2 records: the second record's delta (2) leaves no room.
-        buf[OFFSET_COUNT_AT..OFFSET_COUNT_AT + 4].copy_from_slice(&2u32.to_be_bytes());
-        let crc = crc32c::crc32c(&buf[CRC_FROM..]);
-        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let buf = patched(&buf, OFFSET_COUNT_AT, &2u32.to_be_bytes());
         let h2 = parse_header(&buf).unwrap();
         assert_eq!((h.offset_count, h2.offset_count), (3, 2));
         let err = decode(&Bytes::from(buf), &h2, 0, &mut Vec::new()).unwrap_err();
@@ -514,11 +512,79 @@ mod tests {
 
     #[test]
     fn a_sequence_without_a_producer_is_refused() {
-        let (mut buf, _) = encoded(0, &records(1));
-        buf[BASE_SEQUENCE_AT + 3] = 1;
+        let (buf, _) = encoded(0, &records(1));
+        let buf = patched(&buf, BASE_SEQUENCE_AT, &1u32.to_be_bytes());
+        assert!(parse_header(&buf).unwrap_err().contains("without a producer"));
+    }
+
+    /// `buf` with `bytes` written at `at` and its CRC recomputed: a batch that passes its
+    /// checksum yet says what it says (a writer's bug, or damage that happens to match).
+    fn patched(buf: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
+        let mut buf = buf.to_vec();
+        buf[at..at + bytes.len()].copy_from_slice(bytes);
         let crc = crc32c::crc32c(&buf[CRC_FROM..]);
         buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-        assert!(parse_header(&buf).unwrap_err().contains("without a producer"));
+        buf
+    }
+
+    #[test]
+    fn impossible_headers_are_refused_even_with_a_matching_crc() {
+        let (plain, h) = encoded(5, &records(3));
+        let (tagged_buf, _) = encoded(5, &tagged(9, 1, &[0, 1, 2]));
+        let min_bytes = (HEADER_BYTES + 3 * RECORD_BYTES_MIN - 1) as u32;
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("no records", patched(&plain, RECORD_COUNT_AT, &0u32.to_be_bytes()), "records in"),
+            ("too small for its records", patched(&plain, BATCH_BYTES_AT, &min_bytes.to_be_bytes()), "records in"),
+            (
+                "past the size limit",
+                patched(&plain, BATCH_BYTES_AT, &(BATCH_BYTES_LIMIT as u32 + 1).to_be_bytes()),
+                "records in",
+            ),
+            ("fewer offsets than records", patched(&plain, OFFSET_COUNT_AT, &2u32.to_be_bytes()), "offsets"),
+            (
+                "timestamps out of order",
+                patched(&plain, MAX_TIMESTAMP_AT, &(h.base_timestamp_ms - 1).to_be_bytes()),
+                "out of order",
+            ),
+            ("offsets past u64", patched(&plain, BASE_OFFSET_AT, &(u64::MAX - 2).to_be_bytes()), "out of order"),
+            ("an epoch without a producer", patched(&plain, PRODUCER_EPOCH_AT, &1u16.to_be_bytes()), "producer"),
+            (
+                "sequences past u32",
+                patched(&tagged_buf, BASE_SEQUENCE_AT, &(u32::MAX - 1).to_be_bytes()),
+                "sequences overflow",
+            ),
+        ];
+        for (what, buf, why) in cases {
+            let err = parse_header(&buf).expect_err(what);
+            assert!(err.contains(why), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn headers_at_the_limits_are_accepted() {
+        let (plain, _) = encoded(5, &records(1));
+        let at_limit = patched(&plain, BATCH_BYTES_AT, &(BATCH_BYTES_LIMIT as u32).to_be_bytes());
+        assert_eq!(parse_header(&at_limit[..HEADER_BYTES]).unwrap().size(), BATCH_BYTES_LIMIT);
+        let (buf, h) = encoded(5, &tagged(9, 1, &[u32::MAX]));
+        assert_eq!(parse_header(&buf).unwrap(), h, "the last sequence may be u32::MAX");
+        let (buf, h) = encoded(u64::MAX - 1, &records(1)[..1]);
+        assert_eq!(parse_header(&buf).unwrap(), h, "the last offset may be u64::MAX - 1");
+        let smallest = vec![Record::new(0, None, Bytes::new())];
+        let (buf, h) = encoded(0, &smallest);
+        assert_eq!((parse_header(&buf).unwrap(), buf.len()), (h, HEADER_BYTES + RECORD_BYTES_MIN));
+    }
+
+    #[test]
+    fn two_records_at_one_offset_are_refused() {
+        let recs = vec![Record::new(0, None, Bytes::new()); 2];
+        let (buf, _) = encoded(0, &recs);
+        // Each record is 4 bytes (offset delta, timestamp delta, no key, empty value): the
+        // second one's offset delta 1 becomes 0.
+        assert_eq!(buf[HEADER_BYTES + RECORD_BYTES_MIN], 1);
+        let buf = patched(&buf, HEADER_BYTES + RECORD_BYTES_MIN, &[0]);
+        let h = parse_header(&buf).unwrap();
+        let err = decode(&Bytes::from(buf), &h, 0, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("record 1: bad offset delta"), "{err}");
     }
 
     proptest! {

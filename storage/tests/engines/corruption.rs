@@ -115,6 +115,69 @@ async fn damage_followed_by_valid_batches_in_the_last_segment_is_reported() {
     assert!(matches!(r, Err(LogError::Corrupt { .. })), "a damaged header is found past too: {:?}", r.err());
 }
 
+/// The same in a log whose offsets are far past its file's size (reset to a high start, as a
+/// follower behind its leader's retention is), when the one valid batch after the damage is the
+/// last in the file, is followed by a torn append, or is larger than the bytes before it.
+#[tokio::test]
+async fn damage_followed_by_one_valid_batch_is_reported_at_high_offsets_too() {
+    for (damaged, torn) in [(3, false), (2, true), (0, false)] {
+        let disk = SimDisk::new(6);
+        let e = open_sim(&disk, config()).await.expect("open");
+        e.reset(1_000_000).await.expect("reset");
+        let mut positions = vec![0];
+        for i in 0..5 {
+            e.append(batch(i, 3, 1_000)).await.expect("append");
+            positions.push(positions[i as usize] + format::encoded_len(&batch(i, 3, 1_000)) as u64);
+        }
+        e.sync().await.expect("sync");
+        drop(e);
+        // A damaged magic byte: the batch no longer parses, so only the batch after it tells
+        // damage from a torn append.
+        damage(&disk, &names::log(1_000_000), positions[damaged], 0xff).await;
+        if torn {
+            let f = disk.open(&path(&names::log(1_000_000)), OpenMode::Existing).await.expect("open segment file");
+            f.set_len(positions[5] - 7).await.expect("tear");
+            f.sync().await.expect("sync");
+        }
+        match open_sim(&disk, config()).await {
+            Err(LogError::Corrupt { offset_hint, .. }) => assert_eq!(offset_hint, 1_000_000 + 3 * damaged as u64),
+            Err(other) => panic!("open failed otherwise: {other}"),
+            Ok(e) => panic!("damage at batch {damaged} skipped: the log now ends at {}", e.end_offset()),
+        }
+    }
+}
+
+/// A torn append is cut even when its records carry valid batches in their values, at offsets
+/// the log cannot have next (behind its end, or further ahead than its file has bytes).
+#[tokio::test]
+async fn a_torn_append_carrying_batches_in_its_values_is_cut() {
+    let disk = SimDisk::new(7);
+    let e = open_sim(&disk, config()).await.expect("open");
+    e.reset(1_000_000).await.expect("reset");
+    let mut model = Vec::new();
+    for i in 0..3 {
+        e.append(batch(i, 3, 1_000)).await.expect("append");
+        model.extend(batch(i, 3, 1_000));
+    }
+    let mut value = Vec::new();
+    for base in [0, 999_999, 2_000_000, u64::MAX / 2] {
+        format::encode(base, &batch(base % 7, 2, 1_000), &mut value);
+    }
+    value.extend_from_slice(&[0; 32]); // the tear cuts this, not the batches inside
+    e.append(vec![Record::new(1_000, None, value.into())]).await.expect("append");
+    e.sync().await.expect("sync");
+    drop(e);
+    let f = disk.open(&path(&names::log(1_000_000)), OpenMode::Existing).await.expect("open segment file");
+    let len = f.len().await.expect("len");
+    f.set_len(len - 7).await.expect("tear");
+    f.sync().await.expect("sync");
+    let e = open_sim(&disk, config()).await.expect("a torn append is not corruption");
+    assert!(e.recovery().truncated_bytes > 0);
+    assert_eq!(e.end_offset(), 1_000_009);
+    let got = e.read(1_000_000, 1 << 20).await.expect("read");
+    assert_eq!(got.iter().map(|r| r.to_record()).collect::<Vec<_>>(), model);
+}
+
 /// A bit flipped anywhere in the last, whole batch (payload, checksum, magic, length) is
 /// damage to synced data, not a torn append: reported, never cut silently.
 #[tokio::test]

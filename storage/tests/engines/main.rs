@@ -4,6 +4,7 @@
 
 mod corruption;
 mod crash;
+mod failed_append;
 mod group_commit;
 mod harness;
 mod model;
