@@ -333,8 +333,8 @@ fn an_append_that_lands_after_the_leader_stepped_down_restarts_its_fetch_loop() 
     );
     assert_eq!(
         r.handle(Event::Appended { req: Some(7), base: 0, last: 4 }),
-        vec![Command::Reject { req: 7, error: ProduceError::NotLeader { epoch: 2 } }, Command::Sync],
-        "the fetch under way is dropped: the records it landed under are synced first"
+        vec![Command::Reject { req: 7, error: ProduceError::Deposed { epoch: 2 } }, Command::Sync],
+        "appended, outcome unknown; the fetch under way is dropped: the records it landed under are synced first"
     );
     let stale = Event::FetchedRecords {
         epoch: 2,
