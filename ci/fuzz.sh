@@ -15,6 +15,9 @@ export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/fuz
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 flags=(-s none -a)
+# FUZZ_PROFILE=dev builds without optimisations: a few minutes less to build cold, fewer runs per
+# second; CI's few seconds per target use it (ci/test.sh), longer runs the default (release).
+[ "${FUZZ_PROFILE:-release}" = dev ] && flags+=(--dev)
 cargo fuzz build "${flags[@]}"
 passed=0
 failed=0

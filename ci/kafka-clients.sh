@@ -4,8 +4,8 @@
 # 3.0, aiokafka 0.14, raw sockets for bad input) against a single node, then the cluster check
 # (tests/kafka_clients/cluster.py: the partition leader's process SIGKILLed mid-stream) against
 # three nodes. The single node also serves TLS (tests/kafka_clients/tls.py) and the rdkafka crate's
-# check (clients/rdkafka-check, its own workspace: built here only, in $target/rdkafka-check,
-# librdkafka from source). Installs the clients and the build's packages first (idempotent).
+# check (clients/rdkafka-check, a workspace member built here only, librdkafka from source,
+# shared with the Jepsen harness). Installs the clients and the build's packages first (idempotent).
 # Prints the suites' summary lines, and the nodes' log tails when something failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,12 +92,12 @@ TOML
 # counts as one failed check).
 rdkafka_check() {
   local started=$SECONDS
-  if ! cargo build --quiet --manifest-path clients/rdkafka-check/Cargo.toml --target-dir "$target/rdkafka-check"; then
+  if ! cargo build --quiet -p rdkafka-check; then
     echo "kafka clients: 0 passed, 1 failed (rdkafka crate: the build failed)"
     return 1
   fi
   echo "(rdkafka-check built in $((SECONDS - started))s)"
-  timeout 600 "$target/rdkafka-check/debug/rdkafka-check" "$1" 2>&1 | grep -v '^%'
+  timeout 600 "$target/debug/rdkafka-check" "$1" 2>&1 | grep -v '^%'
 }
 
 logs() {

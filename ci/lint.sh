@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$HOME/.cache/keel/target}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features sim -- -D warnings
-# The Jepsen harness drives real processes from outside: never built for the simulator.
-cargo clippy --workspace --exclude keel-jepsen --all-targets --target-dir "$target/sim" \
+# The Jepsen harness and the rdkafka check drive real processes from outside: never built for the
+# simulator.
+cargo clippy --workspace --exclude keel-jepsen --exclude rdkafka-check --all-targets --target-dir "$target/sim" \
   --config 'build.rustflags=["--cfg","madsim"]' --config 'build.rustdocflags=["--cfg","madsim"]' -- -D warnings
 # The rocksdb engine (feature `rocksdb`, not in simulation builds): keel-storage alone, with the
 # very feature set ci/test.sh tests it with, so RocksDB's C++ is built once for both (building the

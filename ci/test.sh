@@ -38,7 +38,7 @@ bash ci/kafka-clients.sh 2>&1 | tee -a "$log" || status=$?
 # Jepsen-style runs of the binary under faults (jepsen/, docs/jepsen.md), the broken build included.
 bash ci/jepsen.sh 2>&1 | tee -a "$log" || status=$?
 # Every cargo-fuzz target for a few seconds from its seeds (a crash fails the run).
-FUZZ_SECONDS="${FUZZ_SECONDS:-5}" bash ci/fuzz.sh 2>&1 | tee -a "$log" || status=$?
+FUZZ_SECONDS="${FUZZ_SECONDS:-5}" FUZZ_PROFILE="${FUZZ_PROFILE:-dev}" bash ci/fuzz.sh 2>&1 | tee -a "$log" || status=$?
 
 awk '/^test result:|^(mqtt|kafka) clients: [0-9]+ passed|^jepsen: [0-9]+ passed|^fuzz targets: [0-9]+ passed/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,11 +1,13 @@
 //! Meta log recovery from arbitrary bytes as the store's directory (`log`, `vote`, `purged`):
-//! the record splitter stops at the first torn or corrupt record and its prefix re-encodes to
-//! the same bytes; `LogStore::open` gives a clean error or a log that opens again the same,
+//! the log scanner's valid records re-encode to the bytes they came from, with increasing
+//! indexes, and what follows them is clean, a torn append or damage inside the file;
+//! `LogStore::open` gives a clean error (damage included) or a log that opens again the same,
 //! and whose truncation is what a reopen finds. Never a panic.
 #![no_main]
 use std::sync::Arc;
 
-use keel::meta::log_store::{decode_records, encode_record, LogStore, StoreOptions};
+use keel::meta::log_store::{LogStore, StoreOptions};
+use keel::meta::store_format::{encode_record, scan_log, Tail, FILE_HEADER_BYTES};
 use keel::meta::state_machine::SnapshotMark;
 use keel::meta::types::{Entry, LogId, Vote};
 use keel_fuzz::exec::block_on;
@@ -24,16 +26,22 @@ fuzz_target!(init: seeds::write(meta_dir::seeds), |data: &[u8]| {
     block_on(check_store(&files));
 });
 
-/// The records found are the file's valid prefix, in order, and nothing else.
+/// The records found are the file's valid prefix, in order, and what follows is classified
+/// within the file.
 fn check_split(data: &[u8]) {
-    let (records, end) = decode_records(data);
-    assert!(end as usize <= data.len());
-    let mut again = Vec::new();
-    for (offset, payload) in &records {
-        assert_eq!(*offset as usize, again.len(), "records are back to back");
-        encode_record(payload, &mut again);
+    let Ok((records, tail)) = scan_log("log", data) else { return };
+    let mut again = data[..FILE_HEADER_BYTES].to_vec();
+    for r in &records {
+        assert_eq!(r.offset as usize, again.len(), "records are back to back");
+        encode_record(r.index, r.payload, &mut again);
     }
-    assert_eq!(&again[..], &data[..end as usize], "the valid prefix re-encodes to itself");
+    assert_eq!(&again[..], &data[..again.len()], "the valid prefix re-encodes to itself");
+    assert!(records.windows(2).all(|w| w[0].index < w[1].index), "indexes increase");
+    match tail {
+        Tail::Clean => assert_eq!(again.len(), data.len(), "clean: the records fill the file"),
+        Tail::Torn { at } => assert_eq!(at as usize, again.len(), "a torn append starts after the valid records"),
+        Tail::Damaged(d) => assert!(d.offset as usize <= data.len(), "damage inside the file"),
+    }
 }
 
 /// What a store holds: purge mark, last log id, vote, entries.

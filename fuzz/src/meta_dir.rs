@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use keel::meta::command::MetaCommand;
-use keel::meta::log_store::encode_record;
+use keel::meta::store_format::{encode_file, encode_record, file_header, FileKind};
 use keel::meta::types::{Entry, LogId, Vote};
 use openraft::{BasicNode, CommittedLeaderId, EntryPayload, Membership};
 
@@ -37,16 +37,16 @@ fn entry(index: u64) -> Entry {
     Entry { log_id: log_id(1 + index / 4, index), payload }
 }
 
-fn checked<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode_record(&serde_json::to_vec(value).expect("serializable"), &mut out);
-    out
+/// A `vote` or `purged` file: its header and one record.
+fn checked<T: serde::Serialize>(kind: FileKind, value: &T) -> Vec<u8> {
+    encode_file(kind, value).expect("serializable")
 }
 
+/// A `log` file: its header and entries `indexes`.
 fn log(indexes: std::ops::Range<u64>) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = file_header(FileKind::Log).to_vec();
     for i in indexes {
-        encode_record(&serde_json::to_vec(&entry(i)).expect("serializable"), &mut out);
+        encode_record(i, &serde_json::to_vec(&entry(i)).expect("serializable"), &mut out);
     }
     out
 }
@@ -57,14 +57,14 @@ pub fn seeds() -> Vec<Vec<u8>> {
     let full = log(0..7);
     let mut torn = full.clone();
     torn.truncate(full.len() - 5);
-    let vote = checked(&Vote::new_committed(2, 1));
-    let purged = checked(&Some(log_id(1, 2)));
+    let vote = checked(FileKind::Vote, &Vote::new_committed(2, 1));
+    let purged = checked(FileKind::Purged, &Some(log_id(1, 2)));
     [
         vec![file(0, full.clone())],
         vec![file(0, full.clone()), file(1, vote.clone()), file(2, purged.clone())],
         vec![file(0, torn), file(1, vote)],
         vec![file(0, log(3..5)), file(2, purged)],
-        vec![file(0, log(0..2)), file(1, checked(&Vote::new(1, 2)))],
+        vec![file(0, log(0..2)), file(1, checked(FileKind::Vote, &Vote::new(1, 2)))],
     ]
     .iter()
     .map(|f| files::encode(f))

@@ -7,7 +7,7 @@
 //!
 //! Prints one line per check (`ok NAME` or `FAIL NAME: why`), then
 //! `kafka clients: N passed, M failed (rdkafka crate)`; exits nonzero when a check failed.
-//! Built by ci/kafka-clients.sh alone: this crate is its own workspace, outside Keel's.
+//! Built by ci/kafka-clients.sh alone: a workspace member outside the default members.
 
 mod checks;
 mod client;
