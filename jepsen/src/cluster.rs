@@ -39,10 +39,6 @@ impl Node {
     pub fn is_up(&self) -> bool {
         self.child.is_some() && !self.paused
     }
-
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
-    }
 }
 
 /// The cluster and its proxies.

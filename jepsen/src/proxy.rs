@@ -28,10 +28,6 @@ impl Blocked {
     pub fn set(&self, directions: BTreeSet<(u64, u64)>) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = directions;
     }
-
-    pub fn get(&self) -> BTreeSet<(u64, u64)> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
 }
 
 /// The proxies of a cluster: the address each node dials for each peer.

@@ -72,8 +72,7 @@ fn drive(
         .map(|n| NodeAddrs { id: n.id, admin: n.admin, kafka: n.kafka, mqtt: n.mqtt })
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
-    let env =
-        Env { history: history.clone(), nodes, stop: stop.clone(), seed: opts.seed, concurrency: opts.concurrency };
+    let env = Env { history: history.clone(), nodes, stop: stop.clone(), seed: opts.seed };
     if let Err(e) = workload.setup(&env) {
         return Verdict::failed(format!("setup: {e}"));
     }

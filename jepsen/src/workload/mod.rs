@@ -39,7 +39,6 @@ pub struct Env {
     pub nodes: Vec<NodeAddrs>,
     pub stop: Arc<AtomicBool>,
     pub seed: u64,
-    pub concurrency: usize,
 }
 
 impl Env {

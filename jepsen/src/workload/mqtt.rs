@@ -97,7 +97,10 @@ impl MqttWorkload {
         let (client, conn) = connect(env, i, &name);
         // Publishes by packet id, from their first transmission to their acknowledgement.
         let mut by_pkid: BTreeMap<u16, usize> = BTreeMap::new();
-        let mut ops: Vec<(usize, u64)> = Vec::new(); // (index in `published`, history op)
+        // The history operation of each publish (by index in `mine`) until it is completed: an
+        // acknowledgement, or the end of its wait (an unknown outcome; a later acknowledgement
+        // then only changes what the checker sees).
+        let mut ops: Vec<Option<u64>> = Vec::new();
         let mut mine: Vec<Published> = Vec::new();
         for seq in 0u64.. {
             if env.stopped() {
@@ -121,7 +124,7 @@ impl MqttWorkload {
                 sent_ms,
                 outcome: PubOutcome::Unknown,
             });
-            ops.push((idx, op));
+            ops.push(Some(op));
             let mut assigned = false;
             let deadline = Instant::now() + ACK_WAIT;
             while Instant::now() < deadline && mine[idx].outcome != PubOutcome::Acked {
@@ -131,15 +134,15 @@ impl MqttWorkload {
                         assigned = true;
                     }
                     Ok(Ok(Event::Incoming(Packet::PubAck(a)))) => {
-                        Self::acked(&mut by_pkid, &mut mine, &env.history, &ops, a.pkid)
+                        Self::acked(&mut by_pkid, &mut mine, &env.history, &mut ops, a.pkid)
                     }
                     Ok(Ok(Event::Incoming(Packet::PubComp(c)))) => {
-                        Self::acked(&mut by_pkid, &mut mine, &env.history, &ops, c.pkid)
+                        Self::acked(&mut by_pkid, &mut mine, &env.history, &mut ops, c.pkid)
                     }
                     _ => {}
                 }
             }
-            if mine[idx].outcome != PubOutcome::Acked {
+            if let Some(op) = ops[idx].take() {
                 env.history.complete(op, Kind::Info, json!("no acknowledgement in time"));
             }
         }
@@ -151,19 +154,13 @@ impl MqttWorkload {
         by_pkid: &mut BTreeMap<u16, usize>,
         mine: &mut [Published],
         history: &crate::history::History,
-        ops: &[(usize, u64)],
+        ops: &mut [Option<u64>],
         pkid: u16,
     ) {
         let Some(idx) = by_pkid.remove(&pkid) else { return };
-        if mine[idx].outcome == PubOutcome::Acked {
-            return;
-        }
-        let late = mine[idx].outcome == PubOutcome::Unknown && ops.iter().any(|(i, _)| *i == idx);
         mine[idx].outcome = PubOutcome::Acked;
-        if let Some((_, op)) = ops.iter().find(|(i, _)| *i == idx) {
-            if late {
-                history.complete(*op, Kind::Ok, json!({ "pkid": pkid }));
-            }
+        if let Some(op) = ops[idx].take() {
+            history.complete(op, Kind::Ok, json!({ "pkid": pkid }));
         }
     }
 
