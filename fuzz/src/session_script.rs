@@ -247,7 +247,8 @@ impl Conversation {
         let inbound_qos2 = (0..s.u8() % 3).filter_map(|_| fresh_id(s)).collect();
         let reserved_ids: Vec<u16> = (0..s.u8() % 3).filter_map(|_| fresh_id(s)).collect();
         self.reserved = reserved_ids.clone();
-        Resumed { outbound, inbound_qos2, reserved_ids }
+        let inbound_qos2_unconfirmed = (0..s.u8() % 2).filter_map(|_| fresh_id(s)).collect();
+        Resumed { outbound, inbound_qos2, inbound_qos2_unconfirmed, reserved_ids }
     }
 
     /// A message for the client with a fresh token.

@@ -30,6 +30,8 @@ use crate::mqtt_client::{ConnectOptions, MqttConn};
 use crate::nemesis::safety_then_heal;
 use crate::settings::Settings;
 
+mod resender;
+
 /// Persistent-session subscribers of the data topics.
 const SUBSCRIBERS: usize = 2;
 /// Data topics `t/0`.. and retained topics `r/0`...
@@ -125,6 +127,8 @@ pub async fn run(settings: Settings, options: MqttOptions) -> Outcome {
     }
     let (b, l) = (brokers.clone(), log.clone());
     workers.push(hosts.next().expect("a host").spawn(async move { will_client(b, l, safety_end).await }));
+    let (b, l) = (brokers.clone(), log.clone());
+    workers.push(hosts.next().expect("a host").spawn(async move { resender::run(b, l, safety_end).await }));
     let (nemesis, live_end, failure) = safety_then_heal(&mut cluster, &settings, safety_end, workers).await;
     failures.extend(failure);
     let (b, l) = (brokers.clone(), log.clone());

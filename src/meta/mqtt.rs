@@ -78,6 +78,32 @@ pub struct Qos2Out {
     pub done: bool,
 }
 
+/// A change of an inbound QoS 2 packet id (the client's message): received and waiting for
+/// its PUBREL, or released; with the sequence number of the change (a change carrying a lower
+/// one than the last applied came late and is ignored: batches whose outcome was unknown can
+/// apply after later ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Qos2In {
+    pub packet_id: u16,
+    pub waiting: bool,
+    pub seq: u64,
+    /// Recorded before the message is appended (so, for all the session knows, it may not
+    /// be): where a resend is looked up before it is stored. `None`: released.
+    pub origin: Option<Origin>,
+}
+
+/// Where a QoS 2 message whose storage is unconfirmed would be: the record carrying `token`
+/// (the publisher's and this origin's, `docs/mqtt-log.md`) in `shard` at or after `scan_from`;
+/// `at_ms`: when it was recorded (the recording broker's wall clock), from which the lookup
+/// counts how long a first copy may still be on its way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub token: u64,
+    pub shard: u32,
+    pub scan_from: u64,
+    pub at_ms: u64,
+}
+
 /// One client id's session.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -96,10 +122,8 @@ pub struct SessionRecord {
     /// QoS 2 delivery states (client-bound), one per (shard, offset), until the cursor passes
     /// them.
     pub qos2_out: Vec<Qos2Out>,
-    /// QoS 2 packet ids from the client: whether received and waiting for PUBREL, with the
-    /// sequence number of the change that said so (a change carrying a lower one came late and
-    /// is ignored: batches whose outcome was unknown can apply after later ones).
-    pub qos2_in: BTreeMap<u16, (bool, u64)>,
+    /// QoS 2 packet ids from the client, by id: the last change applied to each.
+    pub qos2_in: BTreeMap<u16, Qos2In>,
     /// The will, while the client is connected, its delay runs, or it is being published.
     pub will: Option<WillRecord>,
     /// When a broker took the will to publish it (wall ms of that broker's sweep or timer).
@@ -109,7 +133,7 @@ pub struct SessionRecord {
 
 impl SessionRecord {
     /// Applies delivery progress (see [`MqttOp::Progress`]).
-    fn progress(&mut self, cursors: &BTreeMap<u32, u64>, qos2_out: &[Qos2Out], qos2_in: &[(u16, bool, u64)]) {
+    fn progress(&mut self, cursors: &BTreeMap<u32, u64>, qos2_out: &[Qos2Out], qos2_in: &[Qos2In]) {
         for (shard, offset) in cursors {
             let c = self.cursors.entry(*shard).or_insert(*offset);
             *c = (*c).max(*offset);
@@ -127,17 +151,23 @@ impl SessionRecord {
         let below = |q: &Qos2Out, cursors: &BTreeMap<u32, u64>| cursors.get(&q.shard).is_some_and(|c| q.offset < *c);
         let cursors = &self.cursors;
         self.qos2_out.retain(|q| !below(q, cursors));
-        for (id, received, seq) in qos2_in {
-            let e = self.qos2_in.entry(*id).or_insert((*received, *seq));
-            if *seq >= e.1 {
-                *e = (*received, *seq);
+        for change in qos2_in {
+            let e = self.qos2_in.entry(change.packet_id).or_insert(*change);
+            if change.seq >= e.seq {
+                *e = *change;
             }
         }
     }
 
-    /// The inbound QoS 2 packet ids waiting for PUBREL.
+    /// The inbound QoS 2 packet ids waiting for PUBREL whose message is stored.
     pub fn qos2_waiting(&self) -> Vec<u16> {
-        self.qos2_in.iter().filter(|(_, (waiting, _))| *waiting).map(|(id, _)| *id).collect()
+        self.qos2_in.values().filter(|q| q.waiting && q.origin.is_none()).map(|q| q.packet_id).collect()
+    }
+
+    /// The inbound QoS 2 packet ids waiting for PUBREL whose message may not be stored, with
+    /// where to look for it.
+    pub fn qos2_unconfirmed(&self) -> Vec<(u16, Origin)> {
+        self.qos2_in.values().filter(|q| q.waiting).filter_map(|q| Some((q.packet_id, q.origin?))).collect()
     }
 
     /// Whether the session outlived its expiry at `now_ms`.
@@ -215,13 +245,14 @@ pub enum MqttOp {
     },
     /// Delivery progress: cursors moved forward (never back: a batch may apply late; QoS 2
     /// states below them are dropped), QoS 2 states set (never downgraded), inbound QoS 2 ids
-    /// received (`true`) or released (`false`), each with an increasing sequence number.
+    /// received (recorded before their message is appended, with its origin) or released,
+    /// each with an increasing sequence number.
     Progress {
         client_id: String,
         generation: u64,
         cursors: BTreeMap<u32, u64>,
         qos2_out: Vec<Qos2Out>,
-        qos2_in: Vec<(u16, bool, u64)>,
+        qos2_in: Vec<Qos2In>,
     },
     /// The client went away. `expiry_s`: a new expiry (MQTT 5 DISCONNECT); `keep_will`: its
     /// will is still to be published after its delay (else it was published or must not be).
@@ -514,6 +545,18 @@ mod tests {
     use super::*;
     use crate::meta::records::Role;
 
+    fn stored(packet_id: u16, seq: u64) -> Qos2In {
+        Qos2In { packet_id, waiting: true, seq, origin: None }
+    }
+
+    fn released(packet_id: u16, seq: u64) -> Qos2In {
+        Qos2In { packet_id, waiting: false, seq, origin: None }
+    }
+
+    fn pending(packet_id: u16, seq: u64) -> Qos2In {
+        Qos2In { origin: Some(Origin { token: seq, shard: 1, scan_from: 40, at_ms: 5 }), ..stored(packet_id, seq) }
+    }
+
     fn nodes(alive: &[(NodeId, bool)]) -> BTreeMap<NodeId, NodeRecord> {
         alive
             .iter()
@@ -776,19 +819,19 @@ mod tests {
         let live = nodes(&[(1, true)]);
         claim(&mut m, "c", 1, false, 60, 0);
         let st = Qos2Out { shard: 1, offset: 9, packet_id: 7, released: false, done: false };
-        let progress = |cursor: u64, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool, u64)>| MqttOp::Progress {
+        let progress = |cursor: u64, qos2_out: Vec<Qos2Out>, qos2_in: Vec<Qos2In>| MqttOp::Progress {
             client_id: "c".into(),
             generation: 1,
             cursors: [(1, cursor)].into(),
             qos2_out,
             qos2_in,
         };
-        m.apply(&progress(9, vec![st], vec![(3, true, 1)]), &live);
+        m.apply(&progress(9, vec![st], vec![stored(3, 1)]), &live);
         let s = &m.sessions["c"];
         assert_eq!((s.qos2_out.clone(), s.qos2_waiting(), s.cursors[&1]), (vec![st], vec![3], 9));
         // Completed, the state stays while the cursor has not passed it...
         let done = Qos2Out { released: true, done: true, ..st };
-        m.apply(&progress(9, vec![done], vec![(3, false, 2)]), &live);
+        m.apply(&progress(9, vec![done], vec![released(3, 2)]), &live);
         assert_eq!(m.sessions["c"].qos2_out, vec![done]);
         assert!(m.sessions["c"].qos2_waiting().is_empty());
         // ...and goes once it has.
@@ -797,22 +840,49 @@ mod tests {
     }
 
     #[test]
+    fn inbound_qos2_ids_go_from_pending_to_stored_to_released_and_never_back() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        claim(&mut m, "c", 1, false, 60, 0);
+        let progress = |qos2_in: Vec<Qos2In>| MqttOp::Progress {
+            client_id: "c".into(),
+            generation: 1,
+            cursors: BTreeMap::new(),
+            qos2_out: vec![],
+            qos2_in,
+        };
+        let origin = Origin { token: 10, shard: 1, scan_from: 40, at_ms: 5 };
+        m.apply(&progress(vec![pending(6, 10)]), &live);
+        let s = &m.sessions["c"];
+        assert_eq!((s.qos2_waiting(), s.qos2_unconfirmed()), (vec![], vec![(6, origin)]), "before the append");
+        m.apply(&progress(vec![stored(6, 11)]), &live);
+        let s = &m.sessions["c"];
+        assert_eq!((s.qos2_waiting(), s.qos2_unconfirmed()), (vec![6], vec![]), "confirmed");
+        m.apply(&progress(vec![released(6, 12)]), &live);
+        // The confirmation or the intent applying late (a batch whose outcome was unknown).
+        m.apply(&progress(vec![stored(6, 11)]), &live);
+        m.apply(&progress(vec![pending(6, 10)]), &live);
+        let s = &m.sessions["c"];
+        assert_eq!((s.qos2_waiting(), s.qos2_unconfirmed()), (vec![], vec![]), "released stays released");
+    }
+
+    #[test]
     fn progress_that_applies_late_changes_nothing_back() {
         let mut m = MqttState::default();
         let live = nodes(&[(1, true)]);
         claim(&mut m, "c", 1, false, 60, 0);
         let st = Qos2Out { shard: 0, offset: 70, packet_id: 7, released: true, done: false };
-        let progress = |cursor: u64, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool, u64)>| MqttOp::Progress {
+        let progress = |cursor: u64, qos2_out: Vec<Qos2Out>, qos2_in: Vec<Qos2In>| MqttOp::Progress {
             client_id: "c".into(),
             generation: 1,
             cursors: [(0, cursor)].into(),
             qos2_out,
             qos2_in,
         };
-        m.apply(&progress(67, vec![st], vec![(5, false, 9)]), &live);
+        m.apply(&progress(67, vec![st], vec![released(5, 9)]), &live);
         // A batch sent earlier lands now: an older cursor, a state before its PUBREL, an id
         // received before its release.
-        m.apply(&progress(65, vec![Qos2Out { released: false, ..st }], vec![(5, true, 8)]), &live);
+        m.apply(&progress(65, vec![Qos2Out { released: false, ..st }], vec![stored(5, 8)]), &live);
         let s = &m.sessions["c"];
         assert_eq!(s.cursors[&0], 67);
         assert_eq!(s.qos2_out, vec![st]);
@@ -830,7 +900,7 @@ mod tests {
             generation: 1,
             cursors: [(1, 3)].into(),
             qos2_out: vec![st],
-            qos2_in: vec![(4, true, 1)],
+            qos2_in: vec![pending(4, 1)],
         };
         m.apply(&p, &live);
         m.apply(&MqttOp::SharedMembers { key: "g/t".into(), broker: 1, members: 2 }, &live);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use keel_rt::task;
+use keel_rt::{task, time};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{ClientError, Producer};
@@ -30,6 +30,9 @@ struct Item {
     key: Bytes,
     value: Bytes,
     reply: Option<oneshot::Sender<Appended>>,
+    /// Past this the record is not sent (answered as failed): whoever looks for it later knows
+    /// how long it may still arrive (`qos2_in.rs`).
+    send_by: Option<time::Instant>,
 }
 
 /// Counters of what the appender did.
@@ -65,13 +68,25 @@ impl Appender {
     /// answers once it is acknowledged. Waits while the shard's queue is full.
     pub async fn append(&self, shard: u32, key: Bytes, value: Bytes) -> oneshot::Receiver<Appended> {
         let (reply, rx) = oneshot::channel();
-        self.send(shard, Item { key, value, reply: Some(reply) }).await;
+        self.append_reply(shard, key, value, reply, None).await;
         rx
+    }
+
+    /// Queues a record whose outcome goes to `reply`; not sent at all once `send_by` passed.
+    pub async fn append_reply(
+        &self,
+        shard: u32,
+        key: Bytes,
+        value: Bytes,
+        reply: oneshot::Sender<Appended>,
+        send_by: Option<time::Instant>,
+    ) {
+        self.send(shard, Item { key, value, reply: Some(reply), send_by }).await;
     }
 
     /// Queues a record whose outcome nobody waits for (QoS 0).
     pub async fn append_detached(&self, shard: u32, key: Bytes, value: Bytes) {
-        self.send(shard, Item { key, value, reply: None }).await;
+        self.send(shard, Item { key, value, reply: None, send_by: None }).await;
     }
 
     async fn send(&self, shard: u32, item: Item) {
@@ -93,16 +108,24 @@ impl Appender {
 async fn run(topic: String, shard: u32, producer: Producer, mut rx: mpsc::Receiver<Item>, stats: Arc<AppendStats>) {
     let mut batch: Vec<Item> = Vec::new();
     while let Some(first) = rx.recv().await {
-        let mut bytes = first.value.len();
-        batch.push(first);
-        while batch.len() < BATCH_RECORDS_MAX && bytes < BATCH_BYTES_MAX {
-            match rx.try_recv() {
-                Ok(item) => {
-                    bytes += item.value.len();
-                    batch.push(item);
+        let mut bytes = 0;
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            if item.send_by.is_some_and(|at| time::now() > at) {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(reply) = item.reply {
+                    let _ = reply.send(Err("not sent in time (queued too long)".into()));
                 }
-                Err(_) => break,
+            } else {
+                bytes += item.value.len();
+                batch.push(item);
             }
+            if batch.len() < BATCH_RECORDS_MAX && bytes < BATCH_BYTES_MAX {
+                next = rx.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
         }
         let records = batch.iter().map(|i| (Some(i.key.clone()), i.value.clone())).collect();
         stats.requests.fetch_add(1, Ordering::Relaxed);

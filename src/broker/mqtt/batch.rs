@@ -46,9 +46,16 @@ impl MetaBatcher {
 
     /// Applies `op` in the next batch and returns its result.
     pub async fn apply(&self, op: MqttOp) -> OpResult {
+        let rx = self.queue(op).await?;
+        rx.await.map_err(|_| "the meta batcher stopped".to_string())?
+    }
+
+    /// Queues `op` (ops queued one after another apply in that order); its result comes on the
+    /// receiver.
+    pub async fn queue(&self, op: MqttOp) -> Result<oneshot::Receiver<OpResult>, String> {
         let (reply, rx) = oneshot::channel();
         self.tx.send((op, Some(reply))).await.map_err(|_| "the meta batcher stopped".to_string())?;
-        rx.await.map_err(|_| "the meta batcher stopped".to_string())?
+        Ok(rx)
     }
 
     /// Queues `op` without waiting for its result.

@@ -206,7 +206,10 @@ impl Conn {
             outbound.push(Inflight { packet_id: q.packet_id, message, released: q.released });
         }
         let reserved_ids = self.resend.values().copied().collect();
-        Ok(Resumed { outbound, inbound_qos2: record.qos2_waiting(), reserved_ids })
+        let unconfirmed = record.qos2_unconfirmed();
+        let inbound_qos2_unconfirmed = unconfirmed.iter().map(|(id, _)| *id).collect();
+        self.unconfirmed = unconfirmed.into_iter().collect();
+        Ok(Resumed { outbound, inbound_qos2: record.qos2_waiting(), inbound_qos2_unconfirmed, reserved_ids })
     }
 
     fn restore_subscription(&mut self, session: &Arc<LocalSession>, filter: &str, sub: &SubRecord) {

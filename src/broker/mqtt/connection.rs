@@ -79,6 +79,11 @@ pub(super) struct Conn {
     pub retained_seq: u64,
     /// Inbound QoS 2 changes sent to meta (their sequence numbers).
     pub qos2_in_changes: u64,
+    /// Resumed inbound QoS 2 packet ids whose message may not be stored: where to look for it
+    /// when the client resends it (`qos2_in.rs`).
+    pub unconfirmed: std::collections::HashMap<u16, crate::meta::mqtt::Origin>,
+    /// The ordered queue of this connection's gated QoS 2 appends (started with the first).
+    pub feeder: Option<super::qos2_in::Feeder>,
     pub peer: String,
     pub closed: bool,
 }
@@ -136,6 +141,8 @@ where
         retained_pending: Vec::new(),
         retained_seq: 0,
         qos2_in_changes: 0,
+        unconfirmed: Default::default(),
+        feeder: None,
         peer,
         closed: false,
     };

@@ -14,6 +14,7 @@ mod connect;
 pub mod connection;
 pub mod namespace;
 mod publish;
+mod qos2_in;
 pub mod record;
 pub mod router;
 mod run;

@@ -1,7 +1,8 @@
 //! A client's PUBLISH: checked against the ACL, appended to its topic's shard of the namespace
 //! log, and, for QoS 1 and 2, acknowledged only once the append is synced on the shard's
-//! in-sync replicas (and a retained message recorded in meta; a QoS 2 packet id recorded with
-//! a persistent session, so a resumed session recognises the client's retransmission).
+//! in-sync replicas (and a retained message recorded in meta). A persistent session's QoS 2
+//! packet id is recorded before its append, so that a resumed session recognises the client's
+//! retransmission and stores it once (`qos2_in.rs`).
 //! Acknowledgements go out in the order the PUBLISHes came [MQTT-4.6.0-2], whatever order
 //! their shards answer in. Also: publishing a will.
 
@@ -14,10 +15,11 @@ use keel_rt::{task, time};
 
 use super::connection::{Conn, Endpoint, Internal};
 use super::namespace::shard_of;
+use super::qos2_in;
 use super::record::MqttRecord;
 use super::Core;
 use crate::broker::auth::Access;
-use crate::meta::mqtt::{Blob, DueWill, MqttOp, MqttResult, Qos2Out, RetainedRecord, WillRecord};
+use crate::meta::mqtt::{Blob, DueWill, MqttOp, MqttResult, Origin, Qos2In, Qos2Out, RetainedRecord, WillRecord};
 
 /// QoS 1/2 publishes whose acknowledgements wait for their turn.
 #[derive(Default)]
@@ -45,7 +47,7 @@ impl AckOrder {
 }
 
 /// A progress op of the session: QoS 2 states out and in.
-pub(super) fn progress(ep: &Endpoint, qos2_out: Vec<Qos2Out>, qos2_in: Vec<(u16, bool, u64)>) -> MqttOp {
+pub(super) fn progress(ep: &Endpoint, qos2_out: Vec<Qos2Out>, qos2_in: Vec<Qos2In>) -> MqttOp {
     MqttOp::Progress {
         client_id: ep.client_id.clone(),
         generation: ep.generation,
@@ -112,7 +114,12 @@ impl Conn {
             return;
         }
         // Queued here, in the order the client published, so the log keeps its order per topic.
-        let appended = match enqueue(&self.core, &record).await {
+        let packet_id = publish.packet_id;
+        let queued = match packet_id {
+            Some(pid) if qos == QoS::ExactlyOnce && ep.session.persistent => self.enqueue_qos2(&record, pid).await,
+            _ => enqueue(&self.core, &record).await.map(|q| (q, None)),
+        };
+        let (appended, confirm) = match queued {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot store an MQTT message");
@@ -125,30 +132,66 @@ impl Conn {
         };
         let core = self.core.clone();
         let done = self.internal.clone();
-        let qos2_in = (qos == QoS::ExactlyOnce && ep.session.persistent).then(|| progress(ep, vec![], vec![]));
-        let seq = self.qos2_in_seq();
-        let packet_id = publish.packet_id;
         if qos != QoS::AtMostOnce && core.unsafe_ack_before_append {
             // TEST ONLY: the planted bug the simulation must catch.
             let _ = done.try_push(Internal::Published { id, result: Ok(()) });
         }
         task::spawn(async move {
             let result = finish(&core, &record, appended).await;
-            let result = match (result, qos2_in, packet_id) {
-                (Ok(()), Some(MqttOp::Progress { client_id, generation, cursors, qos2_out, .. }), Some(pid)) => {
-                    let op =
-                        MqttOp::Progress { client_id, generation, cursors, qos2_out, qos2_in: vec![(pid, true, seq)] };
-                    match core.batcher.apply(op).await {
-                        Ok(MqttResult::Done) => Ok(()),
-                        _ => Err(ReasonCode::UnspecifiedError),
-                    }
+            match (&result, confirm) {
+                // Stored: a resumed session need not look for it. Not waited for (until it
+                // applies, a resend is looked up and found).
+                (Ok(()), Some(after)) => core.batcher.submit(after.stored).await,
+                // Refused: an MQTT 5 error PUBREC frees the id [MQTT-4.3.3-9], so the client
+                // may reuse it for a new message, which a resumed session must not take for
+                // this one (whose append may have landed after all). (3.1.1 closes the
+                // connection instead: the client resends, and the resend is looked up.)
+                (Err(_), Some(Qos2After { freed: Some(freed), .. })) => {
+                    let _ = core.batcher.apply(freed).await;
                 }
-                (r, _, _) => r,
-            };
+                (Err(_), Some(_)) => {}
+                (_, None) => {}
+            }
             if qos != QoS::AtMostOnce && !core.unsafe_ack_before_append {
                 let _ = done.try_push(Internal::Published { id, result });
             }
         });
+    }
+
+    /// Queues a persistent session's QoS 2 message behind its gate (`qos2_in.rs`): a new one
+    /// behind its packet id's intent in meta, a resend whose first copy may be stored behind
+    /// the lookup for it. With the change that marks it stored once appended.
+    async fn enqueue_qos2(
+        &mut self,
+        record: &MqttRecord,
+        packet_id: u16,
+    ) -> Result<(Queued, Option<Qos2After>), String> {
+        let core = self.core.clone();
+        let shard = shard_of(&record.topic, core.shards);
+        let (gate, token) = match self.unconfirmed.remove(&packet_id) {
+            Some(origin) if origin.shard == shard => {
+                (qos2_in::lookup_gate(core.clone(), record.publisher.clone(), origin), origin.token)
+            }
+            _ => {
+                let token = self.qos2_in_seq();
+                let scan_from = core.tailers.get(shard as usize).map_or(0, |t| t.pos());
+                let origin = Origin { token, shard, scan_from, at_ms: time::wall_ms() };
+                let intent = Qos2In { packet_id, waiting: true, seq: token, origin: Some(origin) };
+                let Some(ep) = &self.ep else { return Err("no session".into()) };
+                let committed = core.batcher.queue(progress(ep, vec![], vec![intent])).await?;
+                (qos2_in::intent_gate(committed), token)
+            }
+        };
+        let stored = Qos2In { packet_id, waiting: true, seq: self.qos2_in_seq(), origin: None };
+        let freed = Qos2In { packet_id, waiting: false, seq: self.qos2_in_seq(), origin: None };
+        let Some(ep) = &self.ep else { return Err("no session".into()) };
+        let v5 = self.machine.version() == Some(keel_protocols::mqtt::Version::V5);
+        let freed = v5.then(|| progress(ep, vec![], vec![freed]));
+        let after = Qos2After { stored: progress(ep, vec![], vec![stored]), freed };
+        let value = record.encode_value_with_origin(token).map_err(|e| e.to_string())?;
+        let key = Bytes::copy_from_slice(record.topic.as_bytes());
+        let feeder = self.feeder.get_or_insert_with(|| qos2_in::Feeder::start(core.clone()));
+        Ok(((shard, feeder.append(gate, shard, key, value).await), Some(after)))
     }
 
     /// Whether a retained message fits the cluster's retained limits (a clear always does).
@@ -181,9 +224,10 @@ impl Conn {
         if !ep.session.persistent {
             return;
         }
+        self.unconfirmed.remove(&packet_id);
         let seq = self.qos2_in_seq();
         let Some(ep) = &self.ep else { return };
-        let op = progress(ep, vec![], vec![(packet_id, false, seq)]);
+        let op = progress(ep, vec![], vec![Qos2In { packet_id, waiting: false, seq, origin: None }]);
         let client_id = ep.client_id.clone();
         match self.core.batcher.apply(op).await {
             Ok(MqttResult::Done) => {}
@@ -219,6 +263,13 @@ impl Conn {
             }
         }
     }
+}
+
+/// What a persistent session's QoS 2 message records once its append is answered: that it is
+/// stored, or that its id is free again (refused).
+struct Qos2After {
+    stored: MqttOp,
+    freed: Option<MqttOp>,
 }
 
 /// A message queued for its shard: the shard, and the appender's answer to come.

@@ -7,10 +7,11 @@
 //! message expiry is counted. Record value:
 //!
 //! ```text
-//! 0       u8   format version (1)
+//! 0       u8   format version (1, or 2: with an origin)
 //! 1       u8   flags: bits 0-1 QoS, 2 retain, 3 payload is UTF-8, 4 expiry present,
 //!              5 content type present, 6 response topic present, 7 correlation data present
 //! 2       u16  publisher client id length N, then N bytes of it (UTF-8)
+//!         u64  origin: the publishing session's token for a QoS 2 message   (version 2)
 //!         u32  message expiry interval, seconds            (if flag 4)
 //!         u16 + bytes  content type                        (if flag 5)
 //!         u16 + bytes  response topic                      (if flag 6)
@@ -23,8 +24,12 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use keel_protocols::mqtt::{PayloadFormat, PublishProperties, QoS};
 
-/// The format version this build writes and reads.
+/// The format version this build writes, and reads with [`ORIGIN_VERSION`].
 pub const FORMAT_VERSION: u8 = 1;
+/// Version 1 with an origin after the publisher: a persistent session's QoS 2 message carries
+/// the token its session recorded before the append, so that a resend after the broker died
+/// can be looked up in the log instead of stored twice (`publish.rs`, `verify.rs`).
+pub const ORIGIN_VERSION: u8 = 2;
 
 const RETAIN: u8 = 1 << 2;
 const UTF8: u8 = 1 << 3;
@@ -72,6 +77,15 @@ impl std::error::Error for RecordError {}
 impl MqttRecord {
     /// The record's value bytes (the topic goes in the record key).
     pub fn encode_value(&self) -> Result<Bytes, RecordError> {
+        self.encode(None)
+    }
+
+    /// The record's value bytes, carrying the publishing session's `origin` token (version 2).
+    pub fn encode_value_with_origin(&self, origin: u64) -> Result<Bytes, RecordError> {
+        self.encode(Some(origin))
+    }
+
+    fn encode(&self, origin: Option<u64>) -> Result<Bytes, RecordError> {
         let p = &self.properties;
         let mut flags = self.qos as u8;
         flags |= if self.retain { RETAIN } else { 0 };
@@ -81,9 +95,12 @@ impl MqttRecord {
         flags |= if p.response_topic.is_some() { RESPONSE_TOPIC } else { 0 };
         flags |= if p.correlation_data.is_some() { CORRELATION } else { 0 };
         let mut out = BytesMut::with_capacity(16 + self.publisher.len() + self.payload.len());
-        out.put_u8(FORMAT_VERSION);
+        out.put_u8(if origin.is_some() { ORIGIN_VERSION } else { FORMAT_VERSION });
         out.put_u8(flags);
         put_field(&mut out, self.publisher.as_bytes())?;
+        if let Some(origin) = origin {
+            out.put_u64(origin);
+        }
         if let Some(e) = p.message_expiry_interval_s {
             out.put_u32(e);
         }
@@ -108,12 +125,16 @@ impl MqttRecord {
         let topic = std::str::from_utf8(key).map_err(|_| RecordError::NotUtf8)?.to_string();
         need(&value, 2)?;
         let version = value.get_u8();
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != ORIGIN_VERSION {
             return Err(RecordError::Version(version));
         }
         let flags = value.get_u8();
         let qos = QoS::from_u8(flags & 0b11).ok_or(RecordError::Truncated)?;
         let publisher = take_string(&mut value)?;
+        if version == ORIGIN_VERSION {
+            need(&value, 8)?;
+            value.advance(8);
+        }
         let mut p = PublishProperties::default();
         if flags & UTF8 != 0 {
             p.payload_format_indicator = Some(PayloadFormat::Utf8);
@@ -139,6 +160,20 @@ impl MqttRecord {
         }
         Ok(MqttRecord { topic, qos, retain: flags & RETAIN != 0, publisher, properties: p, payload: value })
     }
+}
+
+/// The publisher and origin of a record's value, without decoding the rest (`None`: a record
+/// without an origin, or not one of ours).
+pub fn origin_of(value: &[u8]) -> Option<(&[u8], u64)> {
+    let (&version, rest) = value.split_first()?;
+    if version != ORIGIN_VERSION {
+        return None;
+    }
+    let rest = rest.get(1..)?;
+    let len = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+    let publisher = rest.get(2..2 + len)?;
+    let origin = rest.get(2 + len..2 + len + 8)?;
+    Some((publisher, u64::from_be_bytes(origin.try_into().ok()?)))
 }
 
 fn put_field(out: &mut BytesMut, field: &[u8]) -> Result<(), RecordError> {
@@ -211,6 +246,36 @@ mod tests {
         ];
         assert_eq!(&r.encode_value().unwrap()[..], want);
         assert_eq!(MqttRecord::decode(b"t", Bytes::from_static(want)).unwrap(), r);
+    }
+
+    #[test]
+    fn encodes_an_origin_as_documented() {
+        let r = MqttRecord {
+            topic: "t".into(),
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            publisher: "ab".into(),
+            properties: PublishProperties::default(),
+            payload: Bytes::from_static(b"xy"),
+        };
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            2,                      // format version: with an origin
+            0b0000_0010,            // QoS 2
+            0, 2, b'a', b'b',       // publisher
+            0, 0, 0, 3, 0, 0, 0, 9, // origin (generation 3, change 9)
+            0, 0,                   // no user properties
+            b'x', b'y',             // payload
+        ];
+        let value = r.encode_value_with_origin((3 << 32) | 9).unwrap();
+        assert_eq!(&value[..], want);
+        assert_eq!(MqttRecord::decode(b"t", value.clone()).unwrap(), r);
+        assert_eq!(origin_of(&value), Some((&b"ab"[..], (3 << 32) | 9)));
+        assert_eq!(origin_of(&r.encode_value().unwrap()), None, "version 1 has none");
+        for cut in 0..14 {
+            assert_eq!(origin_of(&value[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(origin_of(&value[..14]), Some((&b"ab"[..], (3 << 32) | 9)));
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl Session {
         self.last_packet_ms = self.last_packet_ms.max(now_ms);
         // [MQTT-3.2.0-1]: CONNACK goes first.
         self.send(Packet::ConnAck(connack), out);
-        self.inbound.resume(resumed.inbound_qos2);
+        self.inbound.resume(resumed.inbound_qos2, resumed.inbound_qos2_unconfirmed);
         self.resume_outbound(resumed.outbound, out);
         self.reserve_ids(resumed.reserved_ids);
         self.pending_bytes = 0;

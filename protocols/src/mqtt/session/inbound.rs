@@ -21,6 +21,11 @@ pub(super) struct Inbound {
     /// QoS 2 packet ids PUBREC'd whose PUBREL has not come: true when received on this
     /// connection (and so counted against the Receive Maximum), false when resumed.
     unreleased: HashMap<u16, bool>,
+    /// Resumed ids of `unreleased` whose message the broker may not have stored: a PUBLISH
+    /// with one is passed on (see [`Resumed::inbound_qos2_unconfirmed`]).
+    ///
+    /// [`Resumed::inbound_qos2_unconfirmed`]: super::Resumed::inbound_qos2_unconfirmed
+    unconfirmed: HashSet<u16>,
     /// How many of `unreleased` count.
     unreleased_counted: usize,
     /// Topic aliases the client set on this connection [MQTT-3.3.2-7]: alias → topic.
@@ -29,10 +34,28 @@ pub(super) struct Inbound {
 
 impl Inbound {
     /// The QoS 2 ids a resumed session still waits a PUBREL for.
-    pub(super) fn resume(&mut self, ids: Vec<u16>) {
+    pub(super) fn resume(&mut self, ids: Vec<u16>, unconfirmed: Vec<u16>) {
         for id in ids {
             self.unreleased.entry(id).or_insert(false);
         }
+        for id in unconfirmed {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.unreleased.entry(id) {
+                e.insert(false);
+                self.unconfirmed.insert(id);
+            }
+        }
+    }
+
+    /// Forgets a resumed id whose storage was unconfirmed, so that its PUBLISH is passed on:
+    /// whether it was one.
+    fn take_unconfirmed(&mut self, packet_id: u16) -> bool {
+        if !self.unconfirmed.remove(&packet_id) {
+            return false;
+        }
+        if self.unreleased.remove(&packet_id) == Some(true) {
+            self.unreleased_counted -= 1;
+        }
+        true
     }
 
     /// QoS 1/2 PUBLISHes the client has sent on this connection without a PUBACK, PUBCOMP or
@@ -76,6 +99,10 @@ impl Session {
         if self.inbound.appending_ids.contains(&packet_id) {
             // A retransmission of a PUBLISH still being appended: its answer goes out once.
             return;
+        }
+        if qos == QoS::ExactlyOnce {
+            // A resend the broker must check; from here on a new PUBLISH as far as we are concerned.
+            self.inbound.take_unconfirmed(packet_id);
         }
         if qos == QoS::ExactlyOnce && self.inbound.unreleased.contains_key(&packet_id) {
             // [MQTT-4.3.3-10]: PUBREC again, no duplicate onward.
@@ -161,6 +188,7 @@ impl Session {
     /// PUBREL: the client releases a QoS 2 message; PUBCOMP [MQTT-4.3.3-11].
     pub(super) fn pubrel(&mut self, pubrel: PubRel, out: &mut Vec<Command>) {
         let packet_id = pubrel.packet_id;
+        self.inbound.unconfirmed.remove(&packet_id);
         match self.inbound.unreleased.remove(&packet_id) {
             Some(counted) => {
                 if counted {

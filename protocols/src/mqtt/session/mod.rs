@@ -177,6 +177,12 @@ pub struct Resumed {
     /// these ids again is a duplicate, answered PUBREC without a new [`Command::Publish`]
     /// [MQTT-4.3.3-10].
     pub inbound_qos2: Vec<u16>,
+    /// QoS 2 packet ids received whose storage the broker cannot confirm (it recorded the id
+    /// before appending the message and the connection ended before the answer was known):
+    /// a PUBLISH with one of these ids again is passed on as a [`Command::Publish`] (the broker
+    /// looks for the first copy in the log and stores the message only if it is not there), and
+    /// PUBREC'd on its answer; a PUBREL releases the id as for [`Resumed::inbound_qos2`].
+    pub inbound_qos2_unconfirmed: Vec<u16>,
     /// Packet ids of QoS 2 deliveries that were in flight which the broker delivers again
     /// later, in log order beside other messages, each as a [`Message`] with that
     /// `resume_packet_id`: until then no other delivery gets one of these ids (the client may

@@ -237,3 +237,32 @@ fn a_v311_acknowledgement_carries_no_reason() {
     let out = session.handle(Event::Published { id: 0, result: Err(ReasonCode::NoMatchingSubscribers) });
     assert_eq!(out, vec![send(puback(7))], "a success code that is not 0x00 is still a success");
 }
+
+#[test]
+fn a_resumed_unconfirmed_qos2_id_passes_its_resend_on_once() {
+    let mut session = Session::new(limits());
+    session.handle(packet(Packet::Connect(Connect { clean_start: false, ..connect(V5, "c") })));
+    let resumed = Resumed { inbound_qos2_unconfirmed: vec![5], ..Resumed::default() };
+    let out = session.handle(resume(resumed));
+    assert_eq!(out, vec![connack(true, ReasonCode::Success, connack_properties())]);
+    let resent = Publish { dup: true, ..publish("t", QoS::ExactlyOnce, Some(5)) };
+    let out = session.handle(packet(Packet::Publish(resent.clone())));
+    assert_eq!(out, vec![Command::Publish { id: 0, publish: publish("t", QoS::ExactlyOnce, Some(5)) }], "checked");
+    assert_eq!(session.handle(Event::Published { id: 0, result: Ok(()) }), vec![send(pubrec(5))]);
+    // From then on an ordinary unreleased id: a further resend is a duplicate.
+    assert_eq!(session.handle(packet(Packet::Publish(resent))), vec![send(pubrec(5))], "no Publish");
+    let out = session.handle(packet(pubrel(5)));
+    assert_eq!(out, vec![Command::Qos2Released { packet_id: 5 }, send(pubcomp(5))]);
+}
+
+#[test]
+fn a_resumed_unconfirmed_qos2_id_is_released_by_pubrel() {
+    let mut session = Session::new(limits());
+    session.handle(packet(Packet::Connect(Connect { clean_start: false, ..connect(V5, "c") })));
+    session.handle(resume(Resumed { inbound_qos2_unconfirmed: vec![7], ..Resumed::default() }));
+    let out = session.handle(packet(pubrel(7)));
+    assert_eq!(out, vec![Command::Qos2Released { packet_id: 7 }, send(pubcomp(7))]);
+    // The id is free: a new message under it is a new message.
+    let out = session.handle(packet(Packet::Publish(publish("t", QoS::ExactlyOnce, Some(7)))));
+    assert_eq!(out, vec![Command::Publish { id: 0, publish: publish("t", QoS::ExactlyOnce, Some(7)) }]);
+}

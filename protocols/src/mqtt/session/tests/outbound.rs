@@ -255,6 +255,7 @@ fn a_resumed_session_sends_its_pubrels_then_its_publishes_again_in_order() {
         outbound: outbound.clone(),
         inbound_qos2: Vec::new(),
         reserved_ids: Vec::new(),
+        ..Resumed::default()
     }));
     assert_eq!(
         out,
@@ -285,7 +286,12 @@ fn resumed_deliveries_beyond_the_window_wait_for_room() {
         Inflight { packet_id: 5, message: m1.clone(), released: false },
         Inflight { packet_id: 6, message: m2.clone(), released: false },
     ];
-    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new(), reserved_ids: Vec::new() }));
+    let out = session.handle(resume(Resumed {
+        outbound,
+        inbound_qos2: Vec::new(),
+        reserved_ids: Vec::new(),
+        ..Resumed::default()
+    }));
     let connack_properties = connack_properties();
     assert_eq!(out, vec![connack(true, ReasonCode::Success, connack_properties), send(delivery(&m1, Some(5), true))]);
     assert!(!session.can_deliver(QoS::AtLeastOnce));
@@ -302,7 +308,12 @@ fn a_resumed_delivery_too_large_for_the_new_connection_is_dropped_as_done() {
     session.handle(packet(Packet::Connect(Connect { clean_start: false, ..connect_v5(properties) })));
     let large = Message { payload: Bytes::from(vec![0; 40]), ..message("a", QoS::AtLeastOnce, 1) };
     let outbound = vec![Inflight { packet_id: 5, message: large, released: false }];
-    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new(), reserved_ids: Vec::new() }));
+    let out = session.handle(resume(Resumed {
+        outbound,
+        inbound_qos2: Vec::new(),
+        reserved_ids: Vec::new(),
+        ..Resumed::default()
+    }));
     assert_eq!(out, vec![connack(true, ReasonCode::Success, connack_properties()), delivered(1)]);
     assert!(session.outbound_in_flight().is_empty());
 }
@@ -319,7 +330,12 @@ fn resumed_pubrels_all_go_at_once_even_beyond_the_window() {
         Inflight { packet_id: 6, message: m2, released: true },
         Inflight { packet_id: 7, message: m3, released: true },
     ];
-    let out = session.handle(resume(Resumed { outbound, inbound_qos2: Vec::new(), reserved_ids: Vec::new() }));
+    let out = session.handle(resume(Resumed {
+        outbound,
+        inbound_qos2: Vec::new(),
+        reserved_ids: Vec::new(),
+        ..Resumed::default()
+    }));
     let expected = vec![connack(true, ReasonCode::Success, connack_properties()), send(pubrel(6)), send(pubrel(7))];
     assert_eq!(out, expected, "the PUBLISH waits: the released ones fill the window");
     assert_eq!(session.handle(packet(pubcomp(6))), vec![delivered(2)], "still one in flight");

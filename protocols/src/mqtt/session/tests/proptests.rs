@@ -221,7 +221,12 @@ impl World {
             // The client got PUBREC for these and owes a PUBREL.
             world.own.insert(id, (publish("q", QoS::ExactlyOnce, Some(id)), true));
         }
-        let resumed = Resumed { outbound, inbound_qos2: setup.resumed_inbound_qos2.clone(), reserved_ids: Vec::new() };
+        let resumed = Resumed {
+            outbound,
+            inbound_qos2: setup.resumed_inbound_qos2.clone(),
+            reserved_ids: Vec::new(),
+            ..Resumed::default()
+        };
         let accepted = Event::Accepted { session_present: true, assigned_client_id: None, resumed, now_ms: 0 };
         world.handle(accepted);
         world
