@@ -115,7 +115,6 @@ pub fn by_name(name: &str, mqtt_qos: &[u8]) -> Result<Box<dyn Workload>, String>
         "mqtt" => Box::new(mqtt::MqttWorkload {
             published: Default::default(),
             subscribers: Default::default(),
-            dups: Default::default(),
             qos: mqtt_qos.to_vec(),
         }),
         other => return Err(format!("unknown workload {other:?}: expected log, metadata, kafka or mqtt")),
