@@ -119,3 +119,20 @@ async fn an_absent_peer_is_unavailable_until_it_listens() {
     keel_rt::task::spawn(serve(l, Arc::new(Echo), RpcServerConfig::default()));
     assert_eq!(c.call("echo", Bytes::from("x"), T).await.unwrap(), Bytes::from("x"), "the next call dials again");
 }
+
+/// `rpc.connect_via`: a peer known by one address is dialled at another (the Jepsen harness's
+/// proxies), and stays known by its own; peers not named are dialled directly.
+#[tokio::test]
+async fn connect_via_dials_the_given_address_for_a_peer() {
+    let real = server().await;
+    // Nothing listens on port 1 of loopback: reached only through `connect_via`.
+    let named = "127.0.0.1:1".to_string();
+    let peers = keel::meta::network::Peers::with_connect_via([(named.clone(), real.clone())].into());
+    let got = peers.call(&named, "echo", Bytes::from_static(b"via"), T).await.unwrap();
+    assert_eq!(got, Bytes::from_static(b"via"));
+    let got = peers.call(&real, "echo", Bytes::from_static(b"direct"), T).await.unwrap();
+    assert_eq!(got, Bytes::from_static(b"direct"));
+    let plain = keel::meta::network::Peers::default();
+    let e = plain.call(&named, "echo", Bytes::new(), Duration::from_millis(500)).await.unwrap_err();
+    assert!(matches!(e, RpcError::NotSent(_)), "{e:?}");
+}
