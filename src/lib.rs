@@ -17,6 +17,7 @@ pub mod broker;
 pub mod client;
 pub mod config;
 pub mod meta;
+pub mod metrics;
 pub mod node;
 pub mod rpc;
 pub mod store;

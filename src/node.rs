@@ -81,6 +81,7 @@ impl Node {
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
         config.validate().map_err(invalid)?;
         let peers = Peers::with_connect_via(config.rpc.connect_via.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let meta_peers = config.meta_peers().map_err(invalid)?;
         let rpc_listener = net::TcpListener::bind(config.rpc.listen.as_str()).await?;
         let mut tasks = Vec::new();
@@ -97,15 +98,24 @@ impl Node {
         let (view, watching) = ViewHandle::start(meta_client.clone(), config.roles.contains(&Role::Broker));
         tasks.push(watching);
         let store = config.roles.contains(&Role::Storage).then(|| {
-            let store = storage_role(&config, disk.clone(), &peers, &meta_client, &options, object_tier);
+            let mut store = storage_role(&config, disk.clone(), &peers, &meta_client, &options, object_tier);
+            store.metrics = metrics.clone();
+            crate::store::figures::scrape_into(&store, &view, &metrics);
             tasks.push(store.clone().start(view.clone()));
             store
         });
         let (mqtt, kafka) = match config.roles.contains(&Role::Broker) {
             true => {
-                let mqtt =
-                    start_broker(&config, &peers, &meta_client, &view, &options, tls.clone(), &mut tasks).await?;
-                let kafka = start_kafka(&config, &peers, &meta_client, &view, tls, &mut tasks).await?;
+                let w = BrokerWiring {
+                    config: &config,
+                    peers: &peers,
+                    meta: &meta_client,
+                    view: &view,
+                    tls,
+                    metrics: &metrics,
+                };
+                let mqtt = start_broker(&w, &options, &mut tasks).await?;
+                let kafka = start_kafka(&w, &mut tasks).await?;
                 (Some(mqtt), kafka)
             }
             false => (None, None),
@@ -127,7 +137,8 @@ impl Node {
 
         if !config.admin.listen.is_empty() {
             let listener = net::TcpListener::bind(config.admin.listen.as_str()).await?;
-            let state = crate::admin::AdminState::new(config.node_id, meta.clone(), meta_client.clone());
+            let mut state = crate::admin::AdminState::new(config.node_id, meta.clone(), meta_client.clone());
+            state.metrics = metrics.clone();
             tasks.push(task::spawn(crate::admin::serve(listener, state)));
         }
         tracing::info!(node_id = config.node_id, rpc = %config.rpc.listen, admin = %config.admin.listen, roles = ?config.roles, "node started");
@@ -183,25 +194,37 @@ async fn start_meta(
     Ok(node)
 }
 
+/// What the broker role's front-ends are built from.
+struct BrokerWiring<'a> {
+    config: &'a Config,
+    peers: &'a Peers,
+    meta: &'a MetaClient,
+    view: &'a ViewHandle,
+    tls: Option<crate::broker::TlsFiles>,
+    metrics: &'a Arc<crate::metrics::Metrics>,
+}
+
+impl BrokerWiring<'_> {
+    fn data(&self) -> DataClient {
+        DataClient::new(self.meta.clone(), self.peers.clone()).with_view(self.view.clone())
+    }
+}
+
 /// The broker role: the MQTT front-end (its listeners bound now; it serves once the namespace
 /// log exists).
 async fn start_broker(
-    config: &Config,
-    peers: &Peers,
-    meta: &MetaClient,
-    view: &ViewHandle,
+    w: &BrokerWiring<'_>,
     options: &StoreOptions,
-    tls: Option<crate::broker::TlsFiles>,
     tasks: &mut Vec<task::JoinHandle<()>>,
 ) -> io::Result<MqttBroker> {
-    let data = DataClient::new(meta.clone(), peers.clone()).with_view(view.clone());
     let parts = MqttParts {
-        config: config.clone(),
-        meta: meta.clone(),
-        view: view.clone(),
-        data,
+        config: w.config.clone(),
+        meta: w.meta.clone(),
+        view: w.view.clone(),
+        data: w.data(),
         unsafe_ack_before_append: options.unsafe_mqtt_ack_before_append,
-        tls,
+        tls: w.tls.clone(),
+        metrics: w.metrics.clone(),
     };
     let (broker, task) = MqttBroker::start(parts).await?;
     tasks.push(task);
@@ -209,16 +232,15 @@ async fn start_broker(
 }
 
 /// The broker role's Kafka front-end (its listeners bound now), unless it has none.
-async fn start_kafka(
-    config: &Config,
-    peers: &Peers,
-    meta: &MetaClient,
-    view: &ViewHandle,
-    tls: Option<crate::broker::TlsFiles>,
-    tasks: &mut Vec<task::JoinHandle<()>>,
-) -> io::Result<Option<KafkaBroker>> {
-    let data = DataClient::new(meta.clone(), peers.clone()).with_view(view.clone());
-    let parts = KafkaParts { config: config.clone(), meta: meta.clone(), view: view.clone(), data, tls };
+async fn start_kafka(w: &BrokerWiring<'_>, tasks: &mut Vec<task::JoinHandle<()>>) -> io::Result<Option<KafkaBroker>> {
+    let parts = KafkaParts {
+        config: w.config.clone(),
+        meta: w.meta.clone(),
+        view: w.view.clone(),
+        data: w.data(),
+        tls: w.tls.clone(),
+        metrics: w.metrics.clone(),
+    };
     Ok(KafkaBroker::start(parts).await?.map(|(broker, task)| {
         tasks.push(task);
         broker

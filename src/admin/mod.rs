@@ -5,7 +5,7 @@
 pub mod client;
 mod data;
 pub mod http;
-pub mod metrics;
+pub use crate::metrics;
 mod routes;
 
 use std::sync::Arc;
@@ -92,6 +92,7 @@ async fn serve_connection(mut stream: net::TcpStream, state: AdminState) {
     span.in_scope(|| tracing::debug!(status = resp.status, "answered"));
     state
         .metrics
+        .meta
         .admin_requests
         .get_or_create(&metrics::RouteLabels { method: req.method.clone(), status: resp.status })
         .inc();

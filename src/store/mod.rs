@@ -8,6 +8,7 @@
 //!   follower fetches, consumer reads (below the high watermark), list offsets.
 
 pub mod driver;
+pub mod figures;
 mod open;
 mod reconcile;
 mod service;
@@ -63,6 +64,8 @@ pub struct StoreNode {
     /// Segment size of `segment` topics (default: the engine's), for simulations that want
     /// segments to roll and retention to bite in a short run.
     pub segment_bytes_max: Option<u64>,
+    /// The node's metrics (requests served here; replicas' figures: `figures.rs`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl StoreNode {
@@ -77,6 +80,7 @@ impl StoreNode {
             replica_config: Default::default(),
             object_tier: None,
             segment_bytes_max: None,
+            metrics: Arc::default(),
         }
     }
 

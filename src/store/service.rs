@@ -39,6 +39,15 @@ fn remote(e: impl std::fmt::Display) -> RemoteError {
 impl StoreNode {
     /// Handles a `shard.*` method.
     pub async fn call(&self, method: &str, body: Bytes) -> Result<Bytes, RemoteError> {
+        let (started, request_bytes) = (time::now(), body.len());
+        let answer = self.serve(method, body).await;
+        let response_bytes = answer.as_ref().map_or(0, |b| b.len());
+        let took = time::now().saturating_duration_since(started);
+        self.metrics.shards.observe(method, request_bytes, response_bytes, took);
+        answer
+    }
+
+    async fn serve(&self, method: &str, body: Bytes) -> Result<Bytes, RemoteError> {
         match method {
             PRODUCE => self.produce(ProduceRequest::decode(body).map_err(RemoteError::bad_request)?).await,
             REPLICA_FETCH => {
@@ -62,12 +71,15 @@ impl StoreNode {
                     let (reply, rx) = oneshot::channel();
                     h.tx.send(Input::Produce { records, producer, reply }).await.map_err(remote)?;
                     match time::timeout(PRODUCE_TIMEOUT, rx).await {
-                        Ok(Ok(Ok((base, last)))) => ProduceResponse {
-                            error: String::new(),
-                            base_offset: base,
-                            last_offset: last,
-                            code: Code::Ok as i32,
-                        },
+                        Ok(Ok(Ok((base, last)))) => {
+                            self.metrics.shards.produced_records.inc_by(last.saturating_sub(base) + 1);
+                            ProduceResponse {
+                                error: String::new(),
+                                base_offset: base,
+                                last_offset: last,
+                                code: Code::Ok as i32,
+                            }
+                        }
                         Ok(Ok(Err(e))) => fail(produce_code(&e), format!("{e:?}")),
                         Ok(Err(_)) => fail(Code::Storage, "the shard replica stopped (outcome unknown)".into()),
                         Err(_) => fail(Code::Timeout, "not acknowledged in time (outcome unknown)".into()),

@@ -218,6 +218,11 @@ fn encode(packet: &Packet, version: Version, sink: &mut impl Sink) -> Result<(),
 
 impl Packet {
     /// The fixed header's type and flags.
+    /// The packet's type as the specification names it (`PUBLISH`).
+    pub fn type_name(&self) -> &'static str {
+        self.type_and_flags().0.name()
+    }
+
     fn type_and_flags(&self) -> (PacketType, u8) {
         let packet_type = match self {
             Packet::Publish(publish) => return (PacketType::Publish, publish.flags()),

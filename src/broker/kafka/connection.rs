@@ -99,6 +99,7 @@ async fn write<W: AsyncWrite + Unpin>(writer: &mut W, out: &mut BytesMut) -> boo
 /// Serves one request frame, appending its answer (if it has one) to `out`.
 async fn answer(core: &Core, session: &mut Session, frame: Bytes, peer: &str, out: &mut BytesMut) -> Next {
     core.stats.requests.fetch_add(1, Ordering::Relaxed);
+    let request_bytes = frame.len();
     let req = match decode_request(frame) {
         Ok(req) => req,
         Err(RequestError::UnsupportedVersion { api_key: ApiKey::ApiVersions, api_version, correlation_id }) => {
@@ -123,8 +124,20 @@ async fn answer(core: &Core, session: &mut Session, frame: Bytes, peer: &str, ou
         return Next::Close;
     }
     let client_id = req.header.client_id.as_deref().unwrap_or_default().to_string();
-    let Some(body) = dispatch(core, session, &client_id, req).await else { return Next::Continue };
-    match encode_response(out, api_key, version, correlation_id, &body) {
+    let started = time::now();
+    let (api, before) = (format!("{api_key:?}"), out.len());
+    let Some(body) = dispatch(core, session, &client_id, req).await else {
+        core.metrics.kafka.observe(&api, request_bytes, 0, time::now().saturating_duration_since(started));
+        return Next::Continue;
+    };
+    let encoded = encode_response(out, api_key, version, correlation_id, &body);
+    core.metrics.kafka.observe(
+        &api,
+        request_bytes,
+        out.len().saturating_sub(before),
+        time::now().saturating_duration_since(started),
+    );
+    match encoded {
         Ok(()) if session.failed => Next::Close,
         Ok(()) => Next::Continue,
         Err(e) => {

@@ -62,6 +62,8 @@ pub struct KafkaParts {
     pub data: DataClient,
     /// The TLS listener's certificate and key (with `[broker] kafka_tls_listen`).
     pub tls: Option<crate::broker::TlsFiles>,
+    /// The node's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Which of the broker's Kafka listeners a connection came through.
@@ -79,6 +81,7 @@ pub struct Core {
     pub view: ViewHandle,
     pub data: DataClient,
     pub stats: KafkaStats,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The consumer groups this broker coordinates.
     pub groups: group::Coordinator,
     /// Users and topic ACLs (the `[mqtt]` ones).
@@ -115,11 +118,20 @@ impl KafkaBroker {
             view: parts.view,
             data: parts.data,
             stats: KafkaStats::default(),
+            metrics: parts.metrics,
             groups: group::Coordinator::default(),
             auth: Arc::new(auth),
             skips: Default::default(),
         });
         task::spawn(group::Coordinator::tick_loop(core.clone()));
+        let weak = Arc::downgrade(&core);
+        core.metrics.on_scrape(Box::new(move || {
+            if let Some(core) = weak.upgrade() {
+                let k = &core.metrics.kafka;
+                k.connections.set(core.stats.connections.load(std::sync::atomic::Ordering::Relaxed) as i64);
+                k.protocol_errors.sync(core.stats.protocol_errors.load(std::sync::atomic::Ordering::Relaxed));
+            }
+        }));
         let limit = Arc::new(Semaphore::new(core.config.broker.connections_max));
         let tls_limit = limit.clone();
         let (c, t) = (core.clone(), core.clone());

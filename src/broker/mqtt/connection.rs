@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::queue::Queue;
+use crate::metrics::mqtt::PacketLabels;
 use bytes::BytesMut;
 use keel_protocols::mqtt::session::{Command, Event, Limits, Message, Session, Token as MachineToken};
 use keel_protocols::mqtt::{self, QoS, ReasonCode, Version};
@@ -233,6 +234,8 @@ impl Conn {
         while !self.closed {
             match mqtt::read(inbuf, self.version(), max) {
                 Ok(Some(packet)) => {
+                    let labels = PacketLabels { packet: packet.type_name() };
+                    self.core.metrics.mqtt.packets_received.get_or_create(&labels).inc();
                     if let mqtt::Packet::Publish(_) = packet {
                         self.core.stats.messages_received.fetch_add(1, Ordering::Relaxed);
                     }
@@ -266,6 +269,8 @@ impl Conn {
     async fn execute(&mut self, cmd: Command) -> Vec<Command> {
         match cmd {
             Command::Send(packet) => {
+                let labels = PacketLabels { packet: packet.type_name() };
+                self.core.metrics.mqtt.packets_sent.get_or_create(&labels).inc();
                 if let mqtt::Packet::Publish(_) = packet {
                     self.core.stats.messages_sent.fetch_add(1, Ordering::Relaxed);
                 }

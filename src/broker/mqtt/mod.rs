@@ -73,6 +73,8 @@ pub struct Core {
     router: RwLock<Router>,
     next_key: AtomicU64,
     pub stats: MqttStats,
+    /// The node's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Connected clients' control channels (takeovers, shutdown).
     pub controls: takeover::Controls,
     pub auth: crate::broker::auth::Authenticator,

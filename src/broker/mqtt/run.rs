@@ -45,6 +45,8 @@ pub struct MqttParts {
     pub unsafe_ack_before_append: bool,
     /// The TLS listener's certificate and key (with `[broker] mqtt_tls_listen`).
     pub tls: Option<crate::broker::TlsFiles>,
+    /// The node's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The running MQTT front-end.
@@ -116,7 +118,7 @@ impl MqttBroker {
 
 /// Waits for the namespace log and builds the core.
 async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
-    let MqttParts { config, meta, view, data, unsafe_ack_before_append, tls: _ } = parts;
+    let MqttParts { config, meta, view, data, unsafe_ack_before_append, tls: _, metrics } = parts;
     let cluster_nodes = config.meta_peers().map(|p| p.len()).unwrap_or(1).max(config.meta.endpoints.len());
     let shards = namespace::ensure(&meta, &view, &config.mqtt, cluster_nodes as u32).await;
     if !config.mqtt.bindings.is_empty() {
@@ -154,6 +156,7 @@ async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
         router: Default::default(),
         next_key: Default::default(),
         stats: MqttStats::default(),
+        metrics,
         controls: Default::default(),
         auth,
         started_ms: time::wall_ms(),
@@ -164,7 +167,36 @@ async fn build(parts: MqttParts, auth: Authenticator) -> Arc<Core> {
         core.tailers.push(Tailer::new(shard, pos));
     }
     tracing::info!(node = core.node, shards, "MQTT front-end ready");
-    Arc::new(core)
+    let core = Arc::new(core);
+    let weak = Arc::downgrade(&core);
+    core.metrics.on_scrape(Box::new(move || {
+        if let Some(core) = weak.upgrade() {
+            scrape(&core);
+        }
+    }));
+    core
+}
+
+/// Mirrors the front-end's figures into the node's metrics.
+fn scrape(core: &Core) {
+    let (m, s) = (&core.metrics.mqtt, &core.stats);
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    {
+        let router = core.router();
+        m.sessions.set(router.session_count() as i64);
+        m.subscriptions.set(router.subscription_count() as i64);
+    }
+    m.connections.set(load(&s.connections) as i64);
+    m.connections_opened.sync(load(&s.connections_total));
+    m.connections_refused.sync(load(&s.connections_refused));
+    m.messages_received.sync(load(&s.messages_received));
+    m.messages_sent.sync(load(&s.messages_sent));
+    m.bytes_received.sync(load(&s.bytes_received));
+    m.bytes_sent.sync(load(&s.bytes_sent));
+    m.protocol_errors.sync(load(&s.protocol_errors));
+    m.messages_dropped.sync(load(&s.shared_dropped));
+    m.queue_overflows.sync(load(&s.overflows));
+    m.bad_records.sync(load(&s.bad_records));
 }
 
 /// Runs the background loops and the accept loops.
