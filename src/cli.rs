@@ -237,12 +237,7 @@ async fn object_tier(
 
 async fn server(args: ServerArgs) -> Result<(), String> {
     let config = load_config(&args)?;
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log.level.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| format!("log filter {filter:?}: {e}"))?,
-        )
-        .init();
+    keel::logging::init(&config.log, config.node_id)?;
     let disk =
         keel_rt::disk::RealDisk::new(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir))?;
     let object_tier = object_tier(&config, &disk).await?;

@@ -230,6 +230,18 @@ pub struct MetaSection {
 pub struct LogConfig {
     /// A `tracing` filter such as `info` or `keel=debug,openraft=warn`; `RUST_LOG` overrides it.
     pub level: String,
+    /// `text` (for people; coloured only on a terminal) or `json` (one object per line, for
+    /// collectors). Every line carries the node id.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -338,7 +350,7 @@ impl Default for MqttSection {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info,openraft=warn".into() }
+        LogConfig { level: "info,openraft=warn".into(), format: LogFormat::Text }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod broker;
 pub mod client;
 pub mod config;
+pub mod logging;
 pub mod meta;
 pub mod metrics;
 pub mod node;
