@@ -69,6 +69,7 @@ fn data_paths_show_up_in_the_metrics() {
     let at_least_one = [
         "keel_storage_requests_total{method=\"shard.produce\"}",
         "keel_storage_produced_records_total",
+        "keel_storage_sync_duration_seconds_count",
         "keel_storage_request_duration_seconds_count{method=\"shard.produce\"}",
         "keel_shard_high_watermark{topic=\"m\",partition=\"0\"}",
         "keel_shard_leader{topic=\"m\",partition=\"0\"}",

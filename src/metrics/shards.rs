@@ -10,8 +10,10 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::buckets;
 use super::requests::RequestMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,6 +45,11 @@ pub struct ReplicaFigures {
 pub struct ShardMetrics {
     pub requests: RequestMetrics<MethodLabels>,
     pub produced_records: Counter<u64, AtomicU64>,
+    /// How long each log sync (fsync of the shard's files) took.
+    pub sync_seconds: Histogram,
+    /// ISR changes leaders here decided (and proposed to meta).
+    pub isr_shrinks: Counter<u64, AtomicU64>,
+    pub isr_expands: Counter<u64, AtomicU64>,
     pub high_watermark: Gauges,
     pub log_start_offset: Gauges,
     pub log_end_offset: Gauges,
@@ -64,6 +71,9 @@ impl ShardMetrics {
         let m = ShardMetrics {
             requests: RequestMetrics::register(r, "storage", what, labels),
             produced_records: Counter::default(),
+            sync_seconds: Histogram::new(buckets::latency_seconds()),
+            isr_shrinks: Counter::default(),
+            isr_expands: Counter::default(),
             high_watermark: Family::default(),
             log_start_offset: Family::default(),
             log_end_offset: Family::default(),
@@ -75,6 +85,9 @@ impl ShardMetrics {
             offline: Gauge::default(),
         };
         r.register("storage_produced_records", "Records acknowledged by produces here", m.produced_records.clone());
+        r.register("storage_sync_duration_seconds", "Time of each shard log sync (fsync)", m.sync_seconds.clone());
+        r.register("shard_isr_shrinks", "ISR shrinks decided by shard leaders here", m.isr_shrinks.clone());
+        r.register("shard_isr_expands", "ISR expansions decided by shard leaders here", m.isr_expands.clone());
         let gauges = [
             ("shard_high_watermark", "The replica's high watermark", &m.high_watermark),
             ("shard_log_start_offset", "The replica's first stored offset", &m.log_start_offset),

@@ -74,6 +74,8 @@ pub struct ShardContext {
     /// TEST ONLY: report appends durable without syncing them.
     pub unsafe_ack_before_sync: bool,
     pub replica_config: ReplicaConfig,
+    /// The node's metrics (syncs, ISR changes).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A running driver: its inbox and what readers need.
@@ -328,7 +330,13 @@ impl Driver {
             Command::Sync if self.ctx.unsafe_ack_before_sync => {
                 Some(Event::Synced { durable_end: self.engine.end_offset() })
             }
-            Command::Sync => Some(Event::Synced { durable_end: self.engine.sync().await? }),
+            Command::Sync => {
+                let started = time::now();
+                let durable_end = self.engine.sync().await?;
+                let took = time::now().saturating_duration_since(started);
+                self.ctx.metrics.shards.sync_seconds.observe(took.as_secs_f64());
+                Some(Event::Synced { durable_end })
+            }
             Command::Truncate { end } if end < self.engine.start_offset() => {
                 // Retention already dropped records below the cut: nothing is left to keep.
                 self.engine.reset(end).await?;
@@ -376,6 +384,12 @@ impl Driver {
                 None
             }
             Command::ProposeIsr { epoch, from, isr } => {
+                let m = &self.ctx.metrics.shards;
+                match isr.len().cmp(&from.len()) {
+                    std::cmp::Ordering::Less => m.isr_shrinks.inc(),
+                    std::cmp::Ordering::Greater => m.isr_expands.inc(),
+                    std::cmp::Ordering::Equal => 0,
+                };
                 self.propose_isr(epoch, from, isr);
                 None
             }

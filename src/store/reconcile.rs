@@ -127,6 +127,7 @@ impl StoreNode {
                 min_insync: settings.min_insync as usize,
                 ..self.replica_config.clone()
             },
+            metrics: self.metrics.clone(),
         };
         let handle = match driver::start(ctx, log).await {
             Ok(h) => h,
