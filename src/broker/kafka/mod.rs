@@ -124,6 +124,7 @@ impl KafkaBroker {
             skips: Default::default(),
         });
         task::spawn(group::Coordinator::tick_loop(core.clone()));
+        task::spawn(group::lag::run(core.clone()));
         let weak = Arc::downgrade(&core);
         core.metrics.on_scrape(Box::new(move || {
             if let Some(core) = weak.upgrade() {

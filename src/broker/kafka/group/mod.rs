@@ -10,6 +10,7 @@
 
 pub mod fence;
 pub mod handlers;
+pub mod lag;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
