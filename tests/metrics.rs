@@ -76,6 +76,8 @@ fn data_paths_show_up_in_the_metrics() {
         "keel_mqtt_packets_received_total{packet=\"CONNECT\"}",
         "keel_mqtt_packets_received_total{packet=\"PUBLISH\"}",
         "keel_mqtt_packets_sent_total{packet=\"PUBACK\"}",
+        "keel_mqtt_request_duration_seconds_count{packet=\"PUBLISH\"}",
+        "keel_mqtt_request_duration_seconds_count{packet=\"CONNECT\"}",
         "keel_mqtt_messages_received_total",
         "keel_mqtt_connections_opened_total",
         "keel_kafka_requests_total{api=\"ApiVersions\"}",

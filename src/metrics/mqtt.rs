@@ -8,8 +8,10 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::buckets;
 use super::mirror::Mirror;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -21,6 +23,10 @@ pub struct PacketLabels {
 type PacketCounters = Family<PacketLabels, Counter<u64, AtomicU64>>;
 
 pub struct MqttMetrics {
+    /// From a packet's arrival to the broker's answer: PUBLISH (QoS 1/2) to its PUBACK or
+    /// PUBREC (stored and, for a persistent QoS 2 session, its packet id recorded), SUBSCRIBE
+    /// to SUBACK, UNSUBSCRIBE to UNSUBACK, CONNECT to CONNACK (the session claimed in meta).
+    pub request_seconds: Family<PacketLabels, Histogram, fn() -> Histogram>,
     pub packets_received: PacketCounters,
     pub packets_sent: PacketCounters,
     pub connections: Gauge,
@@ -44,6 +50,7 @@ pub struct MqttMetrics {
 impl MqttMetrics {
     pub fn register(r: &mut Registry) -> Self {
         let m = MqttMetrics {
+            request_seconds: Family::new_with_constructor(|| Histogram::new(buckets::latency_seconds())),
             packets_received: Family::default(),
             packets_sent: Family::default(),
             connections: Gauge::default(),
@@ -60,6 +67,11 @@ impl MqttMetrics {
             queue_overflows: Mirror::default(),
             bad_records: Mirror::default(),
         };
+        r.register(
+            "mqtt_request_duration_seconds",
+            "From an MQTT packet's arrival to the broker's answer, by packet type",
+            m.request_seconds.clone(),
+        );
         r.register("mqtt_packets_received", "MQTT packets received, by type", m.packets_received.clone());
         r.register("mqtt_packets_sent", "MQTT packets sent, by type", m.packets_sent.clone());
         r.register("mqtt_connections", "MQTT client connections open", m.connections.clone());
@@ -85,5 +97,13 @@ impl MqttMetrics {
             r.register(name, help, mirror.counter.clone());
         }
         m
+    }
+}
+
+impl MqttMetrics {
+    /// A `packet` that came at `came` was answered now.
+    pub fn observe(&self, packet: &'static str, came: keel_rt::time::Instant) {
+        let took = keel_rt::time::now().saturating_duration_since(came);
+        self.request_seconds.get_or_create(&PacketLabels { packet }).observe(took.as_secs_f64());
     }
 }

@@ -282,7 +282,9 @@ impl Conn {
             // The rare, deep steps are boxed: inline, their futures would make every
             // connection's task as large as the largest of them.
             Command::Connect(req) => {
+                let came = time::now();
                 let event = Box::pin(self.connect(req)).await;
+                self.core.metrics.mqtt.observe("CONNECT", came);
                 self.machine.handle(event)
             }
             Command::Publish { id, publish } => {
@@ -290,14 +292,18 @@ impl Conn {
                 vec![]
             }
             Command::Subscribe { packet_id, filters, subscription_id } => {
+                let came = time::now();
                 let reasons = Box::pin(self.subscribe(filters, subscription_id)).await;
+                self.core.metrics.mqtt.observe("SUBSCRIBE", came);
                 let cmds = self.machine.handle(Event::Subscribed { packet_id, reasons });
                 // Retained messages follow the SUBACK.
                 self.queue_retained();
                 cmds
             }
             Command::Unsubscribe { packet_id, filters } => {
+                let came = time::now();
                 let reasons = Box::pin(self.unsubscribe(&filters)).await;
+                self.core.metrics.mqtt.observe("UNSUBSCRIBE", came);
                 self.machine.handle(Event::Unsubscribed { packet_id, reasons })
             }
             Command::Delivered { token } => {
@@ -323,8 +329,9 @@ impl Conn {
     async fn internal(&mut self, i: Internal) {
         match i {
             Internal::Published { id, result } => {
-                for (id, result) in self.acks.complete(id, result) {
+                for (id, result, came) in self.acks.complete(id, result) {
                     self.event(Event::Published { id, result }).await;
+                    self.core.metrics.mqtt.observe("PUBLISH", came);
                 }
             }
         }

@@ -21,25 +21,28 @@ use super::Core;
 use crate::broker::auth::Access;
 use crate::meta::mqtt::{Blob, DueWill, MqttOp, MqttResult, Origin, Qos2In, Qos2Out, RetainedRecord, WillRecord};
 
-/// QoS 1/2 publishes whose acknowledgements wait for their turn.
+/// QoS 1/2 publishes whose acknowledgements wait for their turn, with when each came.
 #[derive(Default)]
 pub struct AckOrder {
-    waiting: VecDeque<u64>,
+    waiting: VecDeque<(u64, time::Instant)>,
     done: BTreeMap<u64, Result<(), ReasonCode>>,
 }
 
+/// A publish whose acknowledgement is due: its id, outcome, and when it came.
+pub type Due = (u64, Result<(), ReasonCode>, time::Instant);
+
 impl AckOrder {
-    pub fn push(&mut self, id: u64) {
-        self.waiting.push_back(id);
+    pub fn push(&mut self, id: u64, came: time::Instant) {
+        self.waiting.push_back((id, came));
     }
 
     /// `id` finished: the outcomes now due, in order.
-    pub fn complete(&mut self, id: u64, result: Result<(), ReasonCode>) -> Vec<(u64, Result<(), ReasonCode>)> {
+    pub fn complete(&mut self, id: u64, result: Result<(), ReasonCode>) -> Vec<Due> {
         self.done.insert(id, result);
         let mut due = Vec::new();
-        while let Some(front) = self.waiting.front() {
+        while let Some((front, came)) = self.waiting.front() {
             let Some(r) = self.done.remove(front) else { break };
-            due.push((*front, r));
+            due.push((*front, r, *came));
             self.waiting.pop_front();
         }
         due
@@ -80,7 +83,7 @@ impl Conn {
         let allowed = self.core.auth.allows(&ep.client_id, ep.username.as_deref(), Access::Publish, &publish.topic);
         let qos = publish.qos;
         if qos != QoS::AtMostOnce {
-            self.acks.push(id);
+            self.acks.push(id, time::now());
         }
         if !allowed {
             tracing::debug!(client = %ep.client_id, topic = %publish.topic, "publish denied by the ACL");
@@ -363,14 +366,16 @@ mod tests {
 
     #[test]
     fn acknowledgements_go_out_in_publish_order() {
+        let t = time::now();
         let mut a = AckOrder::default();
         for id in [1, 2, 3] {
-            a.push(id);
+            a.push(id, t);
         }
         assert!(a.complete(2, Ok(())).is_empty());
         assert!(a.complete(3, Err(ReasonCode::QuotaExceeded)).is_empty());
-        assert_eq!(a.complete(1, Ok(())), vec![(1, Ok(())), (2, Ok(())), (3, Err(ReasonCode::QuotaExceeded))]);
-        a.push(4);
-        assert_eq!(a.complete(4, Ok(())), vec![(4, Ok(()))]);
+        let due = vec![(1, Ok(()), t), (2, Ok(()), t), (3, Err(ReasonCode::QuotaExceeded), t)];
+        assert_eq!(a.complete(1, Ok(())), due);
+        a.push(4, t);
+        assert_eq!(a.complete(4, Ok(())), vec![(4, Ok(()), t)]);
     }
 }
