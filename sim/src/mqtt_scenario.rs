@@ -39,6 +39,8 @@ const TOPICS: u64 = 3;
 const RETAINED_TOPICS: u64 = 2;
 /// How long one client call may take before its outcome counts as unknown.
 const CALL: Duration = Duration::from_secs(10);
+/// How long after the heal retained messages may take to show their last value everywhere.
+const RETAINED_CONVERGE: Duration = Duration::from_secs(30);
 
 /// Test-only switches of the MQTT scenario.
 #[derive(Clone, Debug, Default)]
@@ -139,7 +141,9 @@ pub async fn run(settings: Settings, options: MqttOptions) -> Outcome {
 
     wait_settled(&log, live_end).await;
     let b = brokers.clone();
-    let retained = hosts.next().expect("a host").spawn(async move { read_retained(&b).await }).await;
+    let expected: Vec<Published> = log.lock().published.iter().filter(|p| p.retain).cloned().collect();
+    let read = async move { read_retained_converged(&b, &expected).await };
+    let retained = hosts.next().expect("a host").spawn(read).await;
     let Ok(Some(retained)) = retained else {
         failures.push("liveness: retained messages could not be read after healing".into());
         return finish(&settings, &log, BTreeMap::new(), &cluster, failures, &nemesis.injected);
@@ -434,6 +438,22 @@ async fn final_publish(brokers: &Brokers, log: &Shared, until: time::Instant) ->
 }
 
 /// A new client's view of the retained messages: topic → payload.
+/// Reads the retained messages until they show what `expected` says they must (or
+/// [`RETAINED_CONVERGE`] passes: the last read is checked). Brokers learn retained messages
+/// through the metadata watch, and one that was cut off from meta catches up within a long
+/// poll or two after the heal: retained messages converge, they are not linearizable across
+/// brokers.
+async fn read_retained_converged(brokers: &Brokers, expected: &[Published]) -> Option<BTreeMap<String, String>> {
+    let deadline = time::now() + RETAINED_CONVERGE;
+    loop {
+        let found = read_retained(brokers).await?;
+        if mqtt_retained::check(expected, &found).is_ok() || time::now() >= deadline {
+            return Some(found);
+        }
+        time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 async fn read_retained(brokers: &Brokers) -> Option<BTreeMap<String, String>> {
     for attempt in 0..20 {
         let (addr, _) = brokers.pick();

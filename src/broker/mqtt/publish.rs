@@ -15,11 +15,11 @@ use keel_rt::{task, time};
 
 use super::connection::{Conn, Endpoint, Internal};
 use super::namespace::shard_of;
-use super::qos2_in;
+use super::qos2_in::{self, Intent};
 use super::record::MqttRecord;
 use super::Core;
 use crate::broker::auth::Access;
-use crate::meta::mqtt::{Blob, DueWill, MqttOp, MqttResult, Origin, Qos2In, Qos2Out, RetainedRecord, WillRecord};
+use crate::meta::mqtt::{Blob, DueWill, MqttOp, MqttResult, Qos2In, Qos2Out, RetainedRecord, WillRecord};
 
 /// QoS 1/2 publishes whose acknowledgements wait for their turn, with when each came.
 #[derive(Default)]
@@ -171,18 +171,26 @@ impl Conn {
     ) -> Result<(Queued, Option<Qos2After>), String> {
         let core = self.core.clone();
         let shard = shard_of(&record.topic, core.shards);
+        let seq = self.qos2_in_seq();
+        let Some(ep) = &self.ep else { return Err("no session".into()) };
+        let (client_id, generation) = (ep.client_id.clone(), ep.generation);
+        let feeder = self.feeder.get_or_insert_with(|| qos2_in::Feeder::start(core.clone()));
+        let lookups = feeder.lookups.clone();
         let (gate, token) = match self.unconfirmed.remove(&packet_id) {
             Some(origin) if origin.shard == shard => {
-                (qos2_in::lookup_gate(core.clone(), record.publisher.clone(), origin), origin.token)
+                let intent = Intent { client_id, generation, packet_id, seq, token: origin.token, shard };
+                lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                (qos2_in::lookup_gate(core.clone(), origin, intent, lookups), origin.token)
             }
             _ => {
-                let token = self.qos2_in_seq();
-                let scan_from = core.tailers.get(shard as usize).map_or(0, |t| t.pos());
-                let origin = Origin { token, shard, scan_from, at_ms: time::wall_ms() };
-                let intent = Qos2In { packet_id, waiting: true, seq: token, origin: Some(origin) };
-                let Some(ep) = &self.ep else { return Err("no session".into()) };
-                let committed = core.batcher.queue(progress(ep, vec![], vec![intent])).await?;
-                (qos2_in::intent_gate(committed), token)
+                let intent = Intent { client_id, generation, packet_id, seq, token: seq, shard };
+                match lookups.load(std::sync::atomic::Ordering::SeqCst) {
+                    0 => {
+                        let (committed, send_by) = intent.queue(&core).await?;
+                        (qos2_in::queued_gate(committed, send_by), seq)
+                    }
+                    _ => (qos2_in::deferred_gate(core.clone(), intent), seq),
+                }
             }
         };
         let stored = Qos2In { packet_id, waiting: true, seq: self.qos2_in_seq(), origin: None };

@@ -13,10 +13,14 @@
 //! reach the log in the order it sent them: each connection has a feeder ([`Feeder`]) that takes
 //! its gated appends in order, waits for each one's gate (the intent's commit, or the lookup),
 //! and only then queues the append. Intents are queued to the meta batcher when the PUBLISH
-//! arrives, so a burst of them shares a Raft round.
+//! arrives, so a burst of them shares a Raft round; but while a lookup is pending, new
+//! messages' intents are recorded only when their turn comes (an append must go out within
+//! [`SEND_WITHIN`] of its intent, and a lookup can take most of a minute). A resend found absent
+//! gets its intent recorded afresh before it is appended, for the same reason.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,17 +29,27 @@ use keel_rt::{task, time};
 use tokio::sync::{mpsc, oneshot};
 
 use super::appender::Appended;
+use super::batch::OpResult;
 use super::namespace::TOPIC;
 use super::record::origin_of;
 use super::Core;
-use crate::meta::mqtt::{MqttResult, Origin};
+use crate::meta::mqtt::{MqttOp, MqttResult, Origin, Qos2In};
 
-/// What a gate decides: `Ok(None)`: append; `Ok(Some(offset))`: already stored there;
-/// `Err`: neither (the outcome goes to the client as a failure).
-pub type GateResult = Result<Option<u64>, String>;
+/// What a gate decides, or why its message cannot be stored now.
+pub type GateResult = Result<Decision, String>;
 
-/// A gate: resolves once the append may go out (or must not).
-pub type Gate = Pin<Box<dyn Future<Output = GateResult> + Send>>;
+/// A gate's decision about its append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Append it; if it is not sent by then, it must not be (answered as failed).
+    Append { send_by: time::Instant },
+    /// Already stored, at this offset: nothing to append.
+    Stored(u64),
+}
+
+/// A gate, run when its append reaches the front of the connection's queue: resolves once the
+/// append may go out (or must not).
+pub type Gate = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = GateResult> + Send>> + Send>;
 
 /// Gated appends a connection may have queued before it waits (backpressure to its reads).
 const FEED_MAX: usize = 1_024;
@@ -51,7 +65,6 @@ const LOOKUP_PAUSE: Duration = Duration::from_millis(500);
 /// One append waiting for its gate.
 struct Feed {
     gate: Gate,
-    send_by: time::Instant,
     shard: u32,
     key: Bytes,
     value: Bytes,
@@ -62,21 +75,24 @@ struct Feed {
 /// still goes out (its outcome then unknown to the client, which resends).
 pub struct Feeder {
     tx: mpsc::Sender<Feed>,
+    /// Lookups queued and not yet decided: while there are any, new messages' intents wait
+    /// for their turn instead of being recorded at once (an intent recorded now and sent after
+    /// a long lookup would outlive [`SEND_WITHIN`] and fail).
+    pub lookups: Arc<AtomicUsize>,
 }
 
 impl Feeder {
     pub fn start(core: Arc<Core>) -> Feeder {
         let (tx, rx) = mpsc::channel(FEED_MAX);
+        let lookups = Arc::new(AtomicUsize::new(0));
         task::spawn(feed(core, rx));
-        Feeder { tx }
+        Feeder { tx, lookups }
     }
 
-    /// Queues `value` for `shard` behind `gate`, to be sent within [`SEND_WITHIN`] from now (the
-    /// intent's time); the receiver answers as the appender does.
+    /// Queues `value` for `shard` behind `gate`; the receiver answers as the appender does.
     pub async fn append(&self, gate: Gate, shard: u32, key: Bytes, value: Bytes) -> oneshot::Receiver<Appended> {
         let (reply, rx) = oneshot::channel();
-        let send_by = time::now() + SEND_WITHIN;
-        if let Err(mpsc::error::SendError(f)) = self.tx.send(Feed { gate, send_by, shard, key, value, reply }).await {
+        if let Err(mpsc::error::SendError(f)) = self.tx.send(Feed { gate, shard, key, value, reply }).await {
             let _ = f.reply.send(Err("the connection's feeder stopped".into()));
         }
         rx
@@ -85,9 +101,11 @@ impl Feeder {
 
 async fn feed(core: Arc<Core>, mut rx: mpsc::Receiver<Feed>) {
     while let Some(f) = rx.recv().await {
-        match f.gate.await {
-            Ok(None) => core.appender.append_reply(f.shard, f.key, f.value, f.reply, Some(f.send_by)).await,
-            Ok(Some(offset)) => {
+        match (f.gate)().await {
+            Ok(Decision::Append { send_by }) => {
+                core.appender.append_reply(f.shard, f.key, f.value, f.reply, Some(send_by)).await
+            }
+            Ok(Decision::Stored(offset)) => {
                 let _ = f.reply.send(Ok(offset));
             }
             Err(e) => {
@@ -97,21 +115,78 @@ async fn feed(core: Arc<Core>, mut rx: mpsc::Receiver<Feed>) {
     }
 }
 
-/// The gate of a new message: its intent committed in meta.
-pub fn intent_gate(committed: oneshot::Receiver<crate::broker::mqtt::batch::OpResult>) -> Gate {
-    Box::pin(async move {
-        match committed.await {
-            Ok(Ok(MqttResult::Done)) => Ok(None),
-            Ok(Ok(other)) => Err(format!("the QoS 2 packet id was not recorded: {other:?}")),
-            Ok(Err(e)) => Err(format!("the QoS 2 packet id was not recorded: {e}")),
-            Err(_) => Err("the meta batcher stopped".into()),
-        }
+/// A QoS 2 packet id's intent: what it is recorded under.
+#[derive(Clone)]
+pub struct Intent {
+    pub client_id: String,
+    pub generation: u64,
+    pub packet_id: u16,
+    /// The change's sequence number.
+    pub seq: u64,
+    pub token: u64,
+    pub shard: u32,
+}
+
+impl Intent {
+    /// Queues the intent (its origin as of now) in the meta batcher: the committed answer to
+    /// come, and the time its append must be sent by.
+    pub async fn queue(&self, core: &Core) -> Result<(oneshot::Receiver<OpResult>, time::Instant), String> {
+        let scan_from = core.tailers.get(self.shard as usize).map_or(0, |t| t.pos());
+        let origin = Origin { token: self.token, shard: self.shard, scan_from, at_ms: time::wall_ms() };
+        let change = Qos2In { packet_id: self.packet_id, waiting: true, seq: self.seq, origin: Some(origin) };
+        let op = MqttOp::Progress {
+            client_id: self.client_id.clone(),
+            generation: self.generation,
+            cursors: Default::default(),
+            qos2_out: vec![],
+            qos2_in: vec![change],
+        };
+        let send_by = time::now() + SEND_WITHIN;
+        Ok((core.batcher.queue(op).await?, send_by))
+    }
+}
+
+/// Waits for a queued intent's commit.
+async fn committed(rx: oneshot::Receiver<OpResult>, send_by: time::Instant) -> GateResult {
+    match rx.await {
+        Ok(Ok(MqttResult::Done)) => Ok(Decision::Append { send_by }),
+        Ok(Ok(other)) => Err(format!("the QoS 2 packet id was not recorded: {other:?}")),
+        Ok(Err(e)) => Err(format!("the QoS 2 packet id was not recorded: {e}")),
+        Err(_) => Err("the meta batcher stopped".into()),
+    }
+}
+
+/// The gate of a new message whose intent is already queued.
+pub fn queued_gate(rx: oneshot::Receiver<OpResult>, send_by: time::Instant) -> Gate {
+    Box::new(move || Box::pin(committed(rx, send_by)))
+}
+
+/// The gate of a new message whose intent is recorded when its turn comes.
+pub fn deferred_gate(core: Arc<Core>, intent: Intent) -> Gate {
+    Box::new(move || {
+        Box::pin(async move {
+            let (rx, send_by) = intent.queue(&core).await?;
+            committed(rx, send_by).await
+        })
     })
 }
 
-/// The gate of a resend whose first copy may be stored: looks for it.
-pub fn lookup_gate(core: Arc<Core>, publisher: String, origin: Origin) -> Gate {
-    Box::pin(async move { find_origin(&core, &publisher, &origin).await })
+/// The gate of a resend whose first copy may be stored: looks for it; if it is not there, the
+/// intent is recorded afresh (a new origin: the old one's time says nothing about this send).
+pub fn lookup_gate(core: Arc<Core>, origin: Origin, intent: Intent, lookups: Arc<AtomicUsize>) -> Gate {
+    Box::new(move || {
+        Box::pin(async move {
+            let found = find_origin(&core, &intent.client_id, &origin).await;
+            lookups.fetch_sub(1, Ordering::SeqCst);
+            match found? {
+                Some(offset) => Ok(Decision::Stored(offset)),
+                None => {
+                    let (rx, send_by) = intent.queue(&core).await?;
+                    committed(rx, send_by).await
+                }
+            }
+        })
+    })
 }
 
 /// Looks for the record `publisher` appended with `origin`'s token: its offset, or `None` once
@@ -123,7 +198,7 @@ pub fn lookup_gate(core: Arc<Core>, publisher: String, origin: Origin) -> Gate {
 /// the HW (a new leader's uncommitted tail) may still commit. So "absent" is answered only after
 /// that time, once the HW has reached the log end seen then. (Brokers' wall clocks are assumed
 /// to agree to well within these seconds.)
-pub async fn find_origin(core: &Core, publisher: &str, origin: &Origin) -> GateResult {
+pub async fn find_origin(core: &Core, publisher: &str, origin: &Origin) -> Result<Option<u64>, String> {
     let config = &core.data.config;
     let in_flight_ms = SEND_WITHIN.as_millis() as u64 + config.delivery_timeout_ms + config.call_timeout_ms;
     let settled_at_ms = origin.at_ms + in_flight_ms;
