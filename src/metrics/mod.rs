@@ -13,6 +13,7 @@ pub mod mirror;
 pub mod mqtt;
 pub mod requests;
 pub mod shards;
+pub mod tiering;
 
 use std::sync::Mutex;
 

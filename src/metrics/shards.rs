@@ -15,6 +15,7 @@ use prometheus_client::registry::Registry;
 
 use super::buckets;
 use super::requests::RequestMetrics;
+use super::tiering::TieringMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -62,6 +63,8 @@ pub struct ShardMetrics {
     pub under_replicated: Gauge,
     /// Shards of the cluster without a leader (every node reports the count its view holds).
     pub offline: Gauge,
+    /// The object tier's rounds.
+    pub tiering: TieringMetrics,
 }
 
 impl ShardMetrics {
@@ -83,6 +86,7 @@ impl ShardMetrics {
             in_sync_replicas: Family::default(),
             under_replicated: Gauge::default(),
             offline: Gauge::default(),
+            tiering: TieringMetrics::register(r),
         };
         r.register("storage_produced_records", "Records acknowledged by produces here", m.produced_records.clone());
         r.register("storage_sync_duration_seconds", "Time of each shard log sync (fsync)", m.sync_seconds.clone());

@@ -100,7 +100,7 @@ impl StoreNode {
                 let log =
                     ObjectEngine::open(self.disk.clone(), &format!("{dir}/log"), tier.store, &prefix, config).await?;
                 let log = Arc::new(log);
-                let tiering = AbortOnDrop(task::spawn(tier_loop(log.clone())));
+                let tiering = AbortOnDrop(task::spawn(tier_loop(log.clone(), self.metrics.clone())));
                 (log, Some(tiering))
             }
             Engine::Rocksdb => {
@@ -112,10 +112,12 @@ impl StoreNode {
 
 /// Tiers an object engine's committed, sealed segments, one round every `TIER_EVERY`, until
 /// the replica is dropped (which aborts this task).
-async fn tier_loop(engine: Arc<ObjectEngine>) {
+async fn tier_loop(engine: Arc<ObjectEngine>, metrics: Arc<crate::metrics::Metrics>) {
     loop {
         time::sleep(TIER_EVERY).await;
-        match engine.tier(time::wall_ms()).await {
+        let round = engine.tier(time::wall_ms()).await;
+        metrics.shards.tiering.count(&round);
+        match round {
             Ok(r) if r.uploaded + r.evicted > 0 => tracing::debug!(?r, "tiering round"),
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "tiering round failed; retried next round"),
