@@ -1,5 +1,6 @@
 // The Keel web console (docs/console.md): a read-only single-page app over the admin API of the
 // node serving it. Plain JavaScript, no build step, nothing loaded from elsewhere.
+(function () {
 "use strict";
 
 var REFRESH_MS = 2000;
@@ -79,10 +80,10 @@ function sum(samples, name, filter) {
   return list.reduce(function (a, s) { return a + s.value; }, 0);
 }
 
-// A histogram's buckets summed over its other labels: [[le, cumulative count]] by le.
-function buckets(samples, name) {
+// A histogram's buckets (of the series matching `filter`) summed over its other labels: [[le, cumulative count]] by le.
+function buckets(samples, name, filter) {
   var by = {};
-  series(samples, name + "_bucket").forEach(function (s) {
+  series(samples, name + "_bucket", filter).forEach(function (s) {
     var le = s.labels.le === "+Inf" ? Infinity : Number(s.labels.le);
     by[le] = (by[le] || 0) + s.value;
   });
@@ -165,14 +166,14 @@ function failed(v) {
 
 // ---- metrics sampling (shared by every page) --------------------------------------------------
 
-var history = []; // [{t, samples}]
+var samplesKept = []; // [{t, samples}], oldest first
 var lastMetricsError = null;
 
 async function sampleMetrics() {
   try {
     var samples = parseMetrics(await getText("/metrics"));
-    history.push({ t: Date.now() / 1000, samples: samples });
-    if (history.length > HISTORY) history.shift();
+    samplesKept.push({ t: Date.now() / 1000, samples: samples });
+    if (samplesKept.length > HISTORY) samplesKept.shift();
     lastMetricsError = null;
   } catch (e) {
     lastMetricsError = e;
@@ -180,7 +181,7 @@ async function sampleMetrics() {
 }
 
 function latest() {
-  return history.length ? history[history.length - 1].samples : null;
+  return samplesKept.length ? samplesKept[samplesKept.length - 1].samples : null;
 }
 
 // ---- pages -----------------------------------------------------------------------------------
@@ -336,21 +337,22 @@ var CHARTS = [
   { id: "kafka-requests", title: "Kafka requests / s", rate: "keel_kafka_requests_total" },
   { id: "mqtt-packets", title: "MQTT packets received / s", rate: "keel_mqtt_packets_received_total" },
   { id: "produced-records", title: "Records produced / s (shards led here)", rate: "keel_storage_produced_records_total" },
-  { id: "kafka-p99", title: "Kafka request latency p99", histogram: "keel_kafka_request_duration_seconds", q: 0.99 },
-  { id: "mqtt-p99", title: "MQTT answer latency p99", histogram: "keel_mqtt_request_duration_seconds", q: 0.99 },
-  { id: "storage-p99", title: "Storage request latency p99", histogram: "keel_storage_request_duration_seconds", q: 0.99 },
+  // Produce and PUBLISH only: a Fetch or a replica fetch waits for data on purpose.
+  { id: "kafka-p99", title: "Kafka Produce latency p99", histogram: "keel_kafka_request_duration_seconds", filter: { api: "Produce" }, q: 0.99 },
+  { id: "mqtt-p99", title: "MQTT PUBLISH to PUBACK/PUBREC p99", histogram: "keel_mqtt_request_duration_seconds", filter: { packet: "PUBLISH" }, q: 0.99 },
+  { id: "storage-p99", title: "Storage produce latency p99 (led here)", histogram: "keel_storage_request_duration_seconds", filter: { method: "shard.produce" }, q: 0.99 },
 ];
 
 function points(chart) {
   var out = [];
-  for (var i = 1; i < history.length; i++) {
-    var a = history[i - 1], b = history[i], dt = b.t - a.t, v = null;
+  for (var i = 1; i < samplesKept.length; i++) {
+    var a = samplesKept[i - 1], b = samplesKept[i], dt = b.t - a.t, v = null;
     if (dt <= 0) continue;
     if (chart.rate) {
       var x = sum(a.samples, chart.rate), y = sum(b.samples, chart.rate);
       v = x === null || y === null || y < x ? null : (y - x) / dt;
     } else {
-      v = quantile(chart.q, buckets(a.samples, chart.histogram), buckets(b.samples, chart.histogram));
+      v = quantile(chart.q, buckets(a.samples, chart.histogram, chart.filter), buckets(b.samples, chart.histogram, chart.filter));
     }
     out.push({ t: b.t, v: v });
   }
@@ -390,7 +392,8 @@ async function charts() {
     var fmt = c.rate ? function (v) { return num(v); } : duration;
     var last = pts.length ? pts[pts.length - 1].v : null;
     var current = pts.length === 0 ? "collecting…" : last === null ? (c.rate ? "–" : "no requests") : fmt(last);
-    return '<div class="chart" id="chart-' + c.id + '"><h3>' + esc(c.title) + '</h3><div class="now">' + esc(current) + "</div>" + svgChart(pts, fmt) + "</div>";
+    var max = Math.max.apply(null, pts.map(function (p) { return p.v || 0; }).concat([0]));
+    return '<div class="chart" id="chart-' + c.id + '" data-max="' + max + '"><h3>' + esc(c.title) + '</h3><div class="now">' + esc(current) + "</div>" + svgChart(pts, fmt) + "</div>";
   }).join("") + "</div>";
   return html;
 }
@@ -457,3 +460,4 @@ function start() {
 }
 
 start();
+})();
