@@ -248,7 +248,7 @@ fn console_pages_show_the_cluster_in_a_real_browser() {
     let admin_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let mqtt: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let peers: String = (0..3).map(|i| format!("{} = \"127.0.0.1:{}\"\n", i + 1, rpc[i])).collect();
-    let _procs: Vec<Proc> = (0..3)
+    let mut procs: Vec<Proc> = (0..3)
         .map(|i| {
             let (config, d) = node_config(&dir, i as u64 + 1, rpc[i], admin_ports[i], Some(mqtt[i]), &peers);
             start(&config, &d, admin_ports[i])
@@ -358,13 +358,20 @@ fn console_pages_show_the_cluster_in_a_real_browser() {
     assert!(page.contains("coordinated by this node"), "{page}");
     session.screenshot(&shots, "groups");
 
-    // Charts: MQTT traffic while the page is open shows up as a packet rate above zero.
+    // Charts: MQTT QoS 1 publishes while the page is open show up as a packet rate and a
+    // PUBLISH-to-PUBACK latency (the PUBACKs pile up unread on the socket).
     session.open(&base, "/charts", "charts");
-    let rate_seen = "return Number(document.getElementById('chart-mqtt-packets').getAttribute('data-max')) > 0;";
+    let seen = |chart: &str| {
+        let script = format!("return Number(document.getElementById('chart-{chart}').getAttribute('data-max')) > 0;");
+        session.js(&script) == json!(true)
+    };
     let start = Instant::now();
-    while session.js(rate_seen) != json!(true) {
-        assert!(start.elapsed() < Duration::from_secs(15), "no MQTT packet rate on the chart");
-        let publish = [0x30, 10, 0, 7, b'o', b't', b'h', b'e', b'r', b'/', b'x', b'!'];
+    let mut packet_id: u16 = 0;
+    while !(seen("mqtt-packets") && seen("mqtt-p99")) {
+        assert!(start.elapsed() < Duration::from_secs(20), "no MQTT packet rate or latency on the charts");
+        packet_id += 1;
+        let [hi, lo] = packet_id.to_be_bytes();
+        let publish = [0x32, 12, 0, 7, b'o', b't', b'h', b'e', b'r', b'/', b'x', hi, lo, b'!'];
         (&mqtt_client).write_all(&publish).expect("an MQTT publish");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -375,6 +382,19 @@ fn console_pages_show_the_cluster_in_a_real_browser() {
     // A route that does not exist: a page saying so, never a blank one.
     session.open(&base, "/nowhere", "unknown");
     assert!(session.text("main").contains("Not found"));
+
+    // Two nodes down, no meta quorum: the surviving node's console shows the API's error in
+    // place of the topics, never a blank page.
+    let survivor = format!("http://127.0.0.1:{}", admin_ports[2]);
+    drop(procs.drain(..2));
+    session.go(&format!("{survivor}/ui#/topics"));
+    session.wait(
+        "an error on the page",
+        Duration::from_secs(30),
+        "var e = document.querySelector('main .error'); return e && e.textContent.indexOf('/api/topics') >= 0;",
+    );
+    assert!(session.text("#main h1").contains("Topics"));
+    session.screenshot(&shots, "no-quorum");
 
     println!("console pages checked in {:?}; screenshots in {}", started.elapsed(), shots.display());
 }
