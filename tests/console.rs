@@ -170,7 +170,7 @@ impl Session<'_> {
 /// The first of `candidates` that exists (an absolute path, or a name on `PATH`).
 fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Ok(p) = std::env::var(env) {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for c in candidates {
