@@ -1,8 +1,9 @@
 //! The web console (`/ui`, docs/console.md) in a real browser: headless Chromium driven through
 //! chromedriver's WebDriver REST API (a tiny client below, over loopback HTTP), against a
-//! three-node cluster of real `keel` processes. Every page is opened and checked for console
-//! errors and for values the admin API returns; the topics page must show a topic created while
-//! it is open. Screenshots of each page go to `$KEEL_ARTIFACTS/console-screenshots` (default:
+//! three-node cluster of real `keel` processes (MQTT and Kafka on every node). Every page is
+//! opened and checked for console errors and for values the admin API returns; the topics page
+//! must show a topic created while it is open; the groups page a consumer group's lag on its
+//! coordinator; with no meta quorum, a page shows the API's error. Screenshots of each page go to `$KEEL_ARTIFACTS/console-screenshots` (default:
 //! `target/console-screenshots`).
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`; CI
@@ -225,6 +226,51 @@ fn mqtt_session(port: u16, client_id: &str) -> Option<TcpStream> {
     (suback[0] == 0x90 && suback[4] == 1).then_some(s)
 }
 
+/// One Kafka request (header v1, no client id) to `port`; the response after its correlation id.
+fn kafka_call(port: u16, api_key: i16, version: i16, body: &[u8]) -> Option<Vec<u8>> {
+    let mut req = [api_key.to_be_bytes(), version.to_be_bytes()].concat();
+    req.extend_from_slice(&7i32.to_be_bytes());
+    req.extend_from_slice(&(-1i16).to_be_bytes());
+    req.extend_from_slice(body);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(&[&(req.len() as i32).to_be_bytes()[..], &req].concat()).ok()?;
+    let mut size = [0; 4];
+    s.read_exact(&mut size).ok()?;
+    let mut resp = vec![0; usize::try_from(i32::from_be_bytes(size)).ok()?];
+    s.read_exact(&mut resp).ok()?;
+    resp.get(4..).map(<[u8]>::to_vec)
+}
+
+fn kafka_string(s: &str) -> Vec<u8> {
+    [&(s.len() as i16).to_be_bytes()[..], s.as_bytes()].concat()
+}
+
+/// Commits offset 0 of orders/0 for `group` (a standalone consumer: generation -1, no member)
+/// at its coordinator, found through `bootstrap`; returns the coordinator's index in `kafka`.
+fn commit_offset(bootstrap: u16, kafka: &[u16], group: &str) -> Option<usize> {
+    // FindCoordinator v0: error_code, node_id, host, port.
+    let found = kafka_call(bootstrap, 10, 0, &kafka_string(group))?;
+    (found.get(0..2)? == [0, 0]).then_some(())?;
+    let host_len = usize::from(u16::from_be_bytes(found.get(6..8)?.try_into().ok()?));
+    let port = i32::from_be_bytes(found.get(8 + host_len..12 + host_len)?.try_into().ok()?);
+    let index = kafka.iter().position(|p| i32::from(*p) == port)?;
+    // OffsetCommit v2: group, generation -1, member "", retention -1, [orders: [0: offset 0]].
+    let mut body = kafka_string(group);
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend(kafka_string(""));
+    body.extend_from_slice(&(-1i64).to_be_bytes());
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend(kafka_string("orders"));
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend_from_slice(&0i32.to_be_bytes());
+    body.extend_from_slice(&0i64.to_be_bytes());
+    body.extend_from_slice(&(-1i16).to_be_bytes());
+    let answer = kafka_call(kafka[index], 8, 2, &body)?;
+    // [topics: name, [partition, error_code]]: the error code is the last two bytes.
+    (answer.len() >= 2 && answer[answer.len() - 2..] == [0, 0]).then_some(index)
+}
+
 #[test]
 fn console_pages_show_the_cluster_in_a_real_browser() {
     let started = Instant::now();
@@ -247,10 +293,14 @@ fn console_pages_show_the_cluster_in_a_real_browser() {
     let rpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let admin_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let mqtt: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let kafka: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let peers: String = (0..3).map(|i| format!("{} = \"127.0.0.1:{}\"\n", i + 1, rpc[i])).collect();
     let mut procs: Vec<Proc> = (0..3)
         .map(|i| {
             let (config, d) = node_config(&dir, i as u64 + 1, rpc[i], admin_ports[i], Some(mqtt[i]), &peers);
+            let text = std::fs::read_to_string(&config).unwrap();
+            let with_kafka = text.replace("kafka_listen = \"\"", &format!("kafka_listen = \"127.0.0.1:{}\"", kafka[i]));
+            std::fs::write(&config, with_kafka).unwrap();
             start(&config, &d, admin_ports[i])
         })
         .collect();
@@ -268,6 +318,10 @@ fn console_pages_show_the_cluster_in_a_real_browser() {
             admin(&base, "POST", "/api/topics/orders/partitions/0/records", Some(json!({"records": ["a", "b"]})));
         (s == 200).then_some(())
     });
+    // A consumer group's committed offset (0 of partition 0, whose HW is 2): its coordinator
+    // reports a lag of 2 within 15 s.
+    let coordinator =
+        wait_for("a committed offset", Duration::from_secs(30), || commit_offset(kafka[0], &kafka, "console-group"));
     let mqtt_client = wait_for("an MQTT session", Duration::from_secs(30), || mqtt_session(mqtt[0], "console-test"));
 
     // The browser.
@@ -352,10 +406,16 @@ fn console_pages_show_the_cluster_in_a_real_browser() {
     assert!(session.text("tr[data-client=\"console-test\"] td:nth-child(4)").contains("sensors/#"));
     session.screenshot(&shots, "mqtt");
 
-    // Consumer groups: none here (no Kafka listener), said so.
+    // Consumer groups: on this node, what it coordinates (maybe nothing), said so; on the
+    // group's coordinator, the group with its lag.
     session.open(&base, "/groups", "groups");
     let page = session.text("main");
     assert!(page.contains("coordinated by this node"), "{page}");
+    let coordinator_base = format!("http://127.0.0.1:{}", admin_ports[coordinator]);
+    session.open(&coordinator_base, "/groups", "groups");
+    session.wait("the group's lag", Duration::from_secs(25), "var e = document.querySelector('tr[data-group=\"console-group\"] td:nth-child(2)'); return e && e.textContent === '2';");
+    assert!(session.text("tr[data-group=\"console-group\"]").contains("orders/0: 2"));
+    session.assert_no_errors("groups");
     session.screenshot(&shots, "groups");
 
     // Charts: MQTT QoS 1 publishes while the page is open show up as a packet rate and a
