@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
+# The web console's test (tests/console.rs) drives headless Chromium through chromedriver.
+. ci/lib.sh
+apt_install chromium chromium-driver || { echo "could not install chromium and chromium-driver: tests/console.rs will fail"; }
 cargo test --features sim 2>&1 | tee "$log" || status=$?
 cargo test -p keel-storage --features rocksdb --test engines -- rocks 2>&1 | tee -a "$log" || status=$?
 

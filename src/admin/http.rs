@@ -79,7 +79,8 @@ impl Response {
         Response::json(status, &serde_json::json!({ "error": message.to_string() }))
     }
 
-    /// The response as bytes on the wire.
+    /// The response as bytes on the wire. Every answer is revalidated (`no-cache`): the console's
+    /// assets change with the binary, and API answers are live.
     pub fn encode(&self) -> Vec<u8> {
         let reason = match self.status {
             200 => "OK",
@@ -95,7 +96,7 @@ impl Response {
             _ => "",
         };
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n",
             self.status,
             reason,
             self.content_type,
@@ -135,7 +136,7 @@ mod tests {
         let r = Response { status: 200, content_type: "text/plain", body: b"ok".to_vec() };
         assert_eq!(
             r.encode(),
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            &b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\ncache-control: no-cache\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\nok"[..]
         );
     }
 }

@@ -1,4 +1,5 @@
-//! The admin HTTP API: `/health`, `/metrics` (Prometheus) and `/api/...` (topics, cluster).
+//! The admin HTTP API: `/health`, `/metrics` (Prometheus), `/api/...` (topics, cluster) and the
+//! web console at `/ui` (`docs/console.md`).
 //! Routes and bodies are documented in `docs/admin-api.md`; `keel topic ...` and
 //! `keel cluster ...` are its clients ([`client`]).
 
@@ -7,6 +8,7 @@ mod data;
 pub mod http;
 pub use crate::metrics;
 mod routes;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -80,6 +80,9 @@ struct AddMember {
     addr: String,
 }
 
+/// The most sessions `GET /api/mqtt/sessions` lists (the answer has the total too).
+const MQTT_SESSIONS_MAX: u32 = 1000;
+
 /// Answers one request.
 pub async fn route(state: &AdminState, req: &Request) -> Response {
     let (path, query_string) = req.path.split_once('?').unwrap_or((&req.path, ""));
@@ -91,6 +94,11 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
             content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
             body: state.metrics.render(state.meta.as_ref()).into_bytes(),
         },
+        ("GET", ["ui"]) => super::ui::asset("index.html"),
+        ("GET", ["ui", file]) => super::ui::asset(file),
+        ("GET", ["api", "mqtt", "sessions"]) => {
+            query(state, MetaQuery::MqttSessions { limit: MQTT_SESSIONS_MAX }).await
+        }
         ("GET", ["api", "cluster"]) => cluster_status(state).await,
         ("POST", ["api", "cluster", "members"]) => add_member(state, &req.body).await,
         ("DELETE", ["api", "cluster", "members", id]) => remove_member(state, id).await,

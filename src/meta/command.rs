@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::mqtt::{MqttOp, MqttResult, SessionRecord};
+use super::mqtt::{MqttOp, MqttResult, SessionRecord, SessionSummary};
 use super::records::{Engine, NodeId, NodeRecord, Role, ShardRecord, TopicRecord};
 
 /// A change to cluster metadata; applied in log order on every meta node.
@@ -209,6 +209,10 @@ pub enum MetaQuery {
     MqttSession {
         client_id: String,
     },
+    /// Every MQTT session, summarised (the first `limit` by client id).
+    MqttSessions {
+        limit: u32,
+    },
 }
 
 /// The answer to a [`MetaQuery`].
@@ -218,4 +222,5 @@ pub enum QueryResult {
     Topics(Vec<TopicRecord>),
     Nodes(Vec<NodeRecord>),
     MqttSession(Option<SessionRecord>),
+    MqttSessions { sessions: Vec<SessionSummary>, total: u64 },
 }

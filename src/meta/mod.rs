@@ -264,6 +264,10 @@ impl MetaNode {
             MetaQuery::MqttSession { client_id } => {
                 QueryResult::MqttSession(a.state.mqtt.sessions.get(&client_id).cloned())
             }
+            MetaQuery::MqttSessions { limit } => {
+                let (sessions, total) = a.state.mqtt.summaries(usize::try_from(limit).unwrap_or(usize::MAX));
+                QueryResult::MqttSessions { sessions, total }
+            }
         }))
     }
 

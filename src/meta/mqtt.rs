@@ -207,6 +207,22 @@ pub struct RetainedRecord {
     pub expiry_s: Option<u32>,
 }
 
+/// What an operator sees of a session (`GET /api/mqtt/sessions`): who serves it and what it
+/// subscribed to, without its delivery state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub client_id: String,
+    /// The broker serving the client now (`None`: disconnected).
+    pub owner: Option<NodeId>,
+    pub generation: u64,
+    /// The Session Expiry Interval (`u32::MAX`: never).
+    pub expiry_s: u32,
+    pub disconnected_at_ms: Option<u64>,
+    /// Filter → maximum QoS.
+    pub subscriptions: BTreeMap<String, u8>,
+    pub has_will: bool,
+}
+
 /// MQTT's part of the metadata.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MqttState {
@@ -330,6 +346,25 @@ pub enum MqttResult {
 }
 
 impl MqttState {
+    /// The first `limit` sessions by client id, summarised, and how many there are in all.
+    pub fn summaries(&self, limit: usize) -> (Vec<SessionSummary>, u64) {
+        let list = self
+            .sessions
+            .iter()
+            .take(limit)
+            .map(|(id, s)| SessionSummary {
+                client_id: id.clone(),
+                owner: s.owner,
+                generation: s.generation,
+                expiry_s: s.expiry_s,
+                disconnected_at_ms: s.disconnected_at_ms,
+                subscriptions: s.subscriptions.iter().map(|(f, o)| (f.clone(), o.qos)).collect(),
+                has_will: s.will.is_some(),
+            })
+            .collect();
+        (list, self.sessions.len() as u64)
+    }
+
     /// Applies one op; `nodes` tells which brokers are alive.
     pub fn apply(&mut self, op: &MqttOp, nodes: &BTreeMap<NodeId, NodeRecord>) -> MqttResult {
         match op {
@@ -632,6 +667,29 @@ mod tests {
         // Clean start discards it.
         let MqttResult::Claimed { resumed: None, .. } = claim(&mut m, "c", 1, true, 60, 6) else { panic!() };
         assert!(m.sessions["c"].subscriptions.is_empty());
+    }
+
+    #[test]
+    fn summaries_list_owner_subscriptions_and_the_total() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true), (2, true)]);
+        claim(&mut m, "b", 2, true, 60, 0);
+        claim_with_will(&mut m, "a", 60, 0);
+        let sub = MqttOp::Subscribe {
+            client_id: "a".into(),
+            generation: 1,
+            subs: vec![("x/#".into(), SubRecord { qos: 2, ..Default::default() })],
+            start: BTreeMap::new(),
+        };
+        assert_eq!(m.apply(&sub, &live), MqttResult::Done);
+        let (all, total) = m.summaries(10);
+        assert_eq!(total, 2);
+        assert_eq!(all.iter().map(|s| s.client_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!((all[0].owner, all[0].has_will), (Some(1), true));
+        assert_eq!(all[0].subscriptions, [("x/#".to_string(), 2)].into());
+        assert_eq!((all[1].owner, all[1].has_will, all[1].subscriptions.len()), (Some(2), false, 0));
+        let (first, total) = m.summaries(1);
+        assert_eq!((first.len(), total), (1, 2));
     }
 
     #[test]
