@@ -7,6 +7,7 @@ mod data;
 pub mod http;
 pub mod metrics;
 mod routes;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;

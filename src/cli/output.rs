@@ -1,0 +1,229 @@
+//! What the commands print and how: aligned tables and short confirmations for people, or the
+//! admin API's JSON schema (`-o json`, `docs/admin-api.md`) for scripts.
+//!
+//! Everything goes through [`Out`], which writes with `writeln!` rather than `println!`: when
+//! the reader of stdout goes away (`keel consume ... | head`), a write fails with
+//! `BrokenPipe`, which becomes [`CliError::StdoutClosed`] and a quiet exit with status 0
+//! instead of a panic.
+
+use std::io::{BufWriter, ErrorKind, Stdout, Write};
+
+use serde::Serialize;
+
+/// `-o/--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned tables and short sentences.
+    Table,
+    /// The admin API's JSON (one object per record for `consume`).
+    Json,
+}
+
+/// Why a command stopped early.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CliError {
+    /// Something the user should read on stderr; the exit status is 1.
+    Failed(String),
+    /// Stdout was closed by its reader: nothing more to say, exit 0.
+    StdoutClosed,
+}
+
+impl CliError {
+    pub fn failed(message: impl Into<String>) -> CliError {
+        CliError::Failed(message.into())
+    }
+}
+
+impl From<String> for CliError {
+    fn from(message: String) -> CliError {
+        CliError::Failed(message)
+    }
+}
+
+/// A write error on stdout: a closed pipe is a normal end, anything else a failure.
+fn write_error(e: std::io::Error) -> CliError {
+    if e.kind() == ErrorKind::BrokenPipe {
+        CliError::StdoutClosed
+    } else {
+        CliError::Failed(format!("cannot write to stdout: {e}"))
+    }
+}
+
+/// Buffered stdout that reports a closed pipe as [`CliError::StdoutClosed`].
+pub struct Out {
+    w: BufWriter<Stdout>,
+}
+
+impl Default for Out {
+    fn default() -> Self {
+        Out { w: BufWriter::new(std::io::stdout()) }
+    }
+}
+
+impl Out {
+    /// Writes `text` and a newline.
+    pub fn line(&mut self, text: &str) -> Result<(), CliError> {
+        writeln!(self.w, "{text}").map_err(write_error)
+    }
+
+    /// Writes `text` as it is (a rendered table ends with its own newline).
+    pub fn text(&mut self, text: &str) -> Result<(), CliError> {
+        self.w.write_all(text.as_bytes()).map_err(write_error)
+    }
+
+    /// Pushes what is buffered to the reader.
+    pub fn flush(&mut self) -> Result<(), CliError> {
+        self.w.flush().map_err(write_error)
+    }
+
+    /// `value` as indented JSON (`-o json`), or what `human` makes of it.
+    pub fn show<T: Serialize>(
+        &mut self,
+        format: Format,
+        value: &T,
+        human: impl FnOnce(&T) -> String,
+    ) -> Result<(), CliError> {
+        match format {
+            Format::Json => self.line(&pretty(value)),
+            Format::Table => self.text(&ensure_newline(human(value))),
+        }
+    }
+}
+
+/// `value` as indented JSON.
+pub fn pretty<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"cannot encode: {e}\"}}"))
+}
+
+/// `value` as JSON on one line (JSON Lines).
+pub fn compact<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\": \"cannot encode: {e}\"}}"))
+}
+
+fn ensure_newline(mut s: String) -> String {
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
+
+/// Columns aligned on their widest cell (in characters), two spaces apart; a header row in
+/// capitals. The last column is not padded, so no line ends in spaces.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Table {
+        Table { header: header.iter().map(|h| h.to_uppercase()).collect(), rows: Vec::new() }
+    }
+
+    /// Adds a row; missing cells are blank, extra cells are dropped.
+    pub fn row(&mut self, mut cells: Vec<String>) {
+        cells.resize(self.header.len(), String::new());
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let widths = self.widths();
+        let mut out = String::new();
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            out.push_str(&render_row(row, &widths));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn widths(&self) -> Vec<usize> {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        widths
+    }
+}
+
+fn render_row(row: &[String], widths: &[usize]) -> String {
+    let mut line = String::new();
+    for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+        if i > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(cell);
+        if i + 1 < row.len() {
+            line.push_str(&" ".repeat(width.saturating_sub(cell.chars().count())));
+        }
+    }
+    line.trim_end().to_string()
+}
+
+/// `name: value` lines with the values aligned, for the header of a describe.
+pub fn fields(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.chars().count() + 1).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in pairs {
+        let key = format!("{k}:");
+        out.push_str(format!("{key:<width$}  {v}").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A node list as `1,2,3` (`-` when empty).
+pub fn ids(ids: &[u64]) -> String {
+    if ids.is_empty() {
+        return "-".into();
+    }
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// An optional value, `-` when absent.
+pub fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_and_trims_line_ends() {
+        let mut t = Table::new(&["partition", "leader", "isr"]);
+        t.row(vec!["0".into(), "1".into(), "1,2,3".into()]);
+        t.row(vec!["10".into(), "-".into(), "-".into()]);
+        let expected = "PARTITION  LEADER  ISR\n0          1       1,2,3\n10         -       -\n";
+        assert_eq!(t.render(), expected);
+    }
+
+    #[test]
+    fn table_widens_for_long_cells_and_pads_short_rows() {
+        let mut t = Table::new(&["name", "engine"]);
+        t.row(vec!["a-very-long-topic".into()]);
+        t.row(vec!["é".into(), "memory".into(), "dropped".into()]);
+        assert_eq!(t.render(), "NAME               ENGINE\na-very-long-topic\né                  memory\n");
+    }
+
+    #[test]
+    fn fields_align_values() {
+        let s = fields(&[("topic", "orders".into()), ("partitions", "3".into()), ("retention", String::new())]);
+        assert_eq!(s, "topic:       orders\npartitions:  3\nretention:\n");
+    }
+
+    #[test]
+    fn id_lists_and_absent_values() {
+        assert_eq!(ids(&[1, 2, 3]), "1,2,3");
+        assert_eq!(ids(&[]), "-");
+        assert_eq!(opt(Some(4)), "4");
+        assert_eq!(opt::<u64>(None), "-");
+    }
+
+    #[test]
+    fn a_closed_pipe_is_a_quiet_end() {
+        let e = write_error(std::io::Error::from(ErrorKind::BrokenPipe));
+        assert_eq!(e, CliError::StdoutClosed);
+        assert!(matches!(write_error(std::io::Error::from(ErrorKind::Other)), CliError::Failed(_)));
+    }
+}
