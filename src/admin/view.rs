@@ -196,7 +196,7 @@ impl BindingView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::records::Engine;
+    use crate::meta::records::{Engine, Role};
 
     fn topic() -> TopicRecord {
         TopicRecord {
@@ -262,5 +262,36 @@ mod tests {
             r#""high_watermark":4,"start_offset":0,"next_offset":4}"#
         );
         assert_eq!(serde_json::to_string(&page).unwrap(), expected);
+    }
+
+    #[test]
+    fn cluster_schema_is_stable() {
+        let meta = MetaStatus {
+            id: 1,
+            state: "Leader".into(),
+            term: 3,
+            leader: Some(1),
+            last_log_index: Some(9),
+            last_applied: Some(9),
+            voters: vec![1, 2, 3],
+            learners: vec![],
+            members: [(1, "127.0.0.1:7101".to_string())].into_iter().collect(),
+        };
+        let node = NodeRecord {
+            id: 1,
+            addr: "127.0.0.1:7101".into(),
+            roles: vec![Role::Meta, Role::Broker, Role::Storage],
+            alive: true,
+            kafka_addr: Some("127.0.0.1:9092".into()),
+            kafka_tls_addr: None,
+        };
+        let c = ClusterView { node_id: 1, meta: Some(meta), nodes: Some(vec![node]), nodes_error: None };
+        let expected = concat!(
+            r#"{"node_id":1,"meta":{"id":1,"state":"Leader","term":3,"leader":1,"last_log_index":9,"last_applied":9,"#,
+            r#""voters":[1,2,3],"learners":[],"members":{"1":"127.0.0.1:7101"}},"nodes":[{"id":1,"addr":"127.0.0.1:7101","#,
+            r#""roles":["meta","broker","storage"],"alive":true,"kafka_addr":"127.0.0.1:9092","kafka_tls_addr":null}],"#,
+            r#""nodes_error":null}"#
+        );
+        assert_eq!(serde_json::to_string(&c).unwrap(), expected);
     }
 }
