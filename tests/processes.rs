@@ -320,6 +320,31 @@ fn cli_shows_tables_and_json_and_consumes_every_page_then_stops() {
     assert!(ok && out.is_empty(), "nothing in the future: {out}");
     let (ok, out, _) = cli(&p.admin, &["consume", "events", "--partition", "1"]);
     assert!(ok && out.is_empty(), "an empty partition ends at once: {out}");
+    let (ok, out, _) = cli(&p.admin, &["topic", "describe", "events"]);
+    assert!(ok && out.contains("retention:") && out.contains("unlimited"), "{out}");
+
+    // --follow keeps tailing past the high watermark: a record produced later arrives.
+    let mut follower = Command::new(KEEL)
+        .args(["consume", "events", "--partition", "1", "--follow", "--admin", &p.admin])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let follower_out = follower.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(follower_out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (ok, out, err) = cli(&p.admin, &["produce", "events", "--partition", "1", "late"]);
+    assert!(ok, "{out} {err}");
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    let _ = follower.kill();
+    let _ = follower.wait();
+    reader.join().unwrap();
+    assert_eq!(line.as_deref(), Ok("0\tlate"), "the follower prints what is produced after it started");
 
     // `keel consume events | head -n 3`: the reader goes away; a quiet exit, status 0.
     let mut child = Command::new(KEEL)

@@ -78,35 +78,18 @@ pub fn status_text(c: &ClusterView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keel::meta::records::{NodeRecord, Role};
 
+    /// The status as the admin API answers it (docs/admin-api.md, "cluster").
     #[test]
     fn status_renders_the_meta_view_and_a_node_table() {
-        let meta = MetaStatus {
-            id: 1,
-            state: "Leader".into(),
-            term: 3,
-            leader: Some(1),
-            last_log_index: Some(9),
-            last_applied: Some(9),
-            voters: vec![1, 2],
-            learners: vec![],
-            members: Default::default(),
-        };
-        let node = |id, alive| NodeRecord {
-            id,
-            addr: format!("127.0.0.1:710{id}"),
-            roles: vec![Role::Meta, Role::Storage],
-            alive,
-            kafka_addr: None,
-            kafka_tls_addr: None,
-        };
-        let c = ClusterView {
-            node_id: 1,
-            meta: Some(meta),
-            nodes: Some(vec![node(1, true), node(2, false)]),
-            nodes_error: None,
-        };
+        let json = concat!(
+            r#"{"node_id":1,"meta":{"id":1,"state":"Leader","term":3,"leader":1,"last_log_index":9,"last_applied":9,"#,
+            r#""voters":[1,2],"learners":[],"members":{}},"nodes":["#,
+            r#"{"id":1,"addr":"127.0.0.1:7101","roles":["meta","storage"],"alive":true,"kafka_addr":null,"kafka_tls_addr":null},"#,
+            r#"{"id":2,"addr":"127.0.0.1:7102","roles":["meta","storage"],"alive":false,"kafka_addr":null,"kafka_tls_addr":null}"#,
+            r#"],"nodes_error":null}"#
+        );
+        let c: ClusterView = serde_json::from_str(json).unwrap();
         let expected = "\
 node:          1
 meta state:    Leader

@@ -180,6 +180,25 @@ pub fn ids(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// Milliseconds in the largest unit that divides them exactly: `7d`, `2h`, `15m`, `90s`,
+/// `1500ms` (the units `--from-time` takes).
+pub fn duration_ms(ms: u64) -> String {
+    let units = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)];
+    match units.iter().find(|(_, unit)| ms > 0 && ms % unit == 0) {
+        Some((name, unit)) => format!("{}{name}", ms / unit),
+        None => format!("{ms}ms"),
+    }
+}
+
+/// Bytes in the largest binary unit that divides them exactly: `1GiB`, `512KiB`, `1000B`.
+pub fn bytes(n: u64) -> String {
+    let units = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    match units.iter().find(|(_, unit)| n > 0 && n % unit == 0) {
+        Some((name, unit)) => format!("{}{name}", n / unit),
+        None => format!("{n}B"),
+    }
+}
+
 /// An optional value, `-` when absent.
 pub fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
@@ -218,6 +237,20 @@ mod tests {
         assert_eq!(ids(&[]), "-");
         assert_eq!(opt(Some(4)), "4");
         assert_eq!(opt::<u64>(None), "-");
+    }
+
+    #[test]
+    fn durations_and_sizes_in_exact_units() {
+        assert_eq!(duration_ms(86_400_000), "1d");
+        assert_eq!(duration_ms(7_200_000), "2h");
+        assert_eq!(duration_ms(60_000), "1m");
+        assert_eq!(duration_ms(90_000), "90s");
+        assert_eq!(duration_ms(1_500), "1500ms");
+        assert_eq!(duration_ms(0), "0ms");
+        assert_eq!(bytes(1 << 30), "1GiB");
+        assert_eq!(bytes(3 << 20), "3MiB");
+        assert_eq!(bytes(1000), "1000B");
+        assert_eq!(bytes(0), "0B");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use keel::admin::view::{BindingView, Deleted, TopicList, TopicView, KIND_BINDING
 use serde_json::{json, Value};
 
 use super::admin::{segment, Admin};
-use super::output::{fields, ids, opt, CliError, Format, Out, Table};
+use super::output::{bytes, duration_ms, fields, ids, opt, CliError, Format, Out, Table};
 
 #[derive(Subcommand)]
 pub enum TopicCommand {
@@ -136,13 +136,13 @@ fn shard_table(t: &TopicView) -> String {
     table.render()
 }
 
-/// Retention as set: time and size, `unlimited` when neither.
+/// Retention as set: by time, by size (whichever comes first), `unlimited` when neither.
 fn retention(t: &TopicView) -> String {
     match (t.retention_ms, t.retention_bytes) {
         (None, None) => "unlimited".into(),
-        (Some(ms), None) => format!("{ms} ms"),
-        (None, Some(b)) => format!("{b} bytes"),
-        (Some(ms), Some(b)) => format!("{ms} ms, {b} bytes"),
+        (Some(ms), None) => duration_ms(ms),
+        (None, Some(b)) => bytes(b),
+        (Some(ms), Some(b)) => format!("{} or {}", duration_ms(ms), bytes(b)),
     }
 }
 
@@ -191,7 +191,7 @@ engine:                   segment
 partitions:               2
 replication factor:       3
 min in-sync replicas:     2
-retention:                60000 ms
+retention:                1m
 unclean leader election:  no
 version:                  1
 
@@ -207,7 +207,7 @@ PARTITION  LEADER  EPOCH  REPLICAS  ISR  HW    LOG START  LOG END
         let list = TopicList { topics: vec![topic()] };
         let expected = "\
 NAME    PARTITIONS  RF  MIN-ISR  ENGINE   RETENTION  VERSION
-orders  2           3   2        segment  60000 ms   1
+orders  2           3   2        segment  1m         1
 ";
         assert_eq!(list_table(&list), expected);
         assert_eq!(created(&topic()), "created topic orders (2 partitions, rf 3, min in-sync 2, engine segment)");
