@@ -183,19 +183,19 @@ pub fn ids(ids: &[u64]) -> String {
 /// Milliseconds in the largest unit that divides them exactly: `7d`, `2h`, `15m`, `90s`,
 /// `1500ms` (the units `--from-time` takes).
 pub fn duration_ms(ms: u64) -> String {
-    let units = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)];
-    match units.iter().find(|(_, unit)| ms > 0 && ms % unit == 0) {
-        Some((name, unit)) => format!("{}{name}", ms / unit),
-        None => format!("{ms}ms"),
-    }
+    exact_unit(ms, &[("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)], "ms")
 }
 
 /// Bytes in the largest binary unit that divides them exactly: `1GiB`, `512KiB`, `1000B`.
 pub fn bytes(n: u64) -> String {
-    let units = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    match units.iter().find(|(_, unit)| n > 0 && n % unit == 0) {
+    exact_unit(n, &[("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)], "B")
+}
+
+/// `n` in the first of `units` (largest first) that divides it, else in the base unit.
+fn exact_unit(n: u64, units: &[(&str, u64)], base: &str) -> String {
+    match units.iter().find(|(_, unit)| n > 0 && n.is_multiple_of(*unit)) {
         Some((name, unit)) => format!("{}{name}", n / unit),
-        None => format!("{n}B"),
+        None => format!("{n}{base}"),
     }
 }
 
