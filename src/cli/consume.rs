@@ -21,7 +21,9 @@ const IDLE_PAUSE: Duration = Duration::from_millis(200);
 /// `keel consume`'s options.
 #[derive(clap::Args)]
 pub struct ConsumeArgs {
+    /// The topic (or binding) to read.
     topic: String,
+    /// The partition to read.
     #[arg(long, default_value_t = 0)]
     partition: u32,
     /// The first offset to read (default: the log start).

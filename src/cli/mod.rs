@@ -60,8 +60,10 @@ enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
-    /// Print the committed records of a topic partition, from the log start (or --offset,
-    /// or --from-time) up to the high watermark at start, then exit (--follow: keep tailing).
+    /// Print the committed records of a partition up to its high watermark, then exit.
+    ///
+    /// Reads from the log start (or --offset, or --from-time) up to the high watermark seen
+    /// when it starts, paging through the admin API; --follow keeps tailing instead.
     Consume {
         #[command(flatten)]
         args: consume::ConsumeArgs,
@@ -82,7 +84,9 @@ enum Command {
     },
     /// Print a `[[mqtt.users]]` entry for USERNAME, its password read from stdin (one line).
     Passwd { username: String },
-    /// Print the completion script of a shell (e.g. `keel completions bash > /etc/bash_completion.d/keel`).
+    /// Print the completion script of a shell.
+    ///
+    /// e.g. `keel completions bash > ~/.local/share/bash-completion/completions/keel`.
     Completions { shell: clap_complete::Shell },
 }
 

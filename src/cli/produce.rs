@@ -10,10 +10,12 @@ use super::output::{CliError, Format, Out};
 /// `keel produce`'s options.
 #[derive(clap::Args)]
 pub struct ProduceArgs {
+    /// The topic to append to.
     topic: String,
     /// The records' values.
     #[arg(required = true)]
     values: Vec<String>,
+    /// The partition to append to.
     #[arg(long, default_value_t = 0)]
     partition: u32,
 }
