@@ -276,8 +276,9 @@ fn cli_shows_tables_and_json_and_consumes_every_page_then_stops() {
         line.split_whitespace().map(str::to_string).collect()
     };
     assert!(out.lines().any(|l| l.starts_with("PARTITION  LEADER  EPOCH  REPLICAS  ISR")), "{out}");
-    assert_eq!(row("0")[5..], [N.to_string(), "0".into(), N.to_string()], "HW, log start, log end: {out}");
-    assert_eq!(row("1")[5..], ["0", "0", "0"], "{out}");
+    assert_eq!(row("0")[5..8], [N.to_string(), "0".into(), N.to_string()], "HW, log start, log end: {out}");
+    assert!(row("0")[8].ends_with("MiB"), "size: {out}");
+    assert_eq!(row("1")[5..], ["0", "0", "0", "0B"], "{out}");
     let (ok, out, err) = cli(&p.admin, &["topic", "describe", "events", "-o", "json"]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -286,6 +287,7 @@ fn cli_shows_tables_and_json_and_consumes_every_page_then_stops() {
         (Some("topic"), Some("events"), Some(2))
     );
     assert_eq!(v["shards"][0]["high_watermark"].as_u64(), Some(N as u64), "{out}");
+    assert!(v["shards"][0]["stored_bytes"].as_u64() > Some(100 * N as u64), "{out}");
     assert!(v.get("Topic").is_none() && !out.contains("\"Topic\""), "no enum wrapper: {out}");
     let (ok, out, _) = cli(&p.admin, &["topic", "list", "-o", "json"]);
     let v: Value = serde_json::from_str(&out).unwrap();

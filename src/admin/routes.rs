@@ -153,7 +153,7 @@ async fn describe_topic(state: &AdminState, name: &str) -> Response {
     }
 }
 
-/// Each shard's high watermark, log start and log end, asked of its leader (`None` if it does
+/// Each shard's high watermark, log start and end and stored bytes, asked of its leader (`None` if it does
 /// not answer soon): they live on the storage nodes, not in meta. One empty read per shard.
 async fn shard_offsets(state: &AdminState, t: &TopicRecord) -> Vec<(u32, Option<ShardOffsets>)> {
     let quick = ClientConfig { call_timeout_ms: 1_000, delivery_timeout_ms: 2_000, ..ClientConfig::default() };
@@ -166,6 +166,7 @@ async fn shard_offsets(state: &AdminState, t: &TopicRecord) -> Vec<(u32, Option<
             high_watermark: r.high_watermark,
             log_start_offset: r.start_offset,
             log_end_offset: r.log_end,
+            stored_bytes: r.stored_bytes,
         });
         out.push((shard.partition, offsets));
     }

@@ -58,6 +58,9 @@ pub struct ShardView {
     pub log_start_offset: Option<u64>,
     /// The leader's log end (at or past the high watermark); `null` as above.
     pub log_end_offset: Option<u64>,
+    /// The bytes the leader stores for the shard (encoded batches, every tier); `null` as
+    /// above, or when its engine does not know (rocksdb).
+    pub stored_bytes: Option<u64>,
 }
 
 /// The log offsets of a shard, asked of its leader.
@@ -66,6 +69,7 @@ pub struct ShardOffsets {
     pub high_watermark: u64,
     pub log_start_offset: u64,
     pub log_end_offset: u64,
+    pub stored_bytes: Option<u64>,
 }
 
 /// A binding: Kafka topic `name` is a view of the records of `topic` whose MQTT topic matches
@@ -183,6 +187,7 @@ impl ShardView {
             high_watermark: offsets.map(|o| o.high_watermark),
             log_start_offset: offsets.map(|o| o.log_start_offset),
             log_end_offset: offsets.map(|o| o.log_end_offset),
+            stored_bytes: offsets.and_then(|o| o.stored_bytes),
         }
     }
 }
@@ -224,13 +229,14 @@ mod tests {
     /// The schema of docs/admin-api.md, byte for byte: a change here is a change of the API.
     #[test]
     fn topic_view_schema_is_stable() {
-        let offsets = ShardOffsets { high_watermark: 10, log_start_offset: 0, log_end_offset: 12 };
+        let offsets =
+            ShardOffsets { high_watermark: 10, log_start_offset: 0, log_end_offset: 12, stored_bytes: Some(640) };
         let v = TopicView::new(&topic(), |_| Some(offsets));
         let expected = concat!(
             r#"{"kind":"topic","name":"orders","partitions":1,"replication_factor":3,"engine":"segment","#,
             r#""retention_ms":null,"retention_bytes":1024,"min_insync_replicas":2,"unclean_leader_election":false,"#,
             r#""version":2,"bindings":{},"shards":[{"partition":0,"leader":1,"epoch":4,"replicas":[1,2,3],"#,
-            r#""isr":[1,2],"high_watermark":10,"log_start_offset":0,"log_end_offset":12}]}"#
+            r#""isr":[1,2],"high_watermark":10,"log_start_offset":0,"log_end_offset":12,"stored_bytes":640}]}"#
         );
         assert_eq!(serde_json::to_string(&v).unwrap(), expected);
         let back: TopicView = serde_json::from_str(expected).unwrap();

@@ -191,6 +191,21 @@ pub fn bytes(n: u64) -> String {
     exact_unit(n, &[("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)], "B")
 }
 
+/// A size to a tenth of its unit: `512B`, `1.5KiB`, `20.0MiB`.
+pub fn size(n: u64) -> String {
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1}{}", units[unit])
+}
+
 /// `n` in the first of `units` (largest first) that divides it, else in the base unit.
 fn exact_unit(n: u64, units: &[(&str, u64)], base: &str) -> String {
     match units.iter().find(|(_, unit)| n > 0 && n.is_multiple_of(*unit)) {
@@ -251,6 +266,10 @@ mod tests {
         assert_eq!(bytes(3 << 20), "3MiB");
         assert_eq!(bytes(1000), "1000B");
         assert_eq!(bytes(0), "0B");
+        assert_eq!(size(512), "512B");
+        assert_eq!(size(1536), "1.5KiB");
+        assert_eq!(size(20 << 20), "20.0MiB");
+        assert_eq!(size(u64::MAX), "16777216.0TiB");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use keel::admin::view::{BindingView, Deleted, TopicList, TopicView, KIND_BINDING
 use serde_json::{json, Value};
 
 use super::admin::{segment, Admin};
-use super::output::{bytes, duration_ms, fields, ids, opt, CliError, Format, Out, Table};
+use super::output::{bytes, duration_ms, fields, ids, opt, size, CliError, Format, Out, Table};
 
 #[derive(Subcommand)]
 pub enum TopicCommand {
@@ -29,7 +29,7 @@ pub enum TopicCommand {
     /// List topics.
     List,
     /// Show a topic: its settings, and per partition its leader, epoch, replicas, in-sync
-    /// replicas, high watermark and log start and end.
+    /// replicas, high watermark, log start and end, and stored size.
     Describe { name: String },
     /// Delete a topic.
     Delete { name: String },
@@ -120,7 +120,8 @@ pub fn describe(t: &TopicView) -> String {
 }
 
 fn shard_table(t: &TopicView) -> String {
-    let mut table = Table::new(&["partition", "leader", "epoch", "replicas", "isr", "hw", "log start", "log end"]);
+    let mut table =
+        Table::new(&["partition", "leader", "epoch", "replicas", "isr", "hw", "log start", "log end", "size"]);
     for s in &t.shards {
         table.row(vec![
             s.partition.to_string(),
@@ -131,6 +132,7 @@ fn shard_table(t: &TopicView) -> String {
             opt(s.high_watermark),
             opt(s.log_start_offset),
             opt(s.log_end_offset),
+            opt(s.stored_bytes.map(size)),
         ]);
     }
     table.render()
@@ -166,6 +168,7 @@ mod tests {
             high_watermark: hw,
             log_start_offset: hw.map(|_| 0),
             log_end_offset: hw,
+            stored_bytes: hw.map(|hw| hw * 100),
         };
         TopicView {
             kind: "topic".into(),
@@ -195,9 +198,9 @@ retention:                1m
 unclean leader election:  no
 version:                  1
 
-PARTITION  LEADER  EPOCH  REPLICAS  ISR  HW    LOG START  LOG END
-0          1       2      1,2,3     1    1500  0          1500
-1          -       2      1,2,3     -    -     -          -
+PARTITION  LEADER  EPOCH  REPLICAS  ISR  HW    LOG START  LOG END  SIZE
+0          1       2      1,2,3     1    1500  0          1500     146.5KiB
+1          -       2      1,2,3     -    -     -          -        -
 ";
         assert_eq!(describe(&topic()), expected);
     }
