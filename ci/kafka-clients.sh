@@ -177,14 +177,14 @@ if node_mqtt="127.0.0.1:$mqtt_port" node_admin="${admin#http://}" start_nodes br
   echo "== kafka clients: one log, two views (MQTT and Kafka)"
   bound=""
   for _ in $(seq 1 60); do
-    if "$keel" topic describe sensors --admin "$admin" 2>/dev/null | grep -q '"filter": "sensors/#"'; then
+    if "$keel" topic describe sensors -o json --admin "$admin" 2>/dev/null | grep -q '"filter": "sensors/#"'; then
       bound=yes
       break
     fi
     sleep 0.5
   done
   if [ -n "$bound" ] && "$keel" binding create alerts 'alerts/+/high' --admin "$admin" >/dev/null &&
-    "$keel" topic describe alerts --admin "$admin" | grep -q '"filter": "alerts/+/high"'; then
+    "$keel" topic describe alerts -o json --admin "$admin" | grep -q '"filter": "alerts/+/high"'; then
     if ! timeout 300 python3 tests/kafka_clients/bridge.py --bootstrap "$bootstrap" --mqtt-port "$mqtt_port" 2>&1 | grep -v '^%'; then
       status=1
       logs bridge

@@ -389,7 +389,7 @@ fn console_pages_show_the_cluster_in_a_real_browser() {
     // One topic: its shards with the leaders the API reports.
     session.open(&base, "/topics/orders", "topic");
     let (_, t) = admin(&base, "GET", "/api/topics/orders", None);
-    let shards = t["Topic"]["shards"].as_array().expect("shards").clone();
+    let shards = t["shards"].as_array().expect("shards").clone();
     assert_eq!(session.js("return document.querySelectorAll('tr[data-partition]').length"), json!(shards.len()));
     for s in &shards {
         let p = &s["partition"];

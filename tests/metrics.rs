@@ -73,6 +73,8 @@ fn data_paths_show_up_in_the_metrics() {
         "keel_storage_request_duration_seconds_count{method=\"shard.produce\"}",
         "keel_shard_high_watermark{topic=\"m\",partition=\"0\"}",
         "keel_shard_leader{topic=\"m\",partition=\"0\"}",
+        "keel_shard_stored_bytes{topic=\"m\",partition=\"0\"}",
+        "keel_engine_stored_bytes{engine=\"segment\"}",
         "keel_mqtt_packets_received_total{packet=\"CONNECT\"}",
         "keel_mqtt_packets_received_total{packet=\"PUBLISH\"}",
         "keel_mqtt_packets_sent_total{packet=\"PUBACK\"}",

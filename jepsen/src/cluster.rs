@@ -264,7 +264,7 @@ impl Cluster {
         else {
             return Vec::new();
         };
-        let mut leaders: Vec<u64> = topics["Topics"]
+        let mut leaders: Vec<u64> = topics["topics"]
             .as_array()
             .into_iter()
             .flatten()
@@ -278,14 +278,10 @@ impl Cluster {
     }
 }
 
-/// How many nodes the cluster status lists alive.
+/// How many nodes the cluster status (`GET /api/cluster`) lists alive.
 fn alive_nodes(status: &Value) -> usize {
-    let nodes = status.get("nodes").and_then(|n| n.get("Nodes")).or_else(|| status.get("nodes"));
-    match nodes {
-        Some(Value::Array(a)) => a.iter().filter(|n| n["alive"].as_bool().unwrap_or(false)).count(),
-        Some(Value::Object(m)) => m.values().filter(|n| n["alive"].as_bool().unwrap_or(false)).count(),
-        _ => 0,
-    }
+    let nodes = status["nodes"].as_array().map(Vec::as_slice).unwrap_or_default();
+    nodes.iter().filter(|n| n["alive"].as_bool().unwrap_or(false)).count()
 }
 
 impl Drop for Cluster {

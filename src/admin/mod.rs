@@ -9,6 +9,7 @@ pub mod http;
 pub use crate::metrics;
 mod routes;
 mod ui;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,14 +1,15 @@
 //! The admin API's routes.
 
 use crate::client::ClientConfig;
-use crate::rpc::shard::OffsetSpec;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::{Request, Response};
+use super::view::{BindingView, ClusterView, Deleted, ShardOffsets, TopicList, TopicView};
 use super::AdminState;
+use crate::meta::bindings::Target;
 use crate::meta::command::{MetaCommand, MetaError, MetaOk, MetaQuery, QueryResult, TopicSpec};
-use crate::meta::records::Engine;
+use crate::meta::records::{Engine, TopicRecord};
 use crate::meta::{MemberChange, MetaApiError, WriteOk};
 
 /// The body of `POST /api/topics`.
@@ -96,21 +97,13 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
         },
         ("GET", ["ui"]) => super::ui::asset("index.html"),
         ("GET", ["ui", file]) => super::ui::asset(file),
-        ("GET", ["api", "mqtt", "sessions"]) => {
-            query(state, MetaQuery::MqttSessions { limit: MQTT_SESSIONS_MAX }).await
-        }
+        ("GET", ["api", "mqtt", "sessions"]) => mqtt_sessions(state).await,
         ("GET", ["api", "cluster"]) => cluster_status(state).await,
         ("POST", ["api", "cluster", "members"]) => add_member(state, &req.body).await,
         ("DELETE", ["api", "cluster", "members", id]) => remove_member(state, id).await,
-        ("GET", ["api", "topics"]) => query(state, MetaQuery::Topics).await,
+        ("GET", ["api", "topics"]) => list_topics(state).await,
         ("POST", ["api", "topics"]) => create_topic(state, &req.body).await,
-        ("GET", ["api", "topics", name]) => {
-            match state.meta_client.query(&MetaQuery::Topic { name: name.to_string() }).await {
-                Ok(QueryResult::Topic(None)) => describe_binding(state, name).await,
-                Ok(r) => Response::json(200, &with_high_watermarks(state, name, to_json(&r)).await),
-                Err(e) => api_error(&e),
-            }
-        }
+        ("GET", ["api", "topics", name]) => describe_topic(state, name).await,
         ("POST", ["api", "topics", name, "partitions", p, "records"]) => match p.parse() {
             Ok(p) => super::data::produce(state, name, p, &req.body).await,
             Err(_) => Response::error(400, format!("{p:?} is not a partition")),
@@ -119,33 +112,82 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
             Ok(p) => super::data::read(state, name, p, query_string).await,
             Err(_) => Response::error(400, format!("{p:?} is not a partition")),
         },
+        ("GET", ["api", "topics", name, "partitions", p, "offsets"]) => match p.parse() {
+            Ok(p) => super::data::offset_for_time(state, name, p, query_string).await,
+            Err(_) => Response::error(400, format!("{p:?} is not a partition")),
+        },
         ("PUT", ["api", "topics", name, "config"]) => match serde_json::from_slice::<UpdateConfig>(&req.body) {
             Ok(u) => write(state, update_topic(name, u)).await,
             Err(e) => Response::error(400, format!("bad config: {e}")),
         },
         ("DELETE", ["api", "topics", name]) => write(state, MetaCommand::DeleteTopic { name: name.to_string() }).await,
         ("POST", ["api", "bindings"]) => match serde_json::from_slice::<CreateBinding>(&req.body) {
-            Ok(b) => write(state, bind(b.kafka_topic, Some(b.filter))).await,
+            Ok(b) => create_binding(state, b).await,
             Err(e) => Response::error(400, format!("bad binding: {e}")),
         },
-        ("DELETE", ["api", "bindings", name]) => write(state, bind(name.to_string(), None)).await,
+        ("DELETE", ["api", "bindings", name]) => match write_command(state, bind(name.to_string(), None)).await {
+            Ok(_) => Response::json(200, &to_json(&Deleted { deleted: name.to_string() })),
+            Err(resp) => resp,
+        },
         (_, ["health" | "metrics"]) | (_, ["api", ..]) => Response::error(405, "method not allowed here"),
         _ => Response::error(404, format!("no route {path}")),
     }
 }
 
-/// Adds each shard's high watermark, asked of its leader (`null` if it does not answer soon):
-/// the HW lives on the storage nodes, not in meta.
-async fn with_high_watermarks(state: &AdminState, topic: &str, mut v: Value) -> Value {
+/// `GET /api/topics`: every topic, without shard offsets (they would cost a call per shard).
+async fn list_topics(state: &AdminState) -> Response {
+    match state.meta_client.query(&MetaQuery::Topics).await {
+        Ok(QueryResult::Topics(topics)) => {
+            Response::json(200, &to_json(&TopicList { topics: topics.iter().map(TopicView::of).collect() }))
+        }
+        Ok(_) => Response::error(500, "meta answered another query"),
+        Err(e) => api_error(&e),
+    }
+}
+
+/// `GET /api/mqtt/sessions`: the first sessions by client id, and how many there are.
+async fn mqtt_sessions(state: &AdminState) -> Response {
+    match state.meta_client.query(&MetaQuery::MqttSessions { limit: MQTT_SESSIONS_MAX }).await {
+        Ok(QueryResult::MqttSessions { sessions, total }) => {
+            Response::json(200, &json!({ "sessions": sessions, "total": total }))
+        }
+        Ok(_) => Response::error(500, "meta answered another query"),
+        Err(e) => api_error(&e),
+    }
+}
+
+/// `GET /api/topics/{name}`: the topic with each shard's offsets, or the binding of that name.
+async fn describe_topic(state: &AdminState, name: &str) -> Response {
+    match state.meta_client.query(&MetaQuery::Topic { name: name.to_string() }).await {
+        Ok(QueryResult::Topic(None)) => describe_binding(state, name).await,
+        Ok(QueryResult::Topic(Some(t))) => {
+            let offsets = shard_offsets(state, &t).await;
+            let view = TopicView::new(&t, |p| offsets.iter().find(|(q, _)| *q == p).and_then(|(_, o)| *o));
+            Response::json(200, &to_json(&view))
+        }
+        Ok(_) => Response::error(500, "meta answered another query"),
+        Err(e) => api_error(&e),
+    }
+}
+
+/// Each shard's high watermark, log start and end and stored bytes, asked of its leader (`None` if it does
+/// not answer soon): they live on the storage nodes, not in meta. One empty read per shard.
+async fn shard_offsets(state: &AdminState, t: &TopicRecord) -> Vec<(u32, Option<ShardOffsets>)> {
     let quick = ClientConfig { call_timeout_ms: 1_000, delivery_timeout_ms: 2_000, ..ClientConfig::default() };
     let client = state.data.clone().with_config(quick);
-    let Some(shards) = v.pointer_mut("/Topic/shards").and_then(Value::as_array_mut) else { return v };
-    for shard in shards.iter_mut() {
-        let Some(p) = shard["partition"].as_u64().and_then(|p| u32::try_from(p).ok()) else { continue };
-        let hw = client.list_offsets(topic, p, OffsetSpec::Latest, 0).await.ok();
-        shard["high_watermark"] = json!(hw);
+    let mut out = Vec::with_capacity(t.shards.len());
+    for shard in &t.shards {
+        // At u64::MAX the leader reads nothing and answers only its offsets.
+        let read = client.fetch(&t.name, shard.partition, u64::MAX, 1, 0).await.ok();
+        let offsets = read.map(|r| ShardOffsets {
+            high_watermark: r.high_watermark,
+            log_start_offset: r.start_offset,
+            log_end_offset: r.log_end,
+            stored_bytes: r.stored_bytes,
+        });
+        out.push((shard.partition, offsets));
     }
-    v
+    out
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
@@ -158,20 +200,13 @@ fn health(state: &AdminState) -> Response {
 }
 
 async fn cluster_status(state: &AdminState) -> Response {
-    let local = state.meta.as_ref().map(|m| to_json(&m.status()));
-    let nodes = match state.meta_client.query(&MetaQuery::Nodes).await {
-        Ok(QueryResult::Nodes(n)) => to_json(&n),
-        Ok(_) => Value::Null,
-        Err(e) => json!({ "error": e.to_string() }),
+    let meta = state.meta.as_ref().map(|m| m.status());
+    let (nodes, nodes_error) = match state.meta_client.query(&MetaQuery::Nodes).await {
+        Ok(QueryResult::Nodes(n)) => (Some(n), None),
+        Ok(_) => (None, Some("meta answered another query".to_string())),
+        Err(e) => (None, Some(e.to_string())),
     };
-    Response::json(200, &json!({ "node_id": state.node_id, "meta": local, "nodes": nodes }))
-}
-
-async fn query(state: &AdminState, q: MetaQuery) -> Response {
-    match state.meta_client.query(&q).await {
-        Ok(r) => Response::json(200, &to_json(&r)),
-        Err(e) => api_error(&e),
-    }
+    Response::json(200, &to_json(&ClusterView { node_id: state.node_id, meta, nodes, nodes_error }))
 }
 
 async fn create_topic(state: &AdminState, body: &[u8]) -> Response {
@@ -207,10 +242,11 @@ async fn describe_binding(state: &AdminState, name: &str) -> Response {
         Ok(QueryResult::Topics(topics)) => {
             let all = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
             match crate::meta::bindings::resolve(&all, name) {
-                Some(target) => Response::json(
-                    200,
-                    &json!({ "Binding": { "name": name, "filter": target.filter, "topic": target.topic.name } }),
-                ),
+                Some(Target { topic, filter: Some(filter) }) => {
+                    Response::json(200, &to_json(&BindingView::new(name, filter, &topic.name)))
+                }
+                // Created since the first query: a topic after all.
+                Some(Target { topic, filter: None }) => Response::json(200, &to_json(&TopicView::of(topic))),
                 None => Response::error(404, format!("topic {name:?} does not exist")),
             }
         }
@@ -219,13 +255,38 @@ async fn describe_binding(state: &AdminState, name: &str) -> Response {
     }
 }
 
-async fn write(state: &AdminState, cmd: MetaCommand) -> Response {
-    match state.meta_client.write(&cmd).await {
-        Ok(WriteOk { result: Ok(ok), .. }) => {
-            let status =
-                if matches!(ok, MetaOk::Topic(_)) && matches!(cmd, MetaCommand::CreateTopic(_)) { 201 } else { 200 };
-            Response::json(status, &to_json(&ok))
+/// `POST /api/bindings`: the binding as it now is.
+async fn create_binding(state: &AdminState, b: CreateBinding) -> Response {
+    match write_command(state, bind(b.kafka_topic.clone(), Some(b.filter.clone()))).await {
+        Ok(_) => {
+            let view = BindingView::new(&b.kafka_topic, &b.filter, crate::broker::mqtt::namespace::TOPIC);
+            Response::json(200, &to_json(&view))
         }
+        Err(resp) => resp,
+    }
+}
+
+/// A topic command, answered with the topic as it now is (201 when created) or what is gone.
+async fn write(state: &AdminState, cmd: MetaCommand) -> Response {
+    let created = matches!(cmd, MetaCommand::CreateTopic(_));
+    let deleted = match &cmd {
+        MetaCommand::DeleteTopic { name } => Some(name.clone()),
+        _ => None,
+    };
+    match write_command(state, cmd).await {
+        Ok(MetaOk::Topic(t)) => Response::json(if created { 201 } else { 200 }, &to_json(&TopicView::of(&t))),
+        Ok(_) => match deleted {
+            Some(name) => Response::json(200, &to_json(&Deleted { deleted: name })),
+            None => Response::json(200, &json!({})),
+        },
+        Err(resp) => resp,
+    }
+}
+
+/// Writes `cmd` through meta; a refusal or a failure is the error response to send.
+async fn write_command(state: &AdminState, cmd: MetaCommand) -> Result<MetaOk, Response> {
+    match state.meta_client.write(&cmd).await {
+        Ok(WriteOk { result: Ok(ok), .. }) => Ok(ok),
         Ok(WriteOk { result: Err(e), .. }) => {
             let status = match e {
                 MetaError::TopicExists { .. }
@@ -235,9 +296,9 @@ async fn write(state: &AdminState, cmd: MetaCommand) -> Response {
                 MetaError::TopicNotFound { .. } => 404,
                 MetaError::Invalid { .. } | MetaError::NotEnoughNodes { .. } => 400,
             };
-            Response::error(status, e)
+            Err(Response::error(status, e))
         }
-        Err(e) => api_error(&e),
+        Err(e) => Err(api_error(&e)),
     }
 }
 

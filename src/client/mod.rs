@@ -88,6 +88,8 @@ pub struct Fetched {
     pub epoch_starts: Vec<(u64, u64)>,
     /// The serving replica's log end (at or past the HW).
     pub log_end: u64,
+    /// The bytes the serving replica stores for the shard, if its engine knows.
+    pub stored_bytes: Option<u64>,
 }
 
 impl Fetched {
@@ -190,6 +192,7 @@ impl DataClient {
                         start_offset: r.start_offset,
                         epoch_starts: r.epoch_starts.iter().map(|e| (e.epoch, e.start)).collect(),
                         log_end: r.log_end,
+                        stored_bytes: r.stored_bytes,
                     }),
                     Ok(r) => retry::on_code(Code::of(r.code), r.error, true),
                 }

@@ -41,6 +41,15 @@ pub struct ReplicaFigures {
     pub leader: bool,
     pub replicas: usize,
     pub in_sync: usize,
+    /// The topic's engine (`segment`, `object`, ...).
+    pub engine: String,
+    /// Bytes the replica stores, across tiers (`None`: the engine does not know cheaply).
+    pub stored_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EngineLabels {
+    pub engine: String,
 }
 
 pub struct ShardMetrics {
@@ -59,6 +68,9 @@ pub struct ShardMetrics {
     pub leader: Gauges,
     pub replicas: Gauges,
     pub in_sync_replicas: Gauges,
+    pub stored_bytes: Gauges,
+    /// Bytes stored by the replicas here, per engine (those whose engine knows).
+    pub engine_stored_bytes: Family<EngineLabels, Gauge>,
     /// Shards this node leads whose ISR is smaller than their replica set.
     pub under_replicated: Gauge,
     /// Shards of the cluster without a leader (every node reports the count its view holds).
@@ -84,6 +96,8 @@ impl ShardMetrics {
             leader: Family::default(),
             replicas: Family::default(),
             in_sync_replicas: Family::default(),
+            stored_bytes: Family::default(),
+            engine_stored_bytes: Family::default(),
             under_replicated: Gauge::default(),
             offline: Gauge::default(),
             tiering: TieringMetrics::register(r),
@@ -100,6 +114,7 @@ impl ShardMetrics {
             ("shard_leader", "1 if this node leads the shard", &m.leader),
             ("shard_replicas", "The shard's replica count", &m.replicas),
             ("shard_in_sync_replicas", "The shard's in-sync replicas", &m.in_sync_replicas),
+            ("shard_stored_bytes", "Bytes the replica stores, across tiers", &m.stored_bytes),
         ];
         for (name, help, family) in gauges {
             r.register(name, help, family.clone());
@@ -110,6 +125,11 @@ impl ShardMetrics {
             m.under_replicated.clone(),
         );
         r.register("shards_offline", "Shards of the cluster without a leader", m.offline.clone());
+        r.register(
+            "engine_stored_bytes",
+            "Bytes stored by the replicas here, by engine",
+            m.engine_stored_bytes.clone(),
+        );
         m
     }
 
@@ -128,10 +148,13 @@ impl ShardMetrics {
             &self.leader,
             &self.replicas,
             &self.in_sync_replicas,
+            &self.stored_bytes,
         ];
         for f in families {
             f.clear();
         }
+        self.engine_stored_bytes.clear();
+        let mut per_engine: std::collections::BTreeMap<&str, u64> = Default::default();
         for r in replicas {
             let l = ShardLabels { topic: r.topic.clone(), partition: r.partition };
             let set = |f: &Gauges, v: u64| {
@@ -144,6 +167,14 @@ impl ShardMetrics {
             set(&self.leader, u64::from(r.leader));
             set(&self.replicas, r.replicas as u64);
             set(&self.in_sync_replicas, r.in_sync as u64);
+            if let Some(bytes) = r.stored_bytes {
+                set(&self.stored_bytes, bytes);
+                *per_engine.entry(r.engine.as_str()).or_default() += bytes;
+            }
+        }
+        for (engine, bytes) in per_engine {
+            let labels = EngineLabels { engine: engine.to_string() };
+            self.engine_stored_bytes.get_or_create(&labels).set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
         let under = replicas.iter().filter(|r| r.leader && r.in_sync < r.replicas).count();
         self.under_replicated.set(under as i64);

@@ -245,6 +245,9 @@ pub struct ReadResponse {
     /// rather than being told it is out of range.
     #[prost(uint64, tag = "7")]
     pub log_end: u64,
+    /// The bytes the replica stores for the shard, when its engine knows them cheaply.
+    #[prost(uint64, optional, tag = "8")]
+    pub stored_bytes: Option<u64>,
 }
 
 /// What offset a [`ListOffsetsRequest`] asks for.

@@ -35,6 +35,8 @@ fn figures(store: &StoreNode, view: &ViewHandle) -> (Vec<ReplicaFigures>, usize)
             leader: shard.is_some_and(|s| s.leader == Some(store.node)),
             replicas: shard.map_or(0, |s| s.replicas.len()),
             in_sync: shard.map_or(0, |s| s.isr.len()),
+            engine: v.topics.get(&topic).map_or(String::new(), |t| format!("{:?}", t.engine).to_lowercase()),
+            stored_bytes: h.engine.stored_bytes(),
             topic,
             partition,
         });

@@ -147,6 +147,7 @@ impl StoreNode {
             code: Code::Ok as i32,
             epoch_starts,
             log_end: h.engine.end_offset(),
+            stored_bytes: h.engine.stored_bytes(),
         };
         Ok(resp.encode_to_vec().into())
     }

@@ -184,4 +184,9 @@ pub trait LogEngine: Send + Sync + 'static {
     /// the replication layer calls it with the high watermark. Engines that move data
     /// elsewhere (the object tier) move only committed records; the others ignore it.
     fn set_committed_end(&self, _offset: u64) {}
+    /// The bytes of the records stored (their encoded batches, across every tier), when the
+    /// engine knows them without reading anything; `None` when it does not.
+    fn stored_bytes(&self) -> Option<u64> {
+        None
+    }
 }

@@ -273,6 +273,10 @@ impl LogEngine for MemoryEngine {
         self.state().start()
     }
 
+    fn stored_bytes(&self) -> Option<u64> {
+        Some(self.state().segments.iter().map(Segment::bytes).sum())
+    }
+
     fn end_offset(&self) -> u64 {
         self.state().end()
     }

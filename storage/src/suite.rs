@@ -228,7 +228,11 @@ pub async fn retention_drops_only_whole_old_segments<H: Harness>(h: &mut H) {
     assert_eq!(e.apply_retention(5_500).await.expect("retention"), 0, "the old segment is not all committed");
     e.set_committed_end(e.end_offset());
     assert_eq!(e.apply_retention(500).await.expect("retention"), 0, "nothing is old yet");
+    let stored_before = e.stored_bytes();
     assert_eq!(e.apply_retention(5_500).await.expect("retention"), first_seal, "the first segment is too old");
+    if let (Some(before), Some(after)) = (stored_before, e.stored_bytes()) {
+        assert!(0 < after && after < before, "stored bytes shrink with retention: {before} -> {after}");
+    }
     assert_eq!(e.start_offset(), first_seal);
     for below in [0, first_seal - 1] {
         let r = e.read(below, 100).await;
@@ -288,6 +292,7 @@ pub async fn offset_for_time_finds_the_first_record_at_or_after<H: Harness>(h: &
 pub async fn empty_log_edge_cases<H: Harness>(h: &mut H) {
     let e = h.fresh(Limits { retention_bytes: Some(0), retention_ms: Some(0), ..Limits::default() }).await;
     assert_eq!((e.start_offset(), e.end_offset(), e.durable_end()), (0, 0, 0));
+    assert!(matches!(e.stored_bytes(), None | Some(0)), "an empty log stores nothing: {:?}", e.stored_bytes());
     assert!(e.read(0, 0).await.expect("read at the end").is_empty());
     assert!(matches!(e.read(1, 100).await, Err(LogError::OffsetOutOfRange { requested: 1, start: 0, end: 0 })));
     assert_eq!(e.sync().await.expect("sync"), 0);

@@ -42,7 +42,7 @@ fn request(key: &str, op: &TopicOp, rng: &mut impl Rng) -> (&'static str, String
 
 /// What an answer means for `op`; `None` when it does not say (the outcome is unknown).
 pub(crate) fn interpret(op: &TopicOp, status: u16, v: &Value) -> Option<TopicRet> {
-    let version = || v["Topic"]["version"].as_u64();
+    let version = || v["version"].as_u64();
     let error = v["error"].as_str().unwrap_or("");
     Some(match (op, status) {
         (TopicOp::Read, 200) => TopicRet::Value(Some(version()?)),
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn answers_map_to_the_models_results() {
-        let topic = json!({ "Topic": { "name": "jm-0", "version": 3 } });
+        let topic = json!({ "kind": "topic", "name": "jm-0", "version": 3 });
         assert_eq!(interpret(&TopicOp::Read, 200, &topic), Some(TopicRet::Value(Some(3))));
         assert_eq!(interpret(&TopicOp::Read, 404, &json!({})), Some(TopicRet::Value(None)));
         assert_eq!(interpret(&TopicOp::Cas { expected: 2 }, 200, &topic), Some(TopicRet::Swapped { new_version: 3 }));

@@ -69,8 +69,7 @@ pub fn qos2_stored_once(published: &[Published], log: &[(i32, i64, String)]) -> 
 /// Every record of the namespace log: (shard, offset, value).
 fn read_namespace_log(env: &Env) -> Result<Vec<(i32, i64, String)>, String> {
     let v = env.admin_until("GET", &format!("/api/topics/{NAMESPACE_TOPIC}"), None, &[200], Duration::from_secs(60))?;
-    let topic = v.get("Topic").unwrap_or(&v);
-    let shards = topic["partitions"].as_u64().ok_or_else(|| format!("no partition count in {v}"))? as u32;
+    let shards = v["partitions"].as_u64().ok_or_else(|| format!("no partition count in {v}"))? as u32;
     let path = |p: u32, offset: i64| format!("/api/topics/{NAMESPACE_TOPIC}/partitions/{p}/records?offset={offset}");
     let read = super::log::final_read(env, path, shards)?;
     Ok(read.into_iter().flat_map(|(p, records)| records.into_iter().map(move |(o, v)| (p, o, v))).collect())

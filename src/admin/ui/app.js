@@ -234,7 +234,7 @@ async function topics() {
   var r = await settle([getJson("/api/topics")]);
   var html = "<h1>Topics</h1>";
   if (failed(r[0])) return html + errorBox(r[0]);
-  var list = (r[0].Topics || []).slice().sort(function (a, b) { return a.name < b.name ? -1 : 1; });
+  var list = (r[0].topics || []).slice().sort(function (a, b) { return a.name < b.name ? -1 : 1; });
   html += table(["Name", "#Partitions", "#Replication", "Engine", "#Min ISR", "Retention", "Shards"], list.map(function (t) {
     var shards = t.shards || [];
     var offline = shards.filter(function (s) { return s.leader === null || s.leader === undefined; }).length;
@@ -252,12 +252,12 @@ async function topic(name) {
   var r = await settle([getJson("/api/topics/" + encodeURIComponent(name))]);
   var html = '<h1><a href="#/topics">Topics</a> / ' + esc(name) + "</h1>";
   if (failed(r[0])) return html + errorBox(r[0]);
-  if (r[0].Binding) {
-    var b = r[0].Binding;
+  if (r[0].kind === "binding") {
+    var b = r[0];
     return html + '<p class="note">A binding: the Kafka view of topic <a href="#/topics/' + encodeURIComponent(b.topic) + '">' + esc(b.topic) +
       "</a> for MQTT filter <code>" + esc(b.filter) + "</code>.</p>";
   }
-  var t = r[0].Topic || {};
+  var t = r[0];
   var m = latest() || [];
   var here = function (metric, p) {
     var v = sum(m, metric, { topic: name, partition: String(p) });
@@ -293,9 +293,9 @@ async function mqtt() {
   var m = latest() || [];
   html += '<div class="cards">' + card("Connections here", num(sum(m, "keel_mqtt_connections")), "mqtt-connections") +
     card("Sessions served here", num(sum(m, "keel_mqtt_sessions")), "mqtt-sessions-here") +
-    card("Sessions in the cluster", failed(r[0]) ? "–" : num((r[0].MqttSessions || {}).total), "mqtt-sessions-total") + "</div>";
+    card("Sessions in the cluster", failed(r[0]) ? "–" : num(r[0].total), "mqtt-sessions-total") + "</div>";
   if (failed(r[0])) return html + errorBox(r[0]);
-  var answer = r[0].MqttSessions || { sessions: [], total: 0 };
+  var answer = r[0];
   var list = answer.sessions || [];
   if (answer.total > list.length) html += '<p class="note">Showing the first ' + list.length + " of " + answer.total + " sessions (by client id).</p>";
   html += table(["Client id", "Broker", "Expiry", "Subscriptions", "Will"], list.map(function (s) {

@@ -191,6 +191,15 @@ impl LogEngine for ObjectEngine {
         self.local.end_offset()
     }
 
+    /// The local segments, and the remote ones wholly below them (a segment tiered but still
+    /// on disk counts once).
+    fn stored_bytes(&self) -> Option<u64> {
+        let local_start = self.local.start_offset();
+        let remote: u64 =
+            self.remote().manifest.segments.iter().filter(|s| s.end <= local_start).map(|s| s.bytes).sum();
+        Some(self.local.stored_bytes()?.saturating_add(remote))
+    }
+
     fn durable_end(&self) -> u64 {
         self.local.durable_end()
     }

@@ -218,6 +218,10 @@ impl LogEngine for SegmentEngine {
         self.state().start()
     }
 
+    fn stored_bytes(&self) -> Option<u64> {
+        Some(self.state().segments.iter().map(|s| s.bytes).sum())
+    }
+
     fn end_offset(&self) -> u64 {
         self.state().end()
     }
