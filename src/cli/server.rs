@@ -22,6 +22,10 @@ pub struct ServerArgs {
     /// This node's id (overrides the config file).
     #[arg(long)]
     node_id: Option<u64>,
+    /// Print the effective configuration (the file, the flags above, and every default) as
+    /// TOML, and exit without starting.
+    #[arg(long)]
+    print_config: bool,
 }
 
 /// The broker's TLS certificate and key, read once before the seam starts (like the config).
@@ -85,8 +89,18 @@ async fn object_tier(
     Ok(keel::node::ObjectTier { store, prefix, config: keel_storage::ObjectConfig::default() })
 }
 
-pub async fn server(args: ServerArgs) -> Result<(), String> {
+/// The effective configuration as TOML (what `--print-config` prints).
+fn effective_toml(config: &Config) -> Result<String, String> {
+    toml::to_string_pretty(config).map_err(|e| format!("cannot print the configuration: {e}"))
+}
+
+pub async fn server(args: ServerArgs) -> Result<(), super::output::CliError> {
     let config = load_config(&args)?;
+    if args.print_config {
+        let mut out = super::output::Out::default();
+        out.text(&effective_toml(&config)?)?;
+        return out.flush();
+    }
     keel::logging::init(&config.log, config.node_id)?;
     let disk =
         keel_rt::disk::RealDisk::new(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir))?;
@@ -113,7 +127,7 @@ pub async fn server(args: ServerArgs) -> Result<(), String> {
     node.shutdown().await;
     match fatal {
         None => Ok(()),
-        Some(why) => Err(format!("{why}; exiting so a supervisor can restart this node")),
+        Some(why) => Err(format!("{why}; exiting so a supervisor can restart this node").into()),
     }
 }
 
@@ -128,5 +142,20 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_configuration_reads_back_as_the_same_configuration() {
+        let mut config = Config { node_id: 7, ..Config::default() };
+        config.rpc.connect_via.insert("127.0.0.1:7101".into(), "127.0.0.1:17101".into());
+        config.log.format = keel::config::LogFormat::Json;
+        let printed = effective_toml(&config).unwrap();
+        assert!(printed.contains("node_id = 7"), "{printed}");
+        assert_eq!(Config::from_toml(&printed).unwrap(), config);
     }
 }
