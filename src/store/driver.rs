@@ -16,7 +16,7 @@ use keel_storage::replication::producers::runs_of;
 use keel_storage::replication::{
     Command, EpochCache, Event, NodeId, ProduceError, ProducerBatch, ProducerTable, ReplicaConfig, Role, ShardReplica,
 };
-use keel_storage::{LogEngine, Record, StoredRecord};
+use keel_storage::{LogEngine, LogError, Record, StoredRecord};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
@@ -42,6 +42,10 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 const PRODUCER_SCAN_RECORDS_MAX: u64 = 1_000_000;
 /// Bytes per read while scanning.
 const SCAN_BYTES: usize = 1024 * 1024;
+/// Reads of one stretch tried before the scan (and the replica's start) fails.
+const SCAN_READ_ATTEMPTS: u32 = 3;
+/// The pause before a failed scan read is tried again.
+const SCAN_READ_RETRY: Duration = Duration::from_millis(50);
 
 pub type ProduceReply = oneshot::Sender<Result<(u64, u64), ProduceError>>;
 
@@ -148,7 +152,7 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
         None => EpochCache::new(),
     };
     let mut replica = ShardReplica::new(ctx.node, ctx.replica_config.clone(), engine.end_offset(), epochs);
-    replica.producers = scan_producers(engine.as_ref()).await;
+    replica.producers = scan_producers(engine.as_ref()).await?;
     let (tx, rx) = mpsc::channel(1024);
     let (hw_tx, hw_rx) = watch::channel(0);
     let (epochs_tx, epochs_rx) = watch::channel(replica.epochs.clone());
@@ -186,26 +190,43 @@ pub async fn start(ctx: ShardContext, engine: Arc<dyn LogEngine>) -> std::io::Re
     Ok(handle)
 }
 
-/// Rebuilds the producer table from the log's most recent records.
-/// A damaged stretch ends the scan (reads of it fail anyway): producers written after it lose
-/// deduplication of their retries, which is logged.
-async fn scan_producers(engine: &dyn LogEngine) -> ProducerTable {
+/// Rebuilds the producer table from the log's most recent records. Without it a new leader
+/// would append a retry its predecessor (or this replica before a restart) already holds, so
+/// the scan must see every record it covers: a read that fails is retried a few times, then
+/// the replica is not started (the next reconciliation tries again); damaged records are
+/// `InvalidData`, which salvages the copy, as a damaged log found on opening does.
+async fn scan_producers(engine: &dyn LogEngine) -> std::io::Result<ProducerTable> {
     let end = engine.end_offset();
     let mut at = engine.start_offset().max(end.saturating_sub(PRODUCER_SCAN_RECORDS_MAX));
     let mut records = Vec::new();
     while at < end {
-        let got = match engine.read(at, SCAN_BYTES).await {
-            Ok(got) => got,
-            Err(e) => {
-                tracing::warn!(offset = at, error = %e, "producer scan stopped early");
-                break;
-            }
-        };
+        let got = read_retrying(engine, at).await?;
         let Some(last) = got.last() else { break };
         at = last.end_offset();
         records.extend(got.into_iter().filter(|r| r.producer.is_some()));
     }
-    ProducerTable::from_log(&records)
+    Ok(ProducerTable::from_log(&records))
+}
+
+/// One scan read, retried [`SCAN_READ_ATTEMPTS`] times on disk errors.
+async fn read_retrying(engine: &dyn LogEngine, at: u64) -> std::io::Result<Vec<StoredRecord>> {
+    let mut attempt = 1;
+    loop {
+        match engine.read(at, SCAN_BYTES).await {
+            Ok(got) => return Ok(got),
+            Err(e @ LogError::Corrupt { .. }) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("producer scan: {e}")));
+            }
+            Err(e) if attempt >= SCAN_READ_ATTEMPTS => {
+                return Err(std::io::Error::other(format!("producer scan at offset {at}: {e}")));
+            }
+            Err(e) => {
+                tracing::warn!(offset = at, attempt, error = %e, "producer scan read failed; retrying");
+                attempt += 1;
+                time::sleep(SCAN_READ_RETRY).await;
+            }
+        }
+    }
 }
 
 impl Driver {
@@ -547,7 +568,100 @@ impl Driver {
 
 #[cfg(test)]
 mod tests {
-    use super::{decode_epochs, encode_epochs};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use keel_storage::replication::producers::{ProducerBatch, ProducerCheck};
+    use keel_storage::{LogEngine, LogError, MemoryConfig, MemoryEngine, ProducerSeq, Record, StoredRecord};
+
+    use super::{decode_epochs, encode_epochs, scan_producers, SCAN_READ_ATTEMPTS};
+
+    /// A memory log whose next `failures` reads fail (with disk errors, or as damaged data).
+    struct FlakyReads {
+        inner: MemoryEngine,
+        failures: AtomicU32,
+        corrupt: bool,
+    }
+
+    #[async_trait]
+    impl LogEngine for FlakyReads {
+        async fn append(&self, records: Vec<Record>) -> Result<(u64, u64), LogError> {
+            self.inner.append(records).await
+        }
+        async fn sync(&self) -> Result<u64, LogError> {
+            self.inner.sync().await
+        }
+        async fn read(&self, from: u64, bytes_max: usize) -> Result<Vec<StoredRecord>, LogError> {
+            if self.failures.load(Ordering::SeqCst) > 0 {
+                self.failures.fetch_sub(1, Ordering::SeqCst);
+                return Err(match self.corrupt {
+                    true => LogError::Corrupt { offset_hint: from, detail: "flipped bit".into() },
+                    false => LogError::Io(std::io::Error::other("read error")),
+                });
+            }
+            self.inner.read(from, bytes_max).await
+        }
+        async fn truncate(&self, end: u64) -> Result<(), LogError> {
+            self.inner.truncate(end).await
+        }
+        async fn reset(&self, start: u64) -> Result<(), LogError> {
+            self.inner.reset(start).await
+        }
+        async fn seal(&self) -> Result<(), LogError> {
+            self.inner.seal().await
+        }
+        async fn apply_retention(&self, now_ms: u64) -> Result<u64, LogError> {
+            self.inner.apply_retention(now_ms).await
+        }
+        fn start_offset(&self) -> u64 {
+            self.inner.start_offset()
+        }
+        fn end_offset(&self) -> u64 {
+            self.inner.end_offset()
+        }
+        fn durable_end(&self) -> u64 {
+            self.inner.durable_end()
+        }
+        async fn offset_for_time(&self, ts_ms: u64) -> Result<u64, LogError> {
+            self.inner.offset_for_time(ts_ms).await
+        }
+    }
+
+    /// A log holding producer 7's sequences 0..3, with `failures` reads to fail first.
+    async fn log_with_producer(failures: u32, corrupt: bool) -> FlakyReads {
+        let inner = MemoryEngine::new(MemoryConfig::default());
+        for sequence in 0..3 {
+            let mut r = Record::new(1, None, Bytes::from_static(b"v"));
+            r.producer = Some(ProducerSeq { producer_id: 7, producer_epoch: 0, sequence });
+            inner.append(vec![r]).await.expect("append");
+        }
+        inner.sync().await.expect("sync");
+        FlakyReads { inner, failures: AtomicU32::new(failures), corrupt }
+    }
+
+    fn retry_of_sequence_2() -> ProducerBatch {
+        ProducerBatch { producer_id: 7, producer_epoch: 0, first_sequence: 2, count: 1 }
+    }
+
+    #[tokio::test]
+    async fn the_producer_scan_outlasts_a_passing_read_error() {
+        let log = log_with_producer(SCAN_READ_ATTEMPTS - 1, false).await;
+        let table = scan_producers(&log).await.expect("the scan retries");
+        // Seed 36 of the storage simulation: a scan that gave up on one read error left the
+        // table empty, and the restarted replica, elected, appended a retry a second time.
+        assert_eq!(table.check(&retry_of_sequence_2()), ProducerCheck::Duplicate { base: 2, last: 2 });
+    }
+
+    #[tokio::test]
+    async fn a_producer_scan_that_cannot_read_fails_instead_of_forgetting() {
+        let log = log_with_producer(SCAN_READ_ATTEMPTS, false).await;
+        let e = scan_producers(&log).await.expect_err("no partial table");
+        assert_ne!(e.kind(), std::io::ErrorKind::InvalidData, "a disk error is not damage: {e}");
+        let log = log_with_producer(1, true).await;
+        let e = scan_producers(&log).await.expect_err("no partial table");
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "damage salvages the copy: {e}");
+    }
 
     #[test]
     fn the_epoch_file_roundtrips_and_any_damage_is_invalid_data() {
