@@ -60,6 +60,7 @@ enum Action {
     Membership,
     PowerOutage,
     LagThenKill,
+    MetaTailDamage,
 }
 
 impl Nemesis {
@@ -80,6 +81,8 @@ impl Nemesis {
                     self.kill_mid_write(cluster).await;
                 } else if matches!(a, Action::LagThenKill) {
                     self.lag_then_kill(cluster).await;
+                } else if matches!(a, Action::MetaTailDamage) {
+                    self.meta_tail_damage(cluster).await;
                 } else {
                     self.inject(a, cluster, settings);
                 }
@@ -168,7 +171,7 @@ impl Nemesis {
                 self.change_membership(cluster, settings);
                 return;
             }
-            Action::LagThenKill => return, // sequenced: see `lag_then_kill`
+            Action::LagThenKill | Action::MetaTailDamage => return, // sequenced: see their methods
             Action::PowerOutage => {
                 for i in 0..n {
                     if cluster.node(i).alive {
@@ -253,6 +256,50 @@ impl Nemesis {
             let heal_at = time::now() + Duration::from_millis(rand::rng().gen_range(4_000..=8_000));
             self.active.push((heal_at, Fault::Down(li)));
         }
+    }
+
+    /// The entries a damaged node alone holds besides the leader: one meta node that may be
+    /// damaged ([`meta_flip_nodes`]) and the leader go on while a third is cut off, so what
+    /// they commit meanwhile is on those two only; then the damaged one loses power with a
+    /// bit flipped in the newest bytes of its Raft log, the leader dies too, and the third
+    /// comes back. A store that cuts the damaged record as if it were a torn append forgets
+    /// committed entries, and the two survivors elect a leader without them; the store as
+    /// shipped refuses to start until the operator repairs the node.
+    async fn meta_tail_damage(&mut self, cluster: &mut MetaCluster) {
+        let meta_n = cluster.nodes.len();
+        let mut r = rand::rng();
+        let d = r.gen_range(meta_flip_nodes(meta_n));
+        let Some(leader) = cluster.leader().map(|l| l.id) else { return };
+        // The node cut off is neither the damaged one nor the leader; the one left (the leader,
+        // or the damaged node's partner when the damaged node leads) dies with it.
+        let cuttable: Vec<usize> = (0..meta_n).filter(|i| *i != d && cluster.nodes[*i].id != leader).collect();
+        let Some(&cut) = cuttable.choose(&mut r) else { return };
+        let partners: Vec<usize> = (0..meta_n).filter(|i| *i != d && *i != cut).collect();
+        let Some(&li) = partners.choose(&mut r) else { return };
+        if [d, li, cut].iter().any(|i| !cluster.nodes[*i].alive || cluster.nodes[*i].paused) {
+            return;
+        }
+        let net = NetSim::current();
+        let c = cluster.nodes[cut].sim_id();
+        cluster.disturbed(&[cluster.nodes[cut].id]);
+        net.clog_node(c);
+        self.count("meta-tail-damage");
+        time::sleep(Duration::from_millis(r.gen_range(1_000..=3_000))).await;
+        let faults = DiskFaults {
+            bit_flip_rate: 1.0,
+            bit_flip_prefix: Some("meta/raft/log".into()),
+            bit_flip_tail_bytes: Some(r.gen_range(16..=256)),
+            ..DiskFaults::ssd()
+        };
+        cluster.nodes[d].disk.set_faults(faults);
+        cluster.kill(d);
+        cluster.nodes[d].disk.set_faults(DiskFaults::ssd());
+        if cluster.nodes[li].alive {
+            cluster.kill(li);
+            self.active.push((time::now() + Duration::from_millis(r.gen_range(4_000..=8_000)), Fault::Down(li)));
+        }
+        net.unclog_node(c);
+        self.active.push((time::now() + Duration::from_millis(r.gen_range(200..=1_000)), Fault::Down(d)));
     }
 
     /// Removes a random follower from the voters when all nodes vote, or adds back a missing
@@ -444,6 +491,7 @@ fn enabled_actions(s: &Settings) -> Vec<Action> {
         (f.membership, Action::Membership),
         (f.power_outages, Action::PowerOutage),
         (f.lag_then_kill, Action::LagThenKill),
+        (f.meta_tail_damage && f.meta_flips_possible(), Action::MetaTailDamage),
     ]
     .into_iter()
     .filter(|(on, _)| *on)

@@ -31,6 +31,10 @@ pub struct FaultMix {
     /// it; the membership nemesis then removes only nodes of that minority, so that the voters
     /// left always include a majority of undamaged nodes.
     pub meta_bit_flips: bool,
+    /// The newest records of a meta node's Raft log damaged as it loses power, while the
+    /// other nodes are placed so that only it and the leader held them (meta damage hunt only;
+    /// needs `meta_bit_flips`).
+    pub meta_tail_damage: bool,
 }
 
 impl FaultMix {
@@ -85,6 +89,7 @@ impl Settings {
             lag_then_kill: false,
             no_bit_flips: false,
             meta_bit_flips: false,
+            meta_tail_damage: false,
         };
         let mut s = Settings {
             seed,
@@ -130,8 +135,14 @@ impl Settings {
     pub fn meta_damage_hunt(seed: u64) -> Self {
         let mut s = Settings::from_seed(seed);
         s.meta_nodes = 3;
-        s.faults =
-            FaultMix { kills: true, partitions: true, disk_faults: true, meta_bit_flips: true, ..FaultMix::default() };
+        s.faults = FaultMix {
+            kills: true,
+            partitions: true,
+            disk_faults: true,
+            meta_bit_flips: true,
+            meta_tail_damage: true,
+            ..FaultMix::default()
+        };
         s.fault_gap_ms = (100, 600);
         s
     }
@@ -163,6 +174,7 @@ impl std::fmt::Display for Settings {
             (fm.power_outages, "power-outages"),
             (fm.lag_then_kill, "lag-then-kill"),
             (fm.meta_bit_flips, "meta-flips"),
+            (fm.meta_tail_damage, "meta-tail-damage"),
         ]
         .iter()
         .filter(|(b, _)| *b)

@@ -45,7 +45,8 @@ fn unsafe_ack_before_sync_is_caught() {
 }
 
 /// Seeds the meta store that cuts damaged records gets to be caught in: a flip must land in a
-/// synced record that matters to an election (caught in 2 of these 32 seeds).
+/// synced record that matters to an election, which the nemesis arranges
+/// (`meta-tail-damage`): caught in 10 of these 32 seeds, 31 of the next 100.
 const DAMAGE_BUG_SEEDS: u64 = 32;
 
 /// The simulator must catch a meta store that cuts a damaged synced record as if it were a

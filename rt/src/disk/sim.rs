@@ -33,6 +33,9 @@ pub struct DiskFaults {
     pub bit_flip_rate: f64,
     /// Only files whose path starts with this may flip (`None`: any file).
     pub bit_flip_prefix: Option<String>,
+    /// Only the last this many durable bytes of a file may flip (`None`: any byte): damage to
+    /// what was synced last, such as a log's newest records.
+    pub bit_flip_tail_bytes: Option<u64>,
     /// Probability that an operation stalls before it runs.
     pub stall_rate: f64,
     /// The longest stall.
@@ -53,6 +56,7 @@ impl Default for DiskFaults {
             read_error_rate: 0.0,
             bit_flip_rate: 0.0,
             bit_flip_prefix: None,
+            bit_flip_tail_bytes: None,
             stall_rate: 0.0,
             stall_ms_max: 0,
             capacity_bytes: u64::MAX,
@@ -197,9 +201,10 @@ impl SimDisk {
             }
             None => st.inodes.keys().copied().collect(),
         };
+        let tail = st.faults.bit_flip_tail_bytes;
         for (ino, inode) in st.inodes.iter_mut() {
             let rate = if flippable.contains(ino) { st.faults.bit_flip_rate } else { 0.0 };
-            crash_inode(inode, &mut st.rng, &mut st.stats, rate);
+            crash_inode(inode, &mut st.rng, &mut st.stats, Flips { rate, tail });
         }
         st.live = st.durable.clone();
         gc(st);
@@ -259,7 +264,13 @@ impl SimDisk {
     }
 }
 
-fn crash_inode(inode: &mut Inode, rng: &mut StdRng, stats: &mut DiskStats, flip_rate: f64) {
+/// Where a crash may flip a bit of one file.
+struct Flips {
+    rate: f64,
+    tail: Option<u64>,
+}
+
+fn crash_inode(inode: &mut Inode, rng: &mut StdRng, stats: &mut DiskStats, flips: Flips) {
     let n = inode.pending.len();
     let keep = if n == 0 { 0 } else { rng.gen_range(0..=n) };
     for op in &inode.pending[..keep] {
@@ -276,8 +287,10 @@ fn crash_inode(inode: &mut Inode, rng: &mut StdRng, stats: &mut DiskStats, flip_
     }
     stats.lost_unsynced_ops += (n - keep) as u64;
     inode.pending.clear();
-    if flip_rate > 0.0 && !inode.durable.is_empty() && rng.gen_bool(flip_rate) {
-        let i = rng.gen_range(0..inode.durable.len());
+    if flips.rate > 0.0 && !inode.durable.is_empty() && rng.gen_bool(flips.rate) {
+        let len = inode.durable.len();
+        let tail = flips.tail.map_or(len, |t| usize::try_from(t).unwrap_or(usize::MAX).clamp(1, len));
+        let i = rng.gen_range(len - tail..len);
         inode.durable[i] ^= 1 << rng.gen_range(0..8);
         stats.bit_flips += 1;
     }
@@ -575,5 +588,18 @@ mod tests {
         d.crash();
         let data = read_all(&d, "f").await.unwrap().unwrap();
         assert_eq!(data.iter().map(|b| b.count_ones()).sum::<u32>(), 1);
+    }
+
+    #[tokio::test]
+    async fn tail_bit_flips_change_only_the_last_bytes() {
+        for seed in 0..32 {
+            let d = SimDisk::new(seed);
+            write_atomic(&d, "f", &[0u8; 64]).await.unwrap();
+            d.set_faults(DiskFaults { bit_flip_rate: 1.0, bit_flip_tail_bytes: Some(4), ..DiskFaults::default() });
+            d.crash();
+            let data = read_all(&d, "f").await.unwrap().unwrap();
+            assert_eq!(data.iter().map(|b| b.count_ones()).sum::<u32>(), 1, "seed {seed}");
+            assert!(data[..60].iter().all(|b| *b == 0), "seed {seed}: a flip before the last 4 bytes");
+        }
     }
 }
