@@ -38,20 +38,22 @@ PY
 }
 
 # start_nodes NAME COUNT [EXTRA] [tls]: COUNT nodes (every role; meta peers of each other), EXTRA
-# appended to each config; sets `bootstrap` (host:port,...) and `node_pids` (id=pid,...); with
+# appended to each config; sets `bootstrap` (host:port,...), `node_pids` (id=pid,...) and
+# `node_admins` (every node's admin API, http://host:port,...; `node_admin` pins one); with
 # `tls`, a Kafka TLS listener too (the test certificate, for localhost and 127.0.0.1, as MQTT's
 # TLS check uses), its addresses in `tls_bootstrap`.
 start_nodes() {
   local name="$1" count="$2" extra="${3:-}" tls="${4:-}" i peers="[meta.peers]" tls_conf
-  declare -a rpcs kafkas tlss
+  declare -a rpcs kafkas tlss admins
   mkdir -p "$work/$name"
   for i in $(seq 1 "$count"); do
+    admins[$i]=$(free_port)
     rpcs[$i]=$(free_port)
     kafkas[$i]=$(free_port)
     tlss[$i]=$(free_port)
     peers+=$'\n'"$i = \"127.0.0.1:${rpcs[$i]}\""
   done
-  bootstrap="" node_pids="" tls_bootstrap=""
+  bootstrap="" node_pids="" tls_bootstrap="" node_admins=""
   for i in $(seq 1 "$count"); do
     tls_conf=""
     if [ "$tls" = tls ]; then
@@ -66,7 +68,7 @@ data_dir = "$work/$name/data$i"
 [rpc]
 listen = "127.0.0.1:${rpcs[$i]}"
 [admin]
-listen = "${node_admin:-}"
+listen = "${node_admin:-127.0.0.1:${admins[$i]}}"
 [broker]
 mqtt_listen = "${node_mqtt:-}"
 mqtt_ws_listen = ""
@@ -82,6 +84,7 @@ TOML
     pids+=($!)
     bootstrap+="${bootstrap:+,}127.0.0.1:${kafkas[$i]}"
     node_pids+="${node_pids:+,}$i=$!"
+    node_admins+="${node_admins:+,}http://${node_admin:-127.0.0.1:${admins[$i]}}"
   done
   for i in $(seq 1 "$count"); do
     wait_kafka "${kafkas[$i]}" || { echo "kafka clients ($name): node $i did not serve Kafka"; return 1; }
@@ -134,7 +137,8 @@ fi
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 if start_nodes cluster 3; then
   echo "== kafka clients: three nodes"
-  if ! timeout 600 python3 tests/kafka_clients/cluster.py --bootstrap "$bootstrap" --pids "$node_pids" 2>&1 | grep -v '^%'; then
+  if ! timeout 600 python3 tests/kafka_clients/cluster.py --bootstrap "$bootstrap" --pids "$node_pids" \
+    --keel "$keel" --admins "$node_admins" 2>&1 | grep -v '^%'; then
     status=1
     logs cluster
   fi

@@ -180,5 +180,24 @@ fn a_persistent_subscriber_keeps_every_acknowledged_message_when_its_broker_is_k
     let present = seen.lock().unwrap().session_present.clone();
     assert!(present.len() >= 2, "the subscriber never reconnected: {present:?}");
     assert!(present[1..].iter().all(|p| *p), "the session was not present after the broker died: {present:?}");
+    the_cli_shows_the_resumed_session(&format!("http://127.0.0.1:{}", admin[1]));
     drop(procs);
+}
+
+/// `keel mqtt clients|sessions|subscriptions` through node 2's admin API show the subscriber's
+/// session served by node 3, where it resumed, with its subscription.
+fn the_cli_shows_the_resumed_session(admin: &str) {
+    let (ok, out, err) = cli(admin, &["mqtt", "sessions", "-o", "json"]);
+    assert!(ok, "keel mqtt sessions: {err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sub = list["sessions"].as_array().unwrap().iter().find(|s| s["client_id"] == "cluster-sub").cloned();
+    let sub = sub.unwrap_or_else(|| panic!("no session cluster-sub in {out}"));
+    assert_eq!((sub["owner"].as_u64(), &sub["subscriptions"][TOPIC]), (Some(3), &serde_json::json!(1)), "{sub}");
+    let (ok, out, err) = cli(admin, &["mqtt", "clients"]);
+    assert!(ok, "keel mqtt clients: {err}");
+    let row = out.lines().find(|l| l.starts_with("cluster-sub ")).unwrap_or_else(|| panic!("no row in {out}"));
+    assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["cluster-sub", "3", "1", "no"], "{out}");
+    let (ok, out, err) = cli(admin, &["mqtt", "subscriptions", "--client", "cluster-sub"]);
+    assert!(ok, "keel mqtt subscriptions: {err}");
+    assert_eq!(out, format!("CLIENT ID    FILTER          QOS\ncluster-sub  {TOPIC}  1\n"));
 }

@@ -108,6 +108,29 @@ impl Response {
     }
 }
 
+/// A path segment with `%XX` escapes (as `keel`'s CLI writes names) turned back into bytes; a
+/// `%` not followed by two hex digits stays as it is, and bytes that are not UTF-8 are replaced.
+pub fn percent_decode(segment: &str) -> String {
+    let b = segment.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex =
+            b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +161,13 @@ mod tests {
             r.encode(),
             &b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\ncache-control: no-cache\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\nok"[..]
         );
+    }
+
+    #[test]
+    fn path_segments_are_percent_decoded_and_stray_percents_kept() {
+        assert_eq!(super::percent_decode("my%20group%2Fa"), "my group/a");
+        assert_eq!(super::percent_decode("100%"), "100%");
+        assert_eq!(super::percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(super::percent_decode("%E2%9C%93"), "\u{2713}");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod client;
 mod data;
+mod groups;
 pub mod http;
 pub use crate::metrics;
 mod routes;

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::{Request, Response};
-use super::view::{BindingView, ClusterView, Deleted, ShardOffsets, TopicList, TopicView};
+use super::view::{BindingView, ClusterView, Deleted, MqttSessionList, ShardOffsets, TopicList, TopicView};
 use super::AdminState;
 use crate::meta::bindings::Target;
 use crate::meta::command::{MetaCommand, MetaError, MetaOk, MetaQuery, QueryResult, TopicSpec};
@@ -87,7 +87,8 @@ const MQTT_SESSIONS_MAX: u32 = 1000;
 /// Answers one request.
 pub async fn route(state: &AdminState, req: &Request) -> Response {
     let (path, query_string) = req.path.split_once('?').unwrap_or((&req.path, ""));
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let decoded: Vec<String> = path.trim_matches('/').split('/').map(super::http::percent_decode).collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     match (req.method.as_str(), segments.as_slice()) {
         ("GET", ["health"]) => health(state),
         ("GET", ["metrics"]) => Response {
@@ -98,6 +99,8 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
         ("GET", ["ui"]) => super::ui::asset("index.html"),
         ("GET", ["ui", file]) => super::ui::asset(file),
         ("GET", ["api", "mqtt", "sessions"]) => mqtt_sessions(state).await,
+        ("GET", ["api", "groups"]) => super::groups::list(state).await,
+        ("GET", ["api", "groups", group]) => super::groups::describe(state, group).await,
         ("GET", ["api", "cluster"]) => cluster_status(state).await,
         ("POST", ["api", "cluster", "members"]) => add_member(state, &req.body).await,
         ("DELETE", ["api", "cluster", "members", id]) => remove_member(state, id).await,
@@ -149,7 +152,7 @@ async fn list_topics(state: &AdminState) -> Response {
 async fn mqtt_sessions(state: &AdminState) -> Response {
     match state.meta_client.query(&MetaQuery::MqttSessions { limit: MQTT_SESSIONS_MAX }).await {
         Ok(QueryResult::MqttSessions { sessions, total }) => {
-            Response::json(200, &json!({ "sessions": sessions, "total": total }))
+            Response::json(200, &to_json(&MqttSessionList { sessions, total }))
         }
         Ok(_) => Response::error(500, "meta answered another query"),
         Err(e) => api_error(&e),

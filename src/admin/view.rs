@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::meta::mqtt::SessionSummary;
 use crate::meta::records::{NodeRecord, ShardRecord, TopicRecord};
 use crate::meta::MetaStatus;
 
@@ -142,6 +143,81 @@ pub struct ClusterView {
     /// `null` when meta could not be asked (then `nodes_error` says why).
     pub nodes: Option<Vec<NodeRecord>>,
     pub nodes_error: Option<String>,
+}
+
+/// `GET /api/mqtt/sessions`: the first sessions by client id (at most 1,000), and how many
+/// there are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MqttSessionList {
+    pub sessions: Vec<SessionSummary>,
+    pub total: u64,
+}
+
+/// `GET /api/groups`: every consumer group `__consumer_offsets` holds, by id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupList {
+    pub groups: Vec<GroupSummary>,
+}
+
+/// One group of a [`GroupList`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    pub group: String,
+    /// See [`GroupView::state`].
+    pub state: String,
+    pub generation: Option<i32>,
+    /// The assignor of the last generation (`range`, `cooperative-sticky`, …), empty without one.
+    pub protocol: String,
+    pub members: usize,
+    /// Partitions with a committed offset.
+    pub partitions: usize,
+    /// Records behind the high watermarks over those partitions; `null` if a shard did not
+    /// answer.
+    pub lag: Option<u64>,
+}
+
+/// `GET /api/groups/{group}`: the group as its last records in `__consumer_offsets` say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub group: String,
+    /// `stable` (the last generation completed with its members), `rebalancing` (a generation
+    /// started and has not completed) or `empty` (no generation, or one without members).
+    pub state: String,
+    pub generation: Option<i32>,
+    pub protocol_type: String,
+    pub protocol: String,
+    /// The member that computed the assignment (empty without one).
+    pub leader: String,
+    pub members: Vec<GroupMemberView>,
+    pub offsets: Vec<GroupOffsetView>,
+}
+
+/// A member of a completed generation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMemberView {
+    pub member_id: String,
+    pub client_id: String,
+    /// The partitions the leader assigned it (consumer groups; empty for other protocols).
+    pub assignment: Vec<AssignedPartitions>,
+}
+
+/// Partitions of one topic assigned to a member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignedPartitions {
+    pub topic: String,
+    pub partitions: Vec<i32>,
+}
+
+/// A committed offset and how far it is behind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOffsetView {
+    pub topic: String,
+    pub partition: i32,
+    pub committed: i64,
+    /// `null` if the shard's leader did not answer within a second (or it no longer exists).
+    pub high_watermark: Option<u64>,
+    /// `high_watermark - committed` (0 if the commit is ahead); `null` with it.
+    pub lag: Option<u64>,
 }
 
 impl TopicView {
@@ -299,5 +375,36 @@ mod tests {
             r#""nodes_error":null}"#
         );
         assert_eq!(serde_json::to_string(&c).unwrap(), expected);
+    }
+
+    #[test]
+    fn group_schema_is_stable() {
+        let g = GroupView {
+            group: "billing".into(),
+            state: "stable".into(),
+            generation: Some(3),
+            protocol_type: "consumer".into(),
+            protocol: "range".into(),
+            leader: "m-1".into(),
+            members: vec![GroupMemberView {
+                member_id: "m-1".into(),
+                client_id: "c".into(),
+                assignment: vec![AssignedPartitions { topic: "orders".into(), partitions: vec![0, 1] }],
+            }],
+            offsets: vec![GroupOffsetView {
+                topic: "orders".into(),
+                partition: 0,
+                committed: 7,
+                high_watermark: Some(10),
+                lag: Some(3),
+            }],
+        };
+        let expected = concat!(
+            r#"{"group":"billing","state":"stable","generation":3,"protocol_type":"consumer","protocol":"range","#,
+            r#""leader":"m-1","members":[{"member_id":"m-1","client_id":"c","assignment":[{"topic":"orders","#,
+            r#""partitions":[0,1]}]}],"offsets":[{"topic":"orders","partition":0,"committed":7,"high_watermark":10,"#,
+            r#""lag":3}]}"#
+        );
+        assert_eq!(serde_json::to_string(&g).unwrap(), expected);
     }
 }

@@ -4,12 +4,15 @@
 //!
 //! This file holds the clap definitions and the dispatch; each concept has its own module:
 //! [`output`] (tables, JSON, a closed stdout), [`admin`] (the API client and its errors),
-//! [`topic`], [`binding`], [`produce`], [`consume`], [`cluster`], [`server`], [`passwd`].
+//! [`topic`], [`binding`], [`produce`], [`consume`], [`cluster`], [`group`], [`mqtt`], [`server`],
+//! [`passwd`].
 
 mod admin;
 mod binding;
 mod cluster;
 mod consume;
+mod group;
+mod mqtt;
 mod output;
 mod passwd;
 mod produce;
@@ -77,6 +80,20 @@ enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Kafka consumer groups: state, members, assignments, committed offsets and lag.
+    Group {
+        #[command(subcommand)]
+        command: group::GroupCommand,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// MQTT clients, sessions and subscriptions across the cluster.
+    Mqtt {
+        #[command(subcommand)]
+        command: mqtt::MqttCommand,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Load a broker (Keel or any other) and report what it sustained.
     Bench {
         #[command(subcommand)]
@@ -125,6 +142,8 @@ async fn dispatch(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Topic { command, admin } => topic::run(command, &Admin::new(&admin), format, out).await,
         Command::Binding { command, admin } => binding::run(command, &Admin::new(&admin), format, out).await,
         Command::Cluster { command, admin } => cluster::run(command, &Admin::new(&admin), format, out).await,
+        Command::Group { command, admin } => group::run(command, &Admin::new(&admin), format, out).await,
+        Command::Mqtt { command, admin } => mqtt::run(command, &Admin::new(&admin), format, out).await,
         Command::Produce { args, admin } => produce::run(args, &Admin::new(&admin), format, out).await,
         Command::Consume { args, admin } => consume::run(args, &Admin::new(&admin), format, out).await,
         Command::Bench { command: BenchCommand::Mqtt(opts) } => Ok(keel::bench::mqtt::run(opts).await?),

@@ -125,6 +125,11 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Whether no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     pub fn render(&self) -> String {
         let widths = self.widths();
         let mut out = String::new();

@@ -179,7 +179,7 @@ async fn dispatch(core: &Core, session: &mut Session, client_id: &str, req: Requ
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(group::find_coordinator(core, session.listener, r, version).await)
         }
-        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(group::join(core, r, version).await),
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(group::join(core, r, version, client_id).await),
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync(core, r).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(core, r).await),
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(group::leave(core, r, version).await),

@@ -93,7 +93,9 @@ pub async fn find_coordinator(
         .with_port(c.port)
 }
 
-pub async fn join(core: &Core, req: JoinGroupRequest, version: i16) -> JoinGroupResponse {
+/// `client_id` is the request header's: it names the member (its id starts with it) and shows
+/// in DescribeGroups and `keel group describe`.
+pub async fn join(core: &Core, req: JoinGroupRequest, version: i16, client_id: &str) -> JoinGroupResponse {
     let fail = |e: ResponseError| {
         JoinGroupResponse::default()
             .with_error_code(e.code())
@@ -115,7 +117,7 @@ pub async fn join(core: &Core, req: JoinGroupRequest, version: i16) -> JoinGroup
             token,
             member_id: req.member_id.to_string(),
             member_id_required: version >= 4,
-            client_id: "kafka".into(),
+            client_id: if client_id.is_empty() { "kafka".into() } else { client_id.to_string() },
             session_timeout_ms: session,
             rebalance_timeout_ms: rebalance,
             protocol_type: req.protocol_type.to_string(),

@@ -233,19 +233,55 @@ pub async fn end(data: &DataClient, partition: u32) -> Result<u64, String> {
     data.fetch(OFFSETS_TOPIC, partition, 0, 1, 0).await.map(|f| f.high_watermark).map_err(|e| e.to_string())
 }
 
+/// The group a record of the shard belongs to (`None`: not a record this module wrote).
+pub fn group_of(key: &[u8]) -> Option<String> {
+    let mut k = key;
+    match take(&mut k, 1)? {
+        [OFFSET_KEY] | [GROUP_KEY] => get_str(&mut k),
+        _ => None,
+    }
+}
+
 /// Replays the group's shard from its start to the high watermark.
 pub async fn replay(data: &DataClient, partition: u32, group: &str) -> Result<Loaded, String> {
     let mut loaded = Loaded::default();
+    let end = replay_records(data, partition, |key, value| apply(group, key, value, &mut loaded)).await?;
+    loaded.end = end;
+    Ok(loaded)
+}
+
+/// Replays a whole shard: every group it holds (what an operator lists).
+pub async fn replay_all(data: &DataClient, partition: u32) -> Result<BTreeMap<String, Loaded>, String> {
+    let mut groups: BTreeMap<String, Loaded> = BTreeMap::new();
+    let end = replay_records(data, partition, |key, value| {
+        if let Some(group) = group_of(key) {
+            let into = groups.entry(group.clone()).or_default();
+            apply(&group, key, value, into);
+        }
+    })
+    .await?;
+    // A group whose records were all deletions is gone.
+    groups.retain(|_, l| l.generation.is_some() || !l.offsets.is_empty());
+    groups.values_mut().for_each(|l| l.end = end);
+    Ok(groups)
+}
+
+/// Feeds every record of the shard, from its start to the high watermark, to `record`; the
+/// high watermark read up to.
+async fn replay_records(
+    data: &DataClient,
+    partition: u32,
+    mut record: impl FnMut(&[u8], &[u8]),
+) -> Result<u64, String> {
     let mut next = 0u64;
     loop {
         let f = data.fetch(OFFSETS_TOPIC, partition, next, REPLAY_BYTES, 0).await.map_err(|e| e.to_string())?;
         next = next.max(f.start_offset);
-        loaded.end = f.high_watermark;
         if f.records.is_empty() || next >= f.high_watermark {
-            return Ok(loaded);
+            return Ok(f.high_watermark);
         }
         for r in &f.records {
-            apply(group, r.key.as_deref().unwrap_or_default(), &r.value, &mut loaded);
+            record(r.key.as_deref().unwrap_or_default(), &r.value);
             next = r.offset + u64::from(r.span());
         }
     }

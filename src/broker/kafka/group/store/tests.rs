@@ -31,6 +31,15 @@ fn records_replay_to_the_last_offset_of_each_key_and_the_highest_generation_of_t
 }
 
 #[test]
+fn the_group_of_a_record_is_read_from_either_key_and_nothing_else() {
+    assert_eq!(group_of(&offset_key("g1", "t", 3)).as_deref(), Some("g1"));
+    assert_eq!(group_of(&group_key("g2")).as_deref(), Some("g2"));
+    assert_eq!(group_of(b""), None);
+    assert_eq!(group_of(&[0x03, 0, 1, b'g']), None, "an unknown kind");
+    assert_eq!(group_of(&[0x02, 0, 5, b'g']), None, "a string past the key's end");
+}
+
+#[test]
 fn the_offset_key_layout_is_kind_then_strings_then_partition() {
     assert_eq!(&offset_key("g", "t", 2)[..], &[1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 2][..]);
     assert_eq!(&group_key("ab")[..], &[2, 0, 2, b'a', b'b'][..]);
