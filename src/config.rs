@@ -143,6 +143,10 @@ pub struct MqttUser {
     pub username: String,
     /// `pbkdf2-sha256$<iterations>$<salt, base64>$<hash, base64>` (never the password itself).
     pub password_hash: String,
+    /// May change the cluster through the admin API and console (topics, bindings, members);
+    /// every user may read them once authentication is on (`allow_anonymous = false`).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// One access rule. `topic` is a topic filter in which `%c` stands for the client id and `%u`

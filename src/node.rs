@@ -139,6 +139,10 @@ impl Node {
             let listener = net::TcpListener::bind(config.admin.listen.as_str()).await?;
             let mut state = crate::admin::AdminState::new(config.node_id, meta.clone(), meta_client.clone());
             state.metrics = metrics.clone();
+            if !config.mqtt.allow_anonymous {
+                let auth = crate::broker::auth::Authenticator::new(&config.mqtt).map_err(io::Error::other)?;
+                state.auth = Some(Arc::new(auth));
+            }
             tasks.push(task::spawn(crate::admin::serve(listener, state)));
         }
         tracing::info!(node_id = config.node_id, rpc = %config.rpc.listen, admin = %config.admin.listen, roles = ?config.roles, "node started");

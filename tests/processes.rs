@@ -381,3 +381,51 @@ fn cli_shows_tables_and_json_and_consumes_every_page_then_stops() {
     let (ok, _, err) = cli(&p.admin, &["topic", "describe", "nope"]);
     assert!(!ok && err.contains("does not exist") && err.contains("HTTP 404"), "{err}");
 }
+
+/// Authentication on (`allow_anonymous = false`): the admin API and the console ask for the
+/// MQTT users' credentials; a user reads, only an admin user changes; `/health` and `/metrics`
+/// stay open; `keel` authenticates with KEEL_USER and KEEL_PASSWORD.
+#[test]
+fn with_authentication_on_the_admin_api_reads_for_users_and_changes_for_admins() {
+    let dir = temp_dir("admin-auth");
+    let (config, admin) = single_node_config(&dir);
+    let user = |name: &str, admin: bool| {
+        let hash = keel::broker::auth::hash_password(b"s3cret", name.as_bytes(), 1_000);
+        format!("[[mqtt.users]]\nusername = \"{name}\"\npassword_hash = \"{hash}\"\nadmin = {admin}\n")
+    };
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace("[mqtt]\n", "[mqtt]\nallow_anonymous = false\n");
+    std::fs::write(&config, format!("{text}{}{}", user("alice", true), user("bob", false))).unwrap();
+    let p = start(&config, &dir, admin);
+    wait_for("the node serving", Duration::from_secs(20), || health(&p.admin));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let call = |method: &str, path: &str, who: Option<&str>| {
+        let c = who.map(|u| keel::admin::http::Credentials { username: u.into(), password: "s3cret".into() });
+        let body = serde_json::json!({ "name": "t" });
+        let body = (method == "POST").then_some(&body);
+        rt.block_on(keel::admin::client::request_as(&p.admin, method, path, body, c.as_ref())).unwrap().0
+    };
+    assert_eq!(call("GET", "/api/topics", None), 401);
+    assert_eq!(call("GET", "/ui", None), 401);
+    assert_eq!(call("GET", "/metrics", None), 200);
+    assert_eq!(call("GET", "/api/topics", Some("bob")), 200);
+    assert_eq!(call("GET", "/ui", Some("bob")), 200);
+    assert_eq!(call("POST", "/api/topics", Some("bob")), 403);
+    assert_eq!(call("POST", "/api/topics", Some("alice")), 201);
+
+    let keel = |who: &str, args: &[&str]| {
+        let out = Command::new(KEEL)
+            .args(args)
+            .args(["--admin", &p.admin])
+            .env("KEEL_USER", who)
+            .env("KEEL_PASSWORD", "s3cret")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = keel("bob", &["topic", "create", "u"]);
+    assert!(!ok && err.contains("HTTP 403") && err.contains("admin = true"), "{err}");
+    assert!(keel("alice", &["topic", "create", "u"]).0);
+    let (ok, _, err) = cli(&p.admin, &["topic", "list"]);
+    assert!(!ok && err.contains("HTTP 401") && err.contains("KEEL_USER"), "{err}");
+}

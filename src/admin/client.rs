@@ -44,6 +44,17 @@ pub async fn request(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<(u16, String), RequestError> {
+    request_as(base, method, path, body, None).await
+}
+
+/// [`request`] with HTTP Basic credentials (for a cluster with authentication on).
+pub async fn request_as(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    credentials: Option<&super::http::Credentials>,
+) -> Result<(u16, String), RequestError> {
     let host = base.strip_prefix("http://").ok_or_else(|| RequestError::BadAddress(base.to_string()))?;
     let host = host.trim_end_matches('/');
     if host.is_empty() {
@@ -51,8 +62,9 @@ pub async fn request(
     }
     let broken = |e: std::io::Error| RequestError::Broken { base: base.to_string(), why: e.to_string() };
     let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let authorization = credentials.map(|c| format!("authorization: {}\r\n", c.header_value())).unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\n{authorization}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     let exchange = async {

@@ -15,6 +15,45 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub body: Vec<u8>,
+    /// HTTP Basic credentials (`Authorization: Basic base64(user:password)`), if sent and well
+    /// formed.
+    pub credentials: Option<Credentials>,
+}
+
+/// A username and password from an `Authorization` header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// The value of an `Authorization` header for these credentials.
+    pub fn header_value(&self) -> String {
+        use base64::Engine;
+        let pair = format!("{}:{}", self.username, self.password);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    }
+
+    /// Parses `Basic base64(user:password)` (the scheme's case ignored); `None` otherwise.
+    pub fn parse(value: &[u8]) -> Option<Credentials> {
+        use base64::Engine;
+        let value = std::str::from_utf8(value).ok()?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()?;
+        let pair = String::from_utf8(decoded).ok()?;
+        let (username, password) = pair.split_once(':')?;
+        Some(Credentials { username: username.to_string(), password: password.to_string() })
+    }
 }
 
 /// A request that cannot be served; answered with 400 or 413 and the connection closed.
@@ -38,7 +77,11 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
         return Err(HttpError::TooLarge("request head"));
     }
     let mut body_len = 0usize;
+    let mut credentials = None;
     for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("authorization") {
+            credentials = Credentials::parse(h.value);
+        }
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok());
             body_len = v.ok_or_else(|| HttpError::Malformed("bad content-length".into()))?;
@@ -57,6 +100,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
         method: req.method.unwrap_or_default().to_string(),
         path: req.path.unwrap_or_default().to_string(),
         body: buf[head_len..head_len + body_len].to_vec(),
+        credentials,
     }))
 }
 
@@ -66,13 +110,15 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// A `WWW-Authenticate` challenge (401 answers), so that a browser asks for credentials.
+    pub challenge: Option<&'static str>,
 }
 
 impl Response {
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
         let mut body = serde_json::to_vec_pretty(value).expect("json value serialises");
         body.push(b'\n');
-        Response { status, content_type: "application/json", body }
+        Response { status, content_type: "application/json", body, challenge: None }
     }
 
     pub fn error(status: u16, message: impl std::fmt::Display) -> Response {
@@ -86,6 +132,8 @@ impl Response {
             200 => "OK",
             201 => "Created",
             400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
             409 => "Conflict",
@@ -95,8 +143,9 @@ impl Response {
             504 => "Gateway Timeout",
             _ => "",
         };
+        let challenge = self.challenge.map(|c| format!("www-authenticate: {c}\r\n")).unwrap_or_default();
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n",
+            "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\n{challenge}cache-control: no-cache\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n",
             self.status,
             reason,
             self.content_type,
@@ -156,7 +205,7 @@ mod tests {
 
     #[test]
     fn encodes_status_headers_and_body() {
-        let r = Response { status: 200, content_type: "text/plain", body: b"ok".to_vec() };
+        let r = Response { status: 200, content_type: "text/plain", body: b"ok".to_vec(), challenge: None };
         assert_eq!(
             r.encode(),
             &b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\ncache-control: no-cache\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\nok"[..]

@@ -3,6 +3,7 @@
 //! Routes and bodies are documented in `docs/admin-api.md`; `keel topic ...` and
 //! `keel cluster ...` are its clients ([`client`]).
 
+mod auth;
 pub mod client;
 mod data;
 mod groups;
@@ -41,6 +42,8 @@ pub struct AdminState {
     pub data: crate::client::DataClient,
     /// Its idempotent producer, allocated on first use.
     pub producer: tokio::sync::OnceCell<crate::client::Producer>,
+    /// The users of `[mqtt]`, when authentication is on (see [`auth`]).
+    pub auth: Option<Arc<crate::broker::auth::Authenticator>>,
 }
 
 impl AdminState {
@@ -53,6 +56,7 @@ impl AdminState {
             metrics: Arc::new(metrics::Metrics::default()),
             data,
             producer: tokio::sync::OnceCell::new(),
+            auth: None,
         }
     }
 }
@@ -92,7 +96,11 @@ async fn serve_connection(mut stream: net::TcpStream, state: AdminState) {
         }
     };
     let span = tracing::info_span!("admin", method = %req.method, path = %req.path);
-    let resp = tracing::Instrument::instrument(routes::route(&state, &req), span.clone()).await;
+    let (req, decision) = auth::decide_off_thread(state.auth.clone(), req).await;
+    let resp = match decision {
+        auth::Decision::Allowed => tracing::Instrument::instrument(routes::route(&state, &req), span.clone()).await,
+        auth::Decision::Refused(resp) => resp,
+    };
     span.in_scope(|| tracing::debug!(status = resp.status, "answered"));
     state
         .metrics

@@ -95,6 +95,7 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
             status: 200,
             content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
             body: state.metrics.render(state.meta.as_ref()).into_bytes(),
+            challenge: None,
         },
         ("GET", ["ui"]) => super::ui::asset("index.html"),
         ("GET", ["ui", file]) => super::ui::asset(file),

@@ -13,7 +13,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
 /// `GET /ui/{name}`: the asset, or 404.
 pub fn asset(name: &str) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, body)) => Response { status: 200, content_type, body: body.as_bytes().to_vec() },
+        Some((_, content_type, body)) => {
+            Response { status: 200, content_type, body: body.as_bytes().to_vec(), challenge: None }
+        }
         None => Response::error(404, format!("no console asset {name:?}")),
     }
 }

@@ -1,7 +1,8 @@
 //! The CLI's side of the admin API: where it is (`--admin` or `KEEL_ADMIN`), one typed call,
 //! and errors that say what to do next.
 
-use keel::admin::client::{request, RequestError};
+use keel::admin::client::{request_as, RequestError};
+use keel::admin::http::Credentials;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -16,16 +17,25 @@ pub struct AdminArgs {
     /// The admin API of any node of the cluster.
     #[arg(long, global = true, env = "KEEL_ADMIN", default_value = DEFAULT_ADMIN, value_name = "URL")]
     pub admin: String,
+    /// The user to authenticate as, when the cluster has authentication on (its password from
+    /// KEEL_PASSWORD, never from the command line).
+    #[arg(long, global = true, env = "KEEL_USER", value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 /// A client of one node's admin API.
 pub struct Admin {
     base: String,
+    credentials: Option<Credentials>,
 }
 
 impl Admin {
     pub fn new(args: &AdminArgs) -> Admin {
-        Admin { base: args.admin.clone() }
+        let credentials = args
+            .user
+            .clone()
+            .map(|username| Credentials { username, password: std::env::var("KEEL_PASSWORD").unwrap_or_default() });
+        Admin { base: args.admin.clone(), credentials }
     }
 
     /// `GET path`, its JSON answer parsed as `T`.
@@ -41,7 +51,9 @@ impl Admin {
         path: &str,
         body: Option<Value>,
     ) -> Result<T, CliError> {
-        let (status, text) = request(&self.base, method, path, body.as_ref()).await.map_err(unreachable)?;
+        let (status, text) = request_as(&self.base, method, path, body.as_ref(), self.credentials.as_ref())
+            .await
+            .map_err(unreachable)?;
         if !(200..300).contains(&status) {
             return Err(CliError::Failed(refusal(status, &text)));
         }
@@ -79,6 +91,8 @@ fn refusal(status: u16, body: &str) -> String {
         503 => Some("no meta leader or shard leader could serve it (it was not executed); check `keel cluster status` and retry"),
         504 => Some("the outcome is unknown (it may have been executed); check before retrying"),
         404 => Some("`keel topic list` shows what exists"),
+        401 => Some("pass --user NAME (or set KEEL_USER) with the password in KEEL_PASSWORD"),
+        403 => Some("ask an operator to set `admin = true` on your [[mqtt.users]] entry, or use an admin user"),
         _ => None,
     };
     match hint {

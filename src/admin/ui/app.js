@@ -166,6 +166,9 @@ function failed(v) {
 
 // ---- metrics sampling (shared by every page) --------------------------------------------------
 
+// Groups whose partitions the groups page asks for (one request each).
+var GROUPS_DESCRIBED_MAX = 50;
+
 var samplesKept = []; // [{t, samples}], oldest first
 var lastMetricsError = null;
 
@@ -313,22 +316,21 @@ async function mqtt() {
 
 async function groups() {
   var html = "<h1>Consumer groups</h1>";
-  html += '<p class="note">Only the Kafka consumer groups coordinated by this node (node ' + esc(servingNode) +
-    ") are listed: each coordinator reports its groups' lag (<code>keel_kafka_group_lag_records</code>, worked out every 15 s). Open the console on the other broker nodes for theirs.</p>";
-  if (lastMetricsError) html += errorBox(lastMetricsError);
-  var m = latest();
-  if (!m) return html + '<p class="muted">Waiting for the first metrics sample…</p>';
-  var lag = series(m, "keel_kafka_group_lag_records");
-  var byGroup = {};
-  lag.forEach(function (s) { (byGroup[s.labels.group] = byGroup[s.labels.group] || []).push(s); });
-  var names = Object.keys(byGroup).sort();
-  html += table(["Group", "#Total lag", "Partitions"], names.map(function (g) {
-    var rows = byGroup[g].sort(function (a, b) { return a.labels.topic === b.labels.topic ? Number(a.labels.partition) - Number(b.labels.partition) : a.labels.topic < b.labels.topic ? -1 : 1; });
-    var total = rows.reduce(function (a, s) { return a + s.value; }, 0);
-    return '<tr data-group="' + esc(g) + '"><td>' + esc(g) + '</td><td class="num">' + num(total) + "</td><td>" + rows.map(function (s) {
-      return esc(s.labels.topic) + "/" + esc(s.labels.partition) + ": " + num(s.value);
-    }).join("<br>") + "</td></tr>";
-  }), "No consumer group is coordinated by this node (or none has committed offsets yet).");
+  html += '<p class="note">Every Kafka consumer group of the cluster, as its records in <code>__consumer_offsets</code> say (any node answers for all): its last generation, members and committed offsets, with the lag behind each partition\'s high watermark.</p>';
+  var r = await settle([getJson("/api/groups")]);
+  if (failed(r[0])) return html + errorBox(r[0]);
+  var list = r[0].groups || [];
+  var shown = list.slice(0, GROUPS_DESCRIBED_MAX);
+  var details = await settle(shown.map(function (g) { return getJson("/api/groups/" + encodeURIComponent(g.group)); }));
+  if (list.length > shown.length) html += '<p class="note">Partitions shown for the first ' + shown.length + " of " + list.length + " groups.</p>";
+  html += table(["Group", "#Total lag", "Partitions", "State", "#Members"], list.map(function (g, i) {
+    var d = details[i];
+    var parts = !d ? '<span class="muted">–</span>' : failed(d) ? errorBox(d) : (d.offsets || []).map(function (o) {
+      return esc(o.topic) + "/" + esc(o.partition) + ": " + num(o.lag);
+    }).join("<br>") || '<span class="muted">none committed</span>';
+    return '<tr data-group="' + esc(g.group) + '"><td>' + esc(g.group) + '</td><td class="num">' + num(g.lag) + "</td><td>" + parts +
+      "</td><td>" + esc(g.state) + '</td><td class="num">' + num(g.members) + "</td></tr>";
+  }), "No consumer group has committed offsets or joined yet.");
   return html;
 }
 

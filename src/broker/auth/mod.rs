@@ -40,6 +40,8 @@ pub enum Login {
 pub struct Authenticator {
     allow_anonymous: bool,
     users: HashMap<String, PasswordHash>,
+    /// Users granted `admin`.
+    admins: std::collections::HashSet<String>,
     /// What verifying the costliest configured hash takes: spent on unknown usernames too,
     /// so timing does not tell which usernames exist.
     decoy_iterations: u32,
@@ -61,6 +63,7 @@ impl Authenticator {
     /// Checks and takes in the users and rules of `section`.
     pub fn new(section: &MqttSection) -> Result<Authenticator, String> {
         let mut users = HashMap::with_capacity(section.users.len());
+        let admins = section.users.iter().filter(|u| u.admin).map(|u| u.username.clone()).collect();
         for (i, u) in section.users.iter().enumerate() {
             if u.username.is_empty() {
                 return Err(format!("mqtt.users[{i}].username: empty"));
@@ -81,6 +84,7 @@ impl Authenticator {
         Ok(Authenticator {
             allow_anonymous: section.allow_anonymous,
             users,
+            admins,
             decoy_iterations,
             cache: VerifiedCache::new(),
             acl,
@@ -119,6 +123,11 @@ impl Authenticator {
         }
         self.cache.insert(name, password);
         Login::Allowed { username: Some(name.to_string()) }
+    }
+
+    /// Whether `username` is a configured user granted `admin` (changes through the admin API).
+    pub fn is_admin(&self, username: &str) -> bool {
+        self.admins.contains(username)
     }
 
     /// Whether clients must authenticate (no anonymous access).

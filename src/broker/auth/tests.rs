@@ -3,7 +3,11 @@ use crate::config::{AclRule, MqttUser};
 
 /// Cheap hashes: the tests exercise the rules, not the cost.
 fn user(name: &str, password: &str) -> MqttUser {
-    MqttUser { username: name.into(), password_hash: hash_password(password.as_bytes(), name.as_bytes(), 3) }
+    MqttUser {
+        username: name.into(),
+        password_hash: hash_password(password.as_bytes(), name.as_bytes(), 3),
+        admin: false,
+    }
 }
 
 fn section(allow_anonymous: bool, users: Vec<MqttUser>) -> MqttSection {
@@ -80,10 +84,11 @@ fn a_cached_pair_does_not_outlive_its_user() {
 
 #[test]
 fn malformed_hashes_and_duplicates_are_refused() {
-    let broken = MqttUser { username: "eve".into(), password_hash: "pbkdf2-sha256$1$c2FsdA==$short".into() };
+    let broken =
+        MqttUser { username: "eve".into(), password_hash: "pbkdf2-sha256$1$c2FsdA==$short".into(), admin: false };
     let err = Authenticator::new(&section(false, vec![user("alice", "a"), broken])).unwrap_err();
     assert!(err.starts_with("mqtt.users[1].password_hash (eve): hash"), "{err}");
-    let plain = MqttUser { username: "eve".into(), password_hash: "hunter2".into() };
+    let plain = MqttUser { username: "eve".into(), password_hash: "hunter2".into(), admin: false };
     assert!(Authenticator::new(&section(false, vec![plain])).unwrap_err().starts_with("mqtt.users[0]"));
     let err = Authenticator::new(&section(false, vec![user("alice", "a"), user("alice", "b")])).unwrap_err();
     assert!(err.contains("\"alice\" is listed twice"), "{err}");
