@@ -74,7 +74,7 @@ fn data_paths_show_up_in_the_metrics() {
         "keel_shard_high_watermark{topic=\"m\",partition=\"0\"}",
         "keel_shard_leader{topic=\"m\",partition=\"0\"}",
         "keel_shard_stored_bytes{topic=\"m\",partition=\"0\"}",
-        "keel_engine_stored_bytes{engine=\"segment\"}",
+        "keel_engine_stored_bytes{engine=\"segment\",tier=\"local\"}",
         "keel_mqtt_packets_received_total{packet=\"CONNECT\"}",
         "keel_mqtt_packets_received_total{packet=\"PUBLISH\"}",
         "keel_mqtt_packets_sent_total{packet=\"PUBACK\"}",

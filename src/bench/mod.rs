@@ -6,5 +6,22 @@
 
 #![cfg(not(madsim))]
 
+/// Writes report text on stdout like `print!`, but a closed stdout (`keel bench ... | head`)
+/// ends the report quietly instead of panicking: the bench's outcome stands.
+macro_rules! report_out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`report_out!`] with a newline, like `println!`.
+macro_rules! report_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod kafka;
 pub mod mqtt;

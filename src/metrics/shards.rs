@@ -45,11 +45,15 @@ pub struct ReplicaFigures {
     pub engine: String,
     /// Bytes the replica stores, across tiers (`None`: the engine does not know cheaply).
     pub stored_bytes: Option<u64>,
+    /// Of those, the bytes held only in the object store.
+    pub object_bytes: u64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EngineLabels {
     pub engine: String,
+    /// `local` (this node's disk) or `object` (the object store only).
+    pub tier: String,
 }
 
 pub struct ShardMetrics {
@@ -127,7 +131,7 @@ impl ShardMetrics {
         r.register("shards_offline", "Shards of the cluster without a leader", m.offline.clone());
         r.register(
             "engine_stored_bytes",
-            "Bytes stored by the replicas here, by engine",
+            "Bytes stored by the replicas here, by engine and tier (local disk or object store only)",
             m.engine_stored_bytes.clone(),
         );
         m
@@ -154,7 +158,7 @@ impl ShardMetrics {
             f.clear();
         }
         self.engine_stored_bytes.clear();
-        let mut per_engine: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut per_engine: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
         for r in replicas {
             let l = ShardLabels { topic: r.topic.clone(), partition: r.partition };
             let set = |f: &Gauges, v: u64| {
@@ -169,11 +173,15 @@ impl ShardMetrics {
             set(&self.in_sync_replicas, r.in_sync as u64);
             if let Some(bytes) = r.stored_bytes {
                 set(&self.stored_bytes, bytes);
-                *per_engine.entry(r.engine.as_str()).or_default() += bytes;
+                let object = r.object_bytes.min(bytes);
+                *per_engine.entry((r.engine.as_str(), "local")).or_default() += bytes - object;
+                if object > 0 || r.engine == "object" {
+                    *per_engine.entry((r.engine.as_str(), "object")).or_default() += object;
+                }
             }
         }
-        for (engine, bytes) in per_engine {
-            let labels = EngineLabels { engine: engine.to_string() };
+        for ((engine, tier), bytes) in per_engine {
+            let labels = EngineLabels { engine: engine.to_string(), tier: tier.to_string() };
             self.engine_stored_bytes.get_or_create(&labels).set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
         let under = replicas.iter().filter(|r| r.leader && r.in_sync < r.replicas).count();
@@ -210,5 +218,32 @@ mod tests {
         prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
         assert!(!text.contains("partition=\"1\""), "a replica moved away is gone: {text}");
         assert_eq!((m.under_replicated.get(), m.offline.get()), (0, 0));
+    }
+
+    #[test]
+    fn stored_bytes_split_into_the_local_and_object_tiers() {
+        let mut r = Registry::default();
+        let m = ShardMetrics::register(&mut r);
+        let seg = ReplicaFigures {
+            topic: "s".into(),
+            engine: "segment".into(),
+            stored_bytes: Some(100),
+            ..Default::default()
+        };
+        let obj = ReplicaFigures {
+            topic: "o".into(),
+            engine: "object".into(),
+            stored_bytes: Some(1_000),
+            object_bytes: 700,
+            ..Default::default()
+        };
+        m.set_replicas(&[seg, obj], 0);
+        let get = |engine: &str, tier: &str| {
+            m.engine_stored_bytes.get_or_create(&EngineLabels { engine: engine.into(), tier: tier.into() }).get()
+        };
+        assert_eq!((get("segment", "local"), get("object", "local"), get("object", "object")), (100, 300, 700));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        assert!(!text.contains("engine=\"segment\",tier=\"object\""), "no object tier for segment logs: {text}");
     }
 }

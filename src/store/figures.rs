@@ -37,6 +37,7 @@ fn figures(store: &StoreNode, view: &ViewHandle) -> (Vec<ReplicaFigures>, usize)
             in_sync: shard.map_or(0, |s| s.isr.len()),
             engine: v.topics.get(&topic).map_or(String::new(), |t| format!("{:?}", t.engine).to_lowercase()),
             stored_bytes: h.engine.stored_bytes(),
+            object_bytes: h.engine.object_stored_bytes(),
             topic,
             partition,
         });

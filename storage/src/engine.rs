@@ -189,4 +189,9 @@ pub trait LogEngine: Send + Sync + 'static {
     fn stored_bytes(&self) -> Option<u64> {
         None
     }
+    /// Of [`stored_bytes`](Self::stored_bytes), those held only in the object store (no local
+    /// copy); 0 for engines without an object tier.
+    fn object_stored_bytes(&self) -> u64 {
+        0
+    }
 }

@@ -195,13 +195,13 @@ async fn commits(shared: Arc<Shared>, duration: Duration) -> Result<(), String> 
     let (p50, p99) = (h.percentile(50.0) / 1000, h.percentile(99.0) / 1000);
     let errors = shared.errors.load(Ordering::Relaxed);
     match opts.json {
-        true => println!(
+        true => report_line!(
             "{{\"commits_per_s\":{per_s:.0},\"partitions_per_commit\":{},\"committers\":{},\"commit\":{{\"p50_us\":{p50},\"p99_us\":{p99}}},\"errors\":{errors}}}",
             opts.partitions, opts.committers
         ),
         false => {
-            println!("offset commits: {per_s:.0}/s ({} committers, {} partitions per commit)", opts.committers, opts.partitions);
-            println!("commit latency µs: p50 {p50} p99 {p99}");
+            report_line!("offset commits: {per_s:.0}/s ({} committers, {} partitions per commit)", opts.committers, opts.partitions);
+            report_line!("commit latency µs: p50 {p50} p99 {p99}");
         }
     }
     match errors {
@@ -239,7 +239,7 @@ fn report(shared: &Shared, produced: u64) {
     let ack = shared.ack.lock().expect("lock").clone();
     let us = |h: &Histogram, p: f64| h.percentile(p) / 1000;
     if opts.json {
-        println!(
+        report_line!(
             "{{\"produced\":{produced},\"acked_per_s\":{produce_rate:.0},\"produce_mb_per_s\":{:.1},\"consumed_per_s\":{consume_rate:.0},\"consume_mb_per_s\":{:.1},\"e2e\":{{\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{}}},\"ack\":{{\"p50_us\":{},\"p99_us\":{}}},\"errors\":{}}}",
             mb(produce_rate),
             mb(consume_rate),
@@ -253,15 +253,15 @@ fn report(shared: &Shared, produced: u64) {
         );
         return;
     }
-    println!("records produced (acknowledged): {produced}");
-    println!("produce: {produce_rate:.0} records/s, {:.1} MB/s (measured window)", mb(produce_rate));
-    println!("consume: {consume_rate:.0} records/s, {:.1} MB/s", mb(consume_rate));
-    println!(
+    report_line!("records produced (acknowledged): {produced}");
+    report_line!("produce: {produce_rate:.0} records/s, {:.1} MB/s (measured window)", mb(produce_rate));
+    report_line!("consume: {consume_rate:.0} records/s, {:.1} MB/s", mb(consume_rate));
+    report_line!(
         "end-to-end latency µs: p50 {} p99 {} p99.9 {} max {}",
         us(&e2e, 50.0),
         us(&e2e, 99.0),
         us(&e2e, 99.9),
         e2e.max() / 1000
     );
-    println!("produce request latency µs: p50 {} p99 {}", us(&ack, 50.0), us(&ack, 99.0));
+    report_line!("produce request latency µs: p50 {} p99 {}", us(&ack, 50.0), us(&ack, 99.0));
 }

@@ -156,9 +156,9 @@ impl ConnectReport {
 /// Prints `report` as text or JSON on stdout.
 pub fn print<R: Serialize>(report: &R, text: impl FnOnce(&R) -> String, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(report).unwrap_or_default());
+        report_line!("{}", serde_json::to_string(report).unwrap_or_default());
     } else {
-        print!("{}", text(report));
+        report_out!("{}", text(report));
     }
 }
 

@@ -194,10 +194,13 @@ impl LogEngine for ObjectEngine {
     /// The local segments, and the remote ones wholly below them (a segment tiered but still
     /// on disk counts once).
     fn stored_bytes(&self) -> Option<u64> {
+        Some(self.local.stored_bytes()?.saturating_add(self.object_stored_bytes()))
+    }
+
+    /// The remote segments wholly below the local ones.
+    fn object_stored_bytes(&self) -> u64 {
         let local_start = self.local.start_offset();
-        let remote: u64 =
-            self.remote().manifest.segments.iter().filter(|s| s.end <= local_start).map(|s| s.bytes).sum();
-        Some(self.local.stored_bytes()?.saturating_add(remote))
+        self.remote().manifest.segments.iter().filter(|s| s.end <= local_start).map(|s| s.bytes).sum()
     }
 
     fn durable_end(&self) -> u64 {

@@ -70,6 +70,12 @@ async fn tiering_uploads_evicts_and_reads_back() {
     let local_bytes: u64 = e.local().segment_infos().iter().map(|s| s.bytes).sum();
     assert!(local_bytes <= LOCAL_BYTES_MAX || e.local().segment_infos().len() == 1);
     assert!(e.local().start_offset() > 0 && e.start_offset() == 0);
+    // The evicted segments count once, in the object tier.
+    let evicted: u64 =
+        e.manifest().segments.iter().filter(|s| s.end <= e.local().start_offset()).map(|s| s.bytes).sum();
+    assert!(evicted > 0);
+    assert_eq!(e.object_stored_bytes(), evicted);
+    assert_eq!(e.stored_bytes(), Some(local_bytes + evicted));
     let manifest = stored_manifest(store.as_ref()).await;
     assert_eq!(manifest, e.manifest());
     let keys: Vec<(u64, u64)> = manifest.segments.iter().map(|s| (s.base, s.end)).collect();
