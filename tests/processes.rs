@@ -429,3 +429,39 @@ fn with_authentication_on_the_admin_api_reads_for_users_and_changes_for_admins()
     let (ok, _, err) = cli(&p.admin, &["topic", "list"]);
     assert!(!ok && err.contains("HTTP 401") && err.contains("KEEL_USER"), "{err}");
 }
+
+/// A topic deleted and created again under the same name starts empty: the old incarnation's
+/// records are not served (they once were: its files were reopened), and its files are
+/// discarded.
+#[test]
+fn a_topic_deleted_and_created_again_starts_empty() {
+    let dir = temp_dir("recreate");
+    let (config, admin) = single_node_config(&dir);
+    let p = start(&config, &dir, admin);
+    wait_for("a leader", Duration::from_secs(20), || leader_of(&p.admin));
+    let ok = |args: &[&str]| {
+        let (ok, out, err) = cli(&p.admin, args);
+        assert!(ok, "keel {args:?}: {err}");
+        out
+    };
+    ok(&["topic", "create", "t"]);
+    ok(&["produce", "t", "old-1", "old-2"]);
+    let old_files = || {
+        let shards = dir.join("data/shards/t");
+        std::fs::read_dir(&shards).map(|d| d.count()).unwrap_or(0)
+    };
+    ok(&["topic", "delete", "t"]);
+    ok(&["topic", "create", "t"]);
+    ok(&["produce", "t", "new-1"]);
+    let out = wait_for("the new topic's record", Duration::from_secs(20), || {
+        let out = ok(&["consume", "t"]);
+        out.contains("new-1").then_some(out)
+    });
+    assert_eq!(out, "0\tnew-1\n", "only the new incarnation's record");
+    // The old incarnation's log files go (its directory may stay, empty).
+    let logs = |d: &std::path::Path| -> usize { std::fs::read_dir(d.join("log")).map(|r| r.count()).unwrap_or(0) };
+    wait_for("the old log's files discarded", Duration::from_secs(20), || {
+        let dirs: Vec<_> = std::fs::read_dir(dir.join("data/shards/t")).unwrap().flatten().map(|e| e.path()).collect();
+        (old_files() == 2 && dirs.iter().filter(|d| logs(d) > 0).count() == 1).then_some(())
+    });
+}

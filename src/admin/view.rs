@@ -281,6 +281,7 @@ mod tests {
 
     fn topic() -> TopicRecord {
         TopicRecord {
+            id: 1,
             name: "orders".into(),
             partitions: 1,
             replication_factor: 3,

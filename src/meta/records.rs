@@ -77,6 +77,10 @@ pub struct ShardRecord {
 /// A topic and its shards.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicRecord {
+    /// Unique to this incarnation of the name: a topic deleted and created again gets another,
+    /// so replicas of the old one are never taken for the new one's (0: created before ids).
+    #[serde(default)]
+    pub id: u64,
     pub name: String,
     pub partitions: u32,
     pub replication_factor: u32,

@@ -36,6 +36,9 @@ pub struct MetaState {
     /// MQTT sessions, retained messages and shared subscriptions.
     #[serde(default)]
     pub mqtt: MqttState,
+    /// The last topic id handed out (ids start at 1; 0 marks topics created before ids).
+    #[serde(default)]
+    pub last_topic_id: u64,
 }
 
 impl MetaState {
@@ -138,7 +141,9 @@ impl MetaState {
             return Err(MetaError::NotEnoughNodes { needed: spec.replication_factor, available: storage.len() as u32 });
         }
         let shards = self.place_shards(&storage, 0..spec.partitions, spec.replication_factor);
+        self.last_topic_id += 1;
         let t = TopicRecord {
+            id: self.last_topic_id,
             name: spec.name.clone(),
             partitions: spec.partitions,
             replication_factor: spec.replication_factor,

@@ -7,6 +7,7 @@
 //! - [`service`]: the `shard.*` RPC methods (`crate::rpc::shard`): produce (acks=all),
 //!   follower fetches, consumer reads (below the high watermark), list offsets.
 
+mod discard;
 pub mod driver;
 pub mod figures;
 mod open;
@@ -36,6 +37,10 @@ struct Replica {
     _tiering: Option<AbortOnDrop>,
     /// The topic's retention the log was opened with.
     retention: (Option<u64>, Option<u64>),
+    /// The id of the topic incarnation it belongs to.
+    topic_id: u64,
+    /// Where its files are.
+    dir: String,
 }
 
 /// Aborts a background task when dropped.
@@ -55,6 +60,8 @@ pub struct StoreNode {
     peers: Peers,
     meta: MetaClient,
     shards: Arc<Mutex<BTreeMap<ShardKey, Replica>>>,
+    /// Directories of removed replicas whose files are being discarded: not opened meanwhile.
+    discarding: Arc<Mutex<std::collections::BTreeSet<String>>>,
     /// TEST ONLY: report appends durable without syncing them.
     pub unsafe_ack_before_sync: bool,
     /// Replication limits of every shard replica here.
@@ -76,6 +83,7 @@ impl StoreNode {
             peers,
             meta,
             shards: Arc::default(),
+            discarding: Arc::default(),
             unsafe_ack_before_sync: false,
             replica_config: Default::default(),
             object_tier: None,

@@ -26,6 +26,9 @@ pub struct ObjectTier {
 /// What a replica needs to know of its topic. Retention is read when the replica opens (a
 /// change applies from the replica's next start).
 pub(super) struct TopicSettings {
+    /// The topic's id ([`TopicRecord::id`]): replicas of another incarnation of the name are
+    /// not this topic's.
+    pub(super) id: u64,
     pub(super) engine: Engine,
     pub(super) min_insync: u32,
     pub(super) retention_ms: Option<u64>,
@@ -35,11 +38,22 @@ pub(super) struct TopicSettings {
 impl TopicSettings {
     pub(super) fn of(t: &TopicRecord) -> Self {
         TopicSettings {
+            id: t.id,
             engine: t.engine,
             min_insync: t.min_insync_replicas,
             retention_ms: t.retention_ms,
             retention_bytes: t.retention_bytes,
         }
+    }
+}
+
+/// Where a replica of `topic`'s incarnation `id` keeps its files, and the name its object-tier
+/// copy goes under: `<topic>/<partition>` for topics created before ids (0), else
+/// `<topic>/<partition>.t<id>`, so a topic deleted and created again starts from nothing.
+pub(super) fn shard_path(topic: &str, id: u64, partition: u32) -> String {
+    match id {
+        0 => format!("{topic}/{partition}"),
+        id => format!("{topic}/{partition}.t{id}"),
     }
 }
 
@@ -94,7 +108,7 @@ impl StoreNode {
                 // above the HW, and each truncates on its own). A single copy uploaded by the
                 // leader would save space; it needs remote metadata shared through meta.
                 let base = if tier.prefix.is_empty() { String::new() } else { format!("{}/", tier.prefix) };
-                let prefix = format!("{base}{topic}/{partition}/replica-{}", self.node);
+                let prefix = format!("{base}{}/replica-{}", shard_path(topic, settings.id, partition), self.node);
                 let mut config = tier.config;
                 (config.segment.retention_ms, config.segment.retention_bytes) = (retention_ms, retention_bytes);
                 let log =

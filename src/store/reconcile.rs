@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use keel_rt::time;
+use keel_rt::{task, time};
 use keel_storage::replication::Event;
 use keel_storage::LogError;
 
@@ -50,21 +50,45 @@ impl StoreNode {
                 wanted.insert((t.name.clone(), s.partition), (TopicSettings::of(t), s.clone()));
             }
         }
-        let removed: Vec<ShardHandle> = {
+        let removed: Vec<(ShardHandle, String)> = {
             let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-            let gone: Vec<ShardKey> = shards.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
-            gone.iter().filter_map(|k| shards.remove(k)).map(|r| r.handle).collect()
+            // Gone: no longer placed here, or placed here in another incarnation of the topic
+            // (deleted and created again while this node did not see it go).
+            let gone: Vec<ShardKey> = shards
+                .iter()
+                .filter(|(k, r)| wanted.get(*k).is_none_or(|(settings, _)| settings.id != r.topic_id))
+                .map(|(k, _)| k.clone())
+                .collect();
+            gone.iter().filter_map(|k| shards.remove(k)).map(|r| (r.handle, r.dir)).collect()
         };
-        for h in removed {
+        for (h, dir) in removed {
             let _ = h.tx.send(Input::Stop).await;
+            let (disk, discarding) = (self.disk.clone(), self.discarding.clone());
+            discarding.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.clone());
+            task::spawn(async move {
+                // The driver must be gone first: it may still be writing.
+                match time::timeout(STOP_WAIT, h.tx.closed()).await {
+                    Err(_) => tracing::warn!(dir, "a removed replica did not stop; its files stay"),
+                    Ok(()) => match super::discard::discard(disk.as_ref(), &dir).await {
+                        Ok(()) => tracing::info!(dir, "discarded the files of a removed replica"),
+                        Err(e) => tracing::warn!(dir, error = %e, "discarding a removed replica's files"),
+                    },
+                }
+                discarding.lock().unwrap_or_else(|e| e.into_inner()).remove(&dir);
+            });
         }
         let now_ms = time::since_start().as_millis() as u64;
+        let mut failed = None;
         for ((topic, partition), (settings, shard)) in wanted {
             self.reopen_if_retention_changed(&topic, partition, &settings).await;
-            self.ensure(&topic, partition, &settings).await?;
+            // One replica that cannot start yet does not hold the others back.
+            if let Err(e) = self.ensure(&topic, partition, &settings).await {
+                failed.get_or_insert(e);
+                continue;
+            }
             self.tell(&topic, &shard, &addrs, now_ms).await;
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// An engine's retention is fixed when it opens: after a topic update, the replica stops
@@ -95,7 +119,11 @@ impl StoreNode {
     }
 
     async fn ensure(&self, topic: &str, partition: u32, settings: &TopicSettings) -> Result<(), String> {
-        let dir = format!("shards/{topic}/{partition}");
+        let dir = format!("shards/{}", super::open::shard_path(topic, settings.id, partition));
+        if self.discarding.lock().unwrap_or_else(|e| e.into_inner()).contains(&dir) {
+            // Placed here again while its old files are being discarded: opened once they are.
+            return Err(format!("{dir}: the files of its removed replica are still being discarded"));
+        }
         match self.handle(topic, partition) {
             Some(h) if !h.tx.is_closed() => return Ok(()),
             Some(h) => {
@@ -139,7 +167,8 @@ impl StoreNode {
         };
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         let retention = (settings.retention_ms, settings.retention_bytes);
-        shards.insert((topic.to_string(), partition), Replica { handle, told: None, _tiering: tiering, retention });
+        let replica = Replica { handle, told: None, _tiering: tiering, retention, topic_id: settings.id, dir };
+        shards.insert((topic.to_string(), partition), replica);
         Ok(())
     }
 
