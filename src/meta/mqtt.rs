@@ -519,6 +519,11 @@ impl MqttState {
             if let Some(at) = s.disconnected_at_ms.filter(|at| *at > now_ms) {
                 s.disconnected_at_ms = Some(at.min(now_ms));
             }
+            // Likewise a will's lease taken by a broker whose clock runs ahead (whose answer
+            // may have been lost): it runs from now, not for the skew on top.
+            if let Some(l) = s.will_lease_ms.filter(|l| *l > now_ms) {
+                s.will_lease_ms = Some(l.min(now_ms));
+            }
             let leasable = s.will_lease_ms.is_none_or(|l| now_ms >= l.saturating_add(WILL_LEASE_MS));
             if (s.will_due(now_ms) || (s.expired(now_ms) && s.will.is_some())) && leasable {
                 s.will_lease_ms = Some(now_ms);
@@ -771,6 +776,23 @@ mod tests {
             m.apply(&MqttOp::LeaseWill { client_id: "d".into(), generation: 1, now_ms: 5_000 }, &live),
             MqttResult::Fenced { generation: 2 }
         );
+    }
+
+    #[test]
+    fn a_will_lease_from_a_fast_clock_runs_from_the_sweep() {
+        let mut m = MqttState::default();
+        let live = nodes(&[(1, true)]);
+        claim_with_will(&mut m, "c", 0, 2);
+        let gone =
+            MqttOp::Disconnect { client_id: "c".into(), generation: 1, now_ms: 0, expiry_s: None, keep_will: true };
+        m.apply(&gone, &live);
+        // Sim seed 30 of the MQTT suite: the sweep of a broker 42 s ahead leased the will and
+        // its answer was lost; the next sweeper's clock is behind.
+        let leased = m.apply(&MqttOp::Sweep { now_ms: 42_000 }, &live);
+        assert_eq!(leased, MqttResult::Wills(vec![due("c", 1, 2)]));
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: 1_000 }, &live), MqttResult::Wills(vec![]));
+        let again = 1_000 + WILL_LEASE_MS;
+        assert_eq!(m.apply(&MqttOp::Sweep { now_ms: again }, &live), MqttResult::Wills(vec![due("c", 1, 2)]));
     }
 
     #[test]
