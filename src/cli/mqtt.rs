@@ -24,21 +24,27 @@ pub enum MqttCommand {
 }
 
 pub async fn run(cmd: MqttCommand, admin: &Admin, format: Format, out: &mut Out) -> Result<(), CliError> {
-    let mut list: MqttSessionList = admin.get("/api/mqtt/sessions").await?;
+    let list: MqttSessionList = admin.get("/api/mqtt/sessions").await?;
     let now_ms = keel_rt::time::wall_ms();
     match cmd {
-        MqttCommand::Clients => {
-            list.sessions.retain(|s| s.owner.is_some());
-            out.show(format, &list, clients_table)
-        }
+        MqttCommand::Clients => out.show(format, &only(list, |s| s.owner.is_some()), clients_table),
         MqttCommand::Sessions => out.show(format, &list, |l| sessions_table(l, now_ms)),
-        MqttCommand::Subscriptions { client } => {
-            if let Some(c) = &client {
-                list.sessions.retain(|s| &s.client_id == c);
-            }
-            out.show(format, &list, subscriptions_table)
+        MqttCommand::Subscriptions { client: Some(c) } => {
+            out.show(format, &only(list, |s| s.client_id == c), subscriptions_table)
         }
+        MqttCommand::Subscriptions { client: None } => out.show(format, &list, subscriptions_table),
     }
+}
+
+/// The sessions that pass `keep`; `total` counts them when the answer held every session, and
+/// stays the cluster's count when it held the first page only (then more may match).
+fn only(mut list: MqttSessionList, keep: impl Fn(&SessionSummary) -> bool) -> MqttSessionList {
+    let complete = list.total <= list.sessions.len() as u64;
+    list.sessions.retain(keep);
+    if complete {
+        list.total = list.sessions.len() as u64;
+    }
+    list
 }
 
 /// Says when the list is the first page only.
@@ -160,6 +166,17 @@ meter-1    fw/#         2
 (the first sessions by client id of 3 in the cluster)
 ";
         assert_eq!(subscriptions_table(&sessions()), expected);
+    }
+
+    #[test]
+    fn a_filter_over_every_session_says_nothing_of_more() {
+        let mut all = sessions();
+        all.total = 2;
+        let one = only(all, |s| s.client_id == "meter-1");
+        assert_eq!(one.total, 1);
+        assert!(!subscriptions_table(&one).contains("the first sessions"));
+        let first_page = only(sessions(), |s| s.client_id == "meter-1");
+        assert_eq!(first_page.total, 3, "the first page only: more may match");
     }
 
     #[test]
