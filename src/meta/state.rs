@@ -60,6 +60,7 @@ impl MetaState {
                 let (kafka_addr, kafka_tls_addr) = (kafka_addr.clone(), kafka_tls_addr.clone());
                 let node = NodeRecord { id: *id, addr: addr.clone(), roles, alive: true, kafka_addr, kafka_tls_addr };
                 self.nodes.insert(*id, node);
+                self.restarted(*id);
                 Ok(MetaOk::Done)
             }
             MetaCommand::AddPartitions { name, partitions } => self.add_partitions(name, *partitions),
@@ -324,6 +325,24 @@ impl MetaState {
         Ok(MetaOk::Shard(shard.clone()))
     }
 
+    /// A node registers when its process starts: its replicas leave every ISR they share with
+    /// others, and rejoin once their leader sees them caught up. What a replica recovered from
+    /// its disk may be less than it had acknowledged (a file truncated while the node was down
+    /// looks like a torn append), so it must not be elected on its word; a shard whose only
+    /// in-sync replica it is keeps it (nothing better exists).
+    fn restarted(&mut self, node: NodeId) {
+        for shard in self.topics.values_mut().flat_map(|t| t.shards.iter_mut()) {
+            if shard.isr.contains(&node) && shard.isr.len() > 1 {
+                shard.isr.retain(|r| *r != node);
+                if shard.leader == Some(node) {
+                    shard.leader = None;
+                }
+                shard.epoch += 1;
+                shard.isr_version += 1;
+            }
+        }
+    }
+
     fn leave_isr(&mut self, topic: &str, partition: u32, node: NodeId) -> MetaResult {
         let (shard, _) = self.shard_mut(topic, partition)?;
         if !shard.isr.contains(&node) {
@@ -459,6 +478,31 @@ mod tests {
             s.apply(&cmd).unwrap();
         }
         s
+    }
+
+    /// Jepsen's log workload, seed 1: node 4's shard file was truncated while it was down;
+    /// back, still in the ISR, it was elected and served a log missing acknowledged records.
+    #[test]
+    fn a_restarted_node_leaves_the_isrs_it_shares_and_keeps_the_ones_it_alone_holds() {
+        let mut s = with_storage(3);
+        s.apply(&MetaCommand::CreateTopic(spec("shared", 1, 3))).unwrap();
+        s.apply(&MetaCommand::CreateTopic(spec("alone", 1, 1))).unwrap();
+        let alone = s.topics["alone"].shards[0].clone();
+        let node = alone.replicas[0];
+        let before = s.topics["shared"].shards[0].clone();
+        let register = MetaCommand::RegisterNode {
+            id: node,
+            addr: format!("10.0.0.{node}:7100"),
+            roles: vec![Role::Storage],
+            kafka_addr: None,
+            kafka_tls_addr: None,
+        };
+        s.apply(&register).unwrap();
+        let after = &s.topics["shared"].shards[0];
+        assert!(!after.isr.contains(&node) && after.isr.len() == 2, "{after:?}");
+        assert_eq!((after.epoch, after.isr_version), (before.epoch + 1, before.isr_version + 1));
+        assert_ne!(after.leader, Some(node), "a leader that restarted is replaced");
+        assert_eq!(s.topics["alone"].shards[0], alone, "the last in-sync replica stays");
     }
 
     #[test]

@@ -60,7 +60,17 @@ pub fn keys_of(cmd: &MetaCommand, state: &MetaState) -> Vec<WatchKey> {
     use MetaCommand as C;
     match cmd {
         C::Mqtt(ops) => ops.iter().flat_map(|op| mqtt_keys_of(op, state)).collect(),
-        C::RegisterNode { id, .. } | C::SetNodeAlive { id, .. } => vec![WatchKey::Node(*id)],
+        C::SetNodeAlive { id, .. } => vec![WatchKey::Node(*id)],
+        // A (re)started node's replicas leave the ISRs they share (`MetaState::restarted`).
+        C::RegisterNode { id, .. } => std::iter::once(WatchKey::Node(*id))
+            .chain(
+                state
+                    .topics
+                    .values()
+                    .filter(|t| t.shards.iter().any(|s| s.isr.contains(id)))
+                    .map(|t| WatchKey::Topic(t.name.clone())),
+            )
+            .collect(),
         C::CreateTopic(spec) => vec![WatchKey::Topic(spec.name.clone())],
         C::DeleteTopic { name } | C::UpdateTopic { name, .. } | C::AddPartitions { name, .. } => {
             vec![WatchKey::Topic(name.clone())]
@@ -260,6 +270,28 @@ mod tests {
         log.reset(100_000);
         assert_eq!(log.since(99_999), None);
         assert_eq!(log.since(100_000), Some(BTreeSet::new()));
+    }
+
+    #[test]
+    fn a_node_registering_changes_the_topics_whose_isr_it_is_in() {
+        let mut state = MetaState::default();
+        let register = |id| MetaCommand::RegisterNode {
+            id,
+            addr: format!("a:{id}"),
+            roles: vec![crate::meta::records::Role::Storage],
+            kafka_addr: None,
+            kafka_tls_addr: None,
+        };
+        for id in 1..=2 {
+            state.apply(&register(id)).unwrap();
+        }
+        state.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("t", 1, 2))).unwrap();
+        let keys: BTreeSet<WatchKey> = keys_of(&register(1), &state).into_iter().collect();
+        assert_eq!(
+            keys,
+            [WatchKey::Node(1), WatchKey::Topic("t".into())].into(),
+            "its ISRs change: watchers must see it"
+        );
     }
 
     #[test]
