@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::http::{Request, Response};
+use super::http::{Credentials, Request, Response};
 use crate::broker::auth::{Authenticator, Login};
 
 /// The challenge of a 401: HTTP Basic, over the realm the console and the API share.
@@ -30,22 +30,22 @@ fn open_path(path: &str) -> bool {
     matches!(path, "/health" | "/metrics")
 }
 
-/// Decides `req` against `auth` (`None`: authentication is off). Costs a PBKDF2 verification
-/// the first time a user's password is seen (cached after): call it off the runtime's
-/// threads.
-pub fn decide(auth: Option<&Authenticator>, req: &Request) -> Decision {
+/// Decides a request against `auth` (`None`: authentication is off). Costs a PBKDF2
+/// verification the first time a user's password is seen (cached after): called off the
+/// runtime's threads ([`decide_off_thread`]).
+fn decide_for(auth: Option<&Authenticator>, method: &str, path: &str, credentials: Option<&Credentials>) -> Decision {
     let Some(auth) = auth.filter(|a| a.required()) else { return Decision::Allowed };
-    if open_path(&req.path) {
+    if open_path(path) {
         return Decision::Allowed;
     }
-    let Some(c) = &req.credentials else {
+    let Some(c) = credentials else {
         return unauthorized("authentication is on: send a username and password (keel: KEEL_USER and KEEL_PASSWORD)");
     };
     match auth.login(Some(&c.username), Some(c.password.as_bytes())) {
         Login::Allowed { .. } => {}
         Login::BadCredentials | Login::NotAuthorized => return unauthorized("bad username or password"),
     }
-    if req.method != "GET" && !auth.is_admin(&c.username) {
+    if method != "GET" && !auth.is_admin(&c.username) {
         let why =
             format!("user {:?} may read only: changes need `admin = true` in its [[mqtt.users]] entry", c.username);
         return Decision::Refused(Response::error(403, why));
@@ -53,27 +53,16 @@ pub fn decide(auth: Option<&Authenticator>, req: &Request) -> Decision {
     Decision::Allowed
 }
 
-/// [`decide`] on a blocking thread (PBKDF2 is ~50–100 ms of CPU).
-pub async fn decide_off_thread(auth: Option<Arc<Authenticator>>, req: Request) -> (Request, Decision) {
-    if auth.as_ref().is_none_or(|a| !a.required()) {
-        return (req, Decision::Allowed);
-    }
-    let run = move || {
-        let d = decide(auth.as_deref(), &req);
-        (req, d)
-    };
-    match keel_rt::task::run_blocking(run).await {
-        Ok(out) => out,
-        Err(e) => {
-            tracing::error!(error = %e, "admin authentication task failed");
-            let resp = Response::error(500, "authentication failed to run");
-            // The request went with the task; answer for an empty one.
-            (
-                Request { method: String::new(), path: String::new(), body: Vec::new(), credentials: None },
-                Decision::Refused(resp),
-            )
-        }
-    }
+/// [`decide`] on a blocking thread (PBKDF2 is ~50–100 ms of CPU); only the method, path and
+/// credentials go there, not the body.
+pub async fn decide_off_thread(auth: Option<Arc<Authenticator>>, req: &Request) -> Decision {
+    let Some(auth) = auth.filter(|a| a.required()) else { return Decision::Allowed };
+    let (method, path, credentials) = (req.method.clone(), req.path.clone(), req.credentials.clone());
+    let run = move || decide_for(Some(&auth), &method, &path, credentials.as_ref());
+    keel_rt::task::run_blocking(run).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "admin authentication task failed");
+        Decision::Refused(Response::error(500, "authentication failed to run"))
+    })
 }
 
 fn unauthorized(why: &str) -> Decision {
@@ -101,6 +90,10 @@ mod tests {
             ..MqttSection::default()
         };
         Authenticator::new(&section).unwrap()
+    }
+
+    fn decide(auth: Option<&Authenticator>, r: &Request) -> Decision {
+        decide_for(auth, &r.method, &r.path, r.credentials.as_ref())
     }
 
     fn req(method: &str, path: &str, who: Option<(&str, &str)>) -> Request {

@@ -96,8 +96,7 @@ async fn serve_connection(mut stream: net::TcpStream, state: AdminState) {
         }
     };
     let span = tracing::info_span!("admin", method = %req.method, path = %req.path);
-    let (req, decision) = auth::decide_off_thread(state.auth.clone(), req).await;
-    let resp = match decision {
+    let resp = match auth::decide_off_thread(state.auth.clone(), &req).await {
         auth::Decision::Allowed => tracing::Instrument::instrument(routes::route(&state, &req), span.clone()).await,
         auth::Decision::Refused(resp) => resp,
     };
