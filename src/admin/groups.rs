@@ -13,9 +13,11 @@ use bytes::Buf;
 use super::http::Response;
 use super::view::{AssignedPartitions, GroupList, GroupMemberView, GroupOffsetView, GroupSummary, GroupView};
 use super::AdminState;
+use crate::broker::kafka::group::lag;
 use crate::broker::kafka::group::store::{self, Generation, Loaded, OFFSETS_TOPIC};
 use crate::client::{ClientConfig, DataClient};
 use crate::meta::command::{MetaQuery, QueryResult};
+use crate::rpc::shard::OffsetSpec;
 
 /// High watermarks by topic and partition (`None`: the shard did not answer).
 type Watermarks = BTreeMap<(String, i32), Option<u64>>;
@@ -70,7 +72,7 @@ async fn offsets_partitions(state: &AdminState) -> Result<Option<u32>, Response>
 }
 
 /// The high watermark of every partition the groups committed offsets for, asked of each
-/// shard's leader once (one empty read; a second at most per shard).
+/// shard's leader once (a second at most per shard).
 async fn watermarks<'a>(state: &AdminState, groups: impl IntoIterator<Item = &'a Loaded>) -> Watermarks {
     let quick = ClientConfig { call_timeout_ms: 1_000, delivery_timeout_ms: 2_000, ..ClientConfig::default() };
     let client: DataClient = state.data.clone().with_config(quick);
@@ -81,7 +83,7 @@ async fn watermarks<'a>(state: &AdminState, groups: impl IntoIterator<Item = &'a
                 continue;
             }
             let hw = match u32::try_from(key.1) {
-                Ok(p) => client.fetch(&key.0, p, u64::MAX, 1, 0).await.ok().map(|f| f.high_watermark),
+                Ok(p) => client.list_offsets(&key.0, p, OffsetSpec::Latest, 0).await.ok(),
                 Err(_) => None,
             };
             marks.insert(key.clone(), hw);
@@ -104,7 +106,7 @@ fn offsets(l: &Loaded, marks: &Watermarks) -> Vec<GroupOffsetView> {
         .iter()
         .map(|((topic, partition), c)| {
             let high_watermark = marks.get(&(topic.clone(), *partition)).copied().flatten();
-            let lag = high_watermark.map(|hw| hw.saturating_sub(u64::try_from(c.offset).unwrap_or(0)));
+            let lag = high_watermark.map(|hw| lag::lag(hw, c.offset));
             GroupOffsetView { topic: topic.clone(), partition: *partition, committed: c.offset, high_watermark, lag }
         })
         .collect()

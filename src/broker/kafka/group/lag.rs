@@ -30,6 +30,12 @@ impl super::Coordinator {
     }
 }
 
+/// Records between a committed offset and the high watermark, never below zero (no commit,
+/// `-1`, counts from 0). Shared with the admin API's group views.
+pub fn lag(high_watermark: u64, committed: i64) -> u64 {
+    high_watermark.saturating_sub(u64::try_from(committed).unwrap_or(0))
+}
+
 /// Lags from committed offsets and the partitions' high watermarks (a partition whose HW could
 /// not be read is left out).
 pub fn lags(committed: &[(String, String, i32, i64)], hws: &BTreeMap<(String, i32), u64>) -> Vec<GroupLag> {
@@ -37,8 +43,7 @@ pub fn lags(committed: &[(String, String, i32, i64)], hws: &BTreeMap<(String, i3
         .iter()
         .filter_map(|(group, topic, partition, offset)| {
             let hw = *hws.get(&(topic.clone(), *partition))?;
-            let lag = (hw as i64).saturating_sub(*offset).max(0) as u64;
-            Some(GroupLag { group: group.clone(), topic: topic.clone(), partition: *partition, lag })
+            Some(GroupLag { group: group.clone(), topic: topic.clone(), partition: *partition, lag: lag(hw, *offset) })
         })
         .collect()
 }
