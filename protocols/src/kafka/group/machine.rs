@@ -345,8 +345,7 @@ impl Group {
             return refuse(out, GroupError::InconsistentGroupProtocol, "no protocol in common with the group");
         }
         let member_id = if member_id.is_empty() {
-            let id = format!("{}-{}-{}", j.client_id, self.generation, self.next_member);
-            self.next_member += 1;
+            let id = self.new_member_id(&j.client_id);
             if member_id_required {
                 self.pending.insert(id.clone(), j.now_ms);
                 let result = Err((GroupError::MemberIdRequired, id));
@@ -360,6 +359,19 @@ impl Group {
             return refuse(out, GroupError::UnknownMemberId, "unknown member id");
         };
         self.add_or_update(member_id, j, out);
+    }
+
+    /// A member id nobody in the group holds or was offered: the load's numbering makes ids
+    /// unique across loads in practice, and this makes sure of it (a generation restored from the
+    /// log may hold ids of an earlier load numbered like this one).
+    fn new_member_id(&mut self, client_id: &str) -> String {
+        loop {
+            let id = format!("{client_id}-{}-{}", self.generation, self.next_member);
+            self.next_member = self.next_member.wrapping_add(1);
+            if !self.members.contains_key(&id) && !self.pending.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     fn add_or_update(&mut self, member_id: String, j: JoinArgs, out: &mut Vec<Command>) {
