@@ -11,6 +11,9 @@
 pub mod invariants;
 
 #[cfg(madsim)]
+mod clock_rate;
+
+#[cfg(madsim)]
 pub mod cluster;
 #[cfg(madsim)]
 pub mod data_scenario;

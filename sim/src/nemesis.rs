@@ -4,7 +4,8 @@
 //!
 //! Faults: partitions (symmetric), one-way link loss, clogged nodes, packet loss (madsim's TCP
 //! turns it into retransmission delay), latency, power loss with restart (unsynced disk data
-//! lost, last write possibly torn), pauses, wall-clock offsets, jumps and drift, disk faults on
+//! lost, last write possibly torn), pauses, wall-clock offsets, jumps and drift, monotonic clocks
+//! running fast or slow, disk faults on
 //! a minority (failed syncs and reads, stalls, a full disk), object store faults (failed or
 //! slow puts, gets, deletes and lists; puts that land while the caller sees an error) and
 //! fault points.
@@ -25,6 +26,9 @@ use crate::cluster::MetaCluster;
 use crate::settings::{meta_flip_nodes, Settings};
 use keel::meta::command::{MetaQuery, QueryResult};
 use keel::meta::MemberChange;
+
+/// How far off true a node's monotonic clock may run under the clock fault, in ppm.
+const MONOTONIC_DRIFT_PPM_MAX: i64 = 20_000;
 
 enum Fault {
     Links(Vec<(SimNodeId, SimNodeId)>),
@@ -164,6 +168,9 @@ impl Nemesis {
                 let offset = r.gen_range(-60_000..=60_000);
                 let drift = r.gen_range(-500..=500);
                 time::set_clock_skew(node.sim_id(), offset, drift);
+                // The monotonic clock's rate: up to 2% off, forty times what NTP may slew, so
+                // timing margins (leases, timeouts against heartbeats) are tested, not assumed.
+                time::set_clock_rate(node.sim_id(), r.gen_range(-MONOTONIC_DRIFT_PPM_MAX..=MONOTONIC_DRIFT_PPM_MAX));
                 self.count("clock");
                 return;
             }
@@ -382,6 +389,7 @@ impl Nemesis {
             }
             cluster.node(i).disk.set_faults(DiskFaults::ssd());
             time::set_clock_skew(id, 0, 0);
+            time::set_clock_rate(id, 0);
             if cluster.node(i).paused {
                 Handle::current().resume(id);
                 cluster.node_mut(i).paused = false;

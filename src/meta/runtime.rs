@@ -1,14 +1,15 @@
 //! openraft's [`AsyncRuntime`] over the seam, so the same Raft runs on tokio and on madsim.
 //!
 //! openraft's own `TokioRuntime` calls real tokio directly, which has no reactor under madsim;
-//! this routes spawn, sleep, timeouts and randomness through `keel_rt`. The instant type stays
-//! tokio's: it reads `std::time::Instant`, which madsim virtualises.
+//! this routes spawn, sleep, timeouts, randomness and the clock through `keel_rt`. The instant
+//! type is the seam's ([`SeamInstant`]), so Raft's election and heartbeat timers run on the
+//! node's own clock, which in simulation may drift.
 
 use std::future::Future;
 use std::time::Duration;
 
 use keel_rt::{rand, task, time};
-use openraft::{AsyncRuntime, OptionalSend, TokioInstant};
+use openraft::{AsyncRuntime, OptionalSend};
 
 /// The Raft runtime Keel uses in every build.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -29,14 +30,46 @@ impl<T: OptionalSend> openraft::async_runtime::AsyncOneshotSendExt<T> for Onesho
     }
 }
 
-fn to_std(i: TokioInstant) -> time::Instant {
-    // Both wrap `std::time::Instant`; under madsim the seam's instant is that type itself.
-    let now_tokio = <TokioInstant as openraft::Instant>::now();
-    let now = time::now();
-    if i >= now_tokio {
-        now + (i - now_tokio)
-    } else {
-        now.checked_sub(now_tokio - i).unwrap_or(now)
+/// The seam's monotonic instant in openraft's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SeamInstant(time::Instant);
+
+impl openraft::Instant for SeamInstant {
+    fn now() -> Self {
+        SeamInstant(time::now())
+    }
+}
+
+impl std::ops::Add<Duration> for SeamInstant {
+    type Output = SeamInstant;
+    fn add(self, d: Duration) -> SeamInstant {
+        SeamInstant(self.0 + d)
+    }
+}
+
+impl std::ops::AddAssign<Duration> for SeamInstant {
+    fn add_assign(&mut self, d: Duration) {
+        self.0 += d;
+    }
+}
+
+impl std::ops::Sub<Duration> for SeamInstant {
+    type Output = SeamInstant;
+    fn sub(self, d: Duration) -> SeamInstant {
+        SeamInstant(self.0 - d)
+    }
+}
+
+impl std::ops::SubAssign<Duration> for SeamInstant {
+    fn sub_assign(&mut self, d: Duration) {
+        self.0 -= d;
+    }
+}
+
+impl std::ops::Sub<SeamInstant> for SeamInstant {
+    type Output = Duration;
+    fn sub(self, other: SeamInstant) -> Duration {
+        self.0.saturating_duration_since(other.0)
     }
 }
 
@@ -44,7 +77,7 @@ impl AsyncRuntime for SeamRuntime {
     type JoinError = task::JoinError;
     type JoinHandle<T: OptionalSend + 'static> = task::JoinHandle<T>;
     type Sleep = time::Sleep;
-    type Instant = TokioInstant;
+    type Instant = SeamInstant;
     type TimeoutError = time::Elapsed;
     type Timeout<R, T: Future<Output = R> + OptionalSend> = time::Timeout<T>;
     type ThreadLocalRng = rand::ThreadRng;
@@ -65,7 +98,7 @@ impl AsyncRuntime for SeamRuntime {
     }
 
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
-        time::sleep_until(to_std(deadline))
+        time::sleep_until(deadline.0)
     }
 
     fn timeout<R, F: Future<Output = R> + OptionalSend>(duration: Duration, future: F) -> Self::Timeout<R, F> {
@@ -73,7 +106,7 @@ impl AsyncRuntime for SeamRuntime {
     }
 
     fn timeout_at<R, F: Future<Output = R> + OptionalSend>(deadline: Self::Instant, future: F) -> Self::Timeout<R, F> {
-        time::timeout_at(to_std(deadline), future)
+        time::timeout_at(deadline.0, future)
     }
 
     fn is_panic(join_error: &Self::JoinError) -> bool {
