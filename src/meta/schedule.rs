@@ -273,6 +273,42 @@ mod tests {
         }
     }
 
+    /// Sets a shard's replicas (all in sync) and leader by hand.
+    fn place(s: &mut MetaState, topic: &str, partition: usize, replicas: &[NodeId], leader: NodeId) {
+        let shard = &mut s.topics.get_mut(topic).unwrap().shards[partition];
+        shard.replicas = replicas.to_vec();
+        shard.isr = replicas.to_vec();
+        shard.leader = Some(leader);
+    }
+
+    /// A move whose new replica is in sync drops an old replica, never the new one, even when
+    /// the new one's node is as loaded as the old ones and has the higher id.
+    #[test]
+    fn a_finished_move_removes_an_old_replica_not_the_one_just_added() {
+        let mut s = cluster(3, 2, false);
+        place(&mut s, "t", 0, &[1, 2, 3], 1);
+        let all = seen(&[(1, 900), (2, 900), (3, 900)]);
+        let cmds = plan(&s, &all, 1_000, &CFG);
+        assert!(matches!(cmds[..], [MetaCommand::RemoveReplica { node: 2, .. }]), "{cmds:?}");
+    }
+
+    /// The busiest node gives up a replica it follows rather than one it leads (which would
+    /// need a leader election before the old replica could go).
+    #[test]
+    fn rebalancing_moves_a_replica_the_busiest_node_follows_before_one_it_leads() {
+        let mut s = MetaState::default();
+        for id in 1..=4 {
+            register(&mut s, id, Role::Storage);
+        }
+        s.apply(&MetaCommand::CreateTopic(TopicSpec::for_test("t", 3, 2))).unwrap();
+        place(&mut s, "t", 0, &[1, 2], 1);
+        place(&mut s, "t", 1, &[2, 1], 2);
+        place(&mut s, "t", 2, &[1, 3], 1);
+        let all = seen(&[(1, 900), (2, 900), (3, 900), (4, 900)]);
+        let cmds = plan(&s, &all, 1_000, &CFG);
+        assert!(matches!(cmds[..], [MetaCommand::AddReplica { partition: 1, node: 4, .. }]), "{cmds:?}");
+    }
+
     #[test]
     fn a_healthy_cluster_needs_nothing() {
         let s = cluster(3, 3, false);

@@ -153,6 +153,9 @@ mod tests {
         assert_eq!(c.starts_within(5, 30), vec![(1, 5), (3, 10), (4, 25)]);
         assert_eq!(c.starts_within(12, 20), vec![(3, 12)]);
         assert_eq!(c.starts_within(25, 26), vec![(4, 25)]);
+        assert_eq!(c.starts_within(5, 25), vec![(1, 5), (3, 10)], "epoch 4 starts after the range");
+        let trimmed = EpochCache::from_entries(vec![(3, 10), (4, 25)]).unwrap();
+        assert_eq!(trimmed.starts_within(2, 30), vec![(3, 10), (4, 25)], "no epoch known at 2");
     }
 
     #[test]
@@ -163,6 +166,15 @@ mod tests {
         c.trim_before(12);
         assert_eq!(c.entries(), &[(2, 10)]);
         assert!(EpochCache::from_entries(vec![(2, 0), (1, 5)]).is_err());
+    }
+
+    #[test]
+    fn persisted_entries_must_not_go_back_in_offset_but_may_hold_an_epoch_that_wrote_nothing() {
+        assert!(EpochCache::from_entries(vec![(1, 10), (2, 5)]).is_err(), "epoch 2 starts before epoch 1");
+        assert!(EpochCache::from_entries(vec![(1, 5), (1, 7)]).is_err(), "epoch 1 twice");
+        let c = EpochCache::from_entries(vec![(1, 5), (2, 5), (3, 9)]).expect("epoch 1 wrote nothing");
+        assert_eq!(c.end_of(1, 20), Some((1, 5)));
+        assert_eq!(c.end_of(2, 20), Some((2, 9)));
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //! back as events.
 
 mod epochs;
+#[cfg(test)]
+mod fetch_tests;
 mod follower;
 mod invariants;
 mod leader;

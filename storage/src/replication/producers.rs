@@ -317,6 +317,37 @@ mod tests {
         assert_eq!(observed.check(&batch(5, 0, 0, 4)), ProducerCheck::Duplicate { base: 0, last: 3 });
     }
 
+    /// A truncation just past a producer's observed batch keeps that batch whole and no more:
+    /// its next sequence stays a new request (were the batch's last offset overestimated, the
+    /// cut would stretch the batch over a sequence it does not hold).
+    #[test]
+    fn a_cut_just_past_an_observed_batch_leaves_its_sequences_as_they_were() {
+        let mut t = ProducerTable::default();
+        t.observe(&batch(1, 0, 0, 3), 10); // sequences 0..=2 at offsets 10..=12
+        t.observe(&batch(2, 0, 0, 1), 13);
+        t.truncate(14);
+        assert_eq!(t.check(&batch(1, 0, 0, 3)), ProducerCheck::Duplicate { base: 10, last: 12 });
+        assert_eq!(t.check(&batch(1, 0, 3, 1)), ProducerCheck::Append);
+    }
+
+    /// A producer's records with another's between them are two runs, each with its own
+    /// offsets: a run joins the previous one only when both its sequence and its offset follow.
+    #[test]
+    fn the_log_joins_a_producers_records_only_where_sequence_and_offset_both_follow() {
+        let rec = |offset, producer_id, sequence| StoredRecord {
+            offset,
+            timestamp_ms: 0,
+            key: None,
+            value: bytes::Bytes::new(),
+            producer: Some(ProducerSeq { producer_id, producer_epoch: 0, sequence }),
+            span: 1,
+        };
+        let rebuilt = ProducerTable::from_log(&[rec(10, 5, 0), rec(11, 6, 0), rec(12, 5, 1)]);
+        assert_eq!(rebuilt.check(&batch(5, 0, 1, 1)), ProducerCheck::Duplicate { base: 12, last: 12 });
+        assert_eq!(rebuilt.check(&batch(5, 0, 0, 1)), ProducerCheck::Duplicate { base: 10, last: 10 });
+        assert_eq!(rebuilt.check(&batch(5, 0, 0, 2)), ProducerCheck::OutOfOrder { expected: 2 }, "not one run");
+    }
+
     #[test]
     fn truncation_forgets_what_it_removes() {
         let mut t = ProducerTable::default();

@@ -90,6 +90,11 @@ fn a_lagging_follower_leaves_the_isr_only_once_meta_commits_it() {
     r.handle(fetch(2, 5, 500));
     assert_eq!(r.handle(Event::Tick { now_ms: 900 }), vec![], "within the lag limit");
     assert_eq!(
+        r.handle(Event::Tick { now_ms: 1_000 }),
+        vec![],
+        "node 3 (never caught up) is at the limit, not past it"
+    );
+    assert_eq!(
         r.handle(Event::Tick { now_ms: 1_200 }),
         vec![Command::ProposeIsr { epoch: EPOCH, from: vec![1, 2, 3], isr: vec![1, 2] }]
     );
@@ -268,6 +273,24 @@ fn a_retried_request_is_acknowledged_with_the_original_offsets_and_never_appende
         r.handle(Event::Produce { req: 5, producer: idem(5, 1) }),
         vec![Command::Reject { req: 5, error: ProduceError::OutOfOrderSequence { expected: 3 } }]
     );
+}
+
+/// A retry of a request written but not yet committed (its last offset is the high
+/// watermark) waits for the commit: acknowledging it then would acknowledge what a new leader
+/// may not have.
+#[test]
+fn a_retry_of_a_request_whose_last_record_is_not_committed_waits() {
+    let mut r = ShardReplica::new(1, config(1), 0, EpochCache::new());
+    r.handle(Event::BecomeLeader { epoch: EPOCH, isr: vec![1, 2], now_ms: 0 });
+    let p = idem(0, 3);
+    r.handle(Event::Produce { req: 1, producer: p });
+    r.handle(Event::Appended { req: Some(1), base: 0, last: 2 });
+    r.handle(Event::Synced { durable_end: 3 });
+    assert_eq!(r.handle(fetch(2, 2, 1)), vec![Command::HighWatermark { hw: 2 }, serve(2, 2, 2)]);
+    assert_eq!(r.handle(Event::Produce { req: 2, producer: p }), vec![], "offset 2 is not committed");
+    let out = r.handle(fetch(2, 3, 2));
+    assert!(out.contains(&Command::Ack { req: 1, base: 0, last: 2 }), "{out:?}");
+    assert!(out.contains(&Command::Ack { req: 2, base: 0, last: 2 }), "{out:?}");
 }
 
 #[test]
