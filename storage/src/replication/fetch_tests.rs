@@ -76,3 +76,22 @@ fn a_follower_without_epochs_is_served_up_to_the_log_end_and_starts_over_beyond_
     let beyond = r.handle(fetch_request(1, 7, None));
     assert_eq!(beyond, refused(1, 7, FetchReply::Diverging { epoch: 0, end_offset: 0 }));
 }
+
+#[test]
+fn an_unclean_truncation_below_the_high_watermark_lowers_it() {
+    let mut f = fetching_follower();
+    let caught_up = Event::FetchedRecords {
+        epoch: 2,
+        from_offset: 5,
+        count: 0,
+        epoch_starts: vec![],
+        producers: vec![],
+        leader_hw: 5,
+    };
+    assert_eq!(f.handle(caught_up), vec![Command::HighWatermark { hw: 5 }, fetch_at(5)]);
+    let diverging = FetchReply::Diverging { epoch: 1, end_offset: 3 };
+    let out = f.handle(Event::FetchRefused { epoch: 2, fetch_offset: 5, reply: diverging });
+    assert_eq!(out, vec![Command::Truncate { end: 3 }]);
+    f.handle(Event::Truncated { end: 3 });
+    assert_eq!((f.hw, f.durable_end, f.log_end), (3, 3, 3));
+}

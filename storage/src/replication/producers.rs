@@ -349,6 +349,40 @@ mod tests {
     }
 
     #[test]
+    fn only_the_last_batches_kept_of_a_producer_are_known() {
+        let mut t = ProducerTable::default();
+        assert!(t.is_empty());
+        for seq in 0..BATCHES_KEPT as u32 {
+            t.observe(&batch(1, 0, seq, 1), u64::from(seq));
+        }
+        assert_eq!(t.check(&batch(1, 0, 0, 1)), ProducerCheck::Duplicate { base: 0, last: 0 }, "all kept");
+        t.observe(&batch(1, 0, BATCHES_KEPT as u32, 1), BATCHES_KEPT as u64);
+        let expected = BATCHES_KEPT as u32 + 1;
+        assert_eq!(t.check(&batch(1, 0, 0, 1)), ProducerCheck::OutOfOrder { expected }, "the oldest is forgotten");
+        assert_eq!(t.check(&batch(1, 0, 1, 1)), ProducerCheck::Duplicate { base: 1, last: 1 });
+        assert!(!t.is_empty());
+    }
+
+    /// Truncations exactly at a batch's first offset, and one past a run already cut.
+    #[test]
+    fn truncation_at_a_batch_boundary_removes_the_batch_and_a_cut_run_stays_cut() {
+        let mut t = ProducerTable::default();
+        t.observe(&batch(1, 0, 0, 4), 0); // sequences 0..=3 at 0..=3
+        t.observe(&batch(1, 0, 4, 2), 4); // 4..=5 at 4..=5
+        t.observe(&batch(2, 0, 0, 1), 6);
+        assert_eq!(t.len(), 2);
+        t.truncate(4);
+        assert_eq!(t.check(&batch(1, 0, 4, 2)), ProducerCheck::Append, "the batch at 4 is gone");
+        assert_eq!(t.len(), 1);
+        t.truncate(2);
+        assert_eq!(t.check(&batch(1, 0, 0, 2)), ProducerCheck::Duplicate { base: 0, last: 1 });
+        // Another producer wrote at 2; cutting at 3 leaves producer 1's run (0..=1) alone.
+        t.observe(&batch(2, 0, 0, 1), 2);
+        t.truncate(3);
+        assert_eq!(t.check(&batch(1, 0, 2, 1)), ProducerCheck::Append);
+    }
+
+    #[test]
     fn truncation_forgets_what_it_removes() {
         let mut t = ProducerTable::default();
         t.observe(&batch(1, 0, 0, 2), 0);

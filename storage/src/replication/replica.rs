@@ -55,19 +55,6 @@ pub enum ProduceError {
     ProducerFenced { current: u16 },
 }
 
-impl ProduceError {
-    /// Whether the same request may succeed if sent again (to the current leader).
-    pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            ProduceError::NotLeader { .. }
-                | ProduceError::Deposed { .. }
-                | ProduceError::NotEnoughReplicas { .. }
-                | ProduceError::InFlight
-        )
-    }
-}
-
 /// What the leader answers a follower's fetch with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FetchReply {
