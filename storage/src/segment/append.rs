@@ -26,7 +26,8 @@ impl SegmentEngine {
         let _w = self.writer.lock().await;
         self.check_open()?;
         let base = self.state().end();
-        if base.checked_add(crate::engine::span_of(&records)).is_none() {
+        let offsets = crate::engine::span_of(&records);
+        if base.checked_add(offsets).is_none() {
             // Only a log restarted or recovered near u64::MAX gets here: no offsets are left.
             let st = self.state();
             return Err(LogError::OffsetOutOfRange { requested: u64::MAX, start: st.start(), end: st.end() });
@@ -35,12 +36,7 @@ impl SegmentEngine {
         // One batch per producer run; all of them go out in one write.
         let headers = format::encode_runs(base, &records, &mut buf);
         let max_ts = headers.iter().map(|h| h.max_timestamp_ms).max().unwrap_or(0);
-        let roll = self.state().active().should_roll(
-            buf.len() as u64,
-            max_ts,
-            self.config.segment_bytes_max,
-            self.config.segment_ms,
-        );
+        let roll = self.state().active().should_roll(buf.len() as u64, offsets, max_ts, &self.config);
         if roll {
             self.roll().await?;
         }
@@ -143,5 +139,42 @@ mod tests {
         let refused = log.append(vec![record()]).await;
         assert!(matches!(refused, Err(LogError::OffsetOutOfRange { requested: u64::MAX, .. })), "{refused:?}");
         assert_eq!(log.end_offset(), u64::MAX);
+    }
+
+    /// A segment's offsets are `u32`s relative to its base in the index files: records that
+    /// span many offsets start a new segment long before the size limit, rather than make a
+    /// segment that cannot be sealed or reopened.
+    #[tokio::test]
+    async fn records_spanning_many_offsets_roll_the_segment() {
+        let disk = Arc::new(SimDisk::new(1));
+        let log = SegmentEngine::open(disk.clone(), "log", SegmentConfig::default()).await.unwrap();
+        let span = 2_000_000_000u32;
+        for i in 0..3u64 {
+            let record = Record { span, ..Record::new(i, None, bytes::Bytes::from_static(b"v")) };
+            let at = i * u64::from(span);
+            assert_eq!(log.append(vec![record]).await.unwrap(), (at, at + u64::from(span) - 1));
+        }
+        log.seal().await.unwrap();
+        log.sync().await.unwrap();
+        drop(log);
+        let log = SegmentEngine::open(disk, "log", SegmentConfig::default()).await.unwrap();
+        assert_eq!(log.recovery().segments, 3, "the third record starts a segment, the seal a third");
+        let mut got = Vec::new();
+        for from in [0, 2_500_000_000, 5_999_999_999] {
+            let r = log.read(from, 1).await.unwrap();
+            got.push((r[0].offset, r[0].span, r.len()));
+        }
+        assert_eq!(got, [(0, span, 1), (2_000_000_000, span, 1), (4_000_000_000, span, 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_exactly_the_byte_limit_is_accepted() {
+        let record = || Record::new(1, None, bytes::Bytes::from_static(b"value"));
+        let bytes = crate::segment::format::encoded_len(&[record(), record()]);
+        let config = SegmentConfig { batch_bytes_max: bytes, ..SegmentConfig::default() };
+        let log = SegmentEngine::open(Arc::new(SimDisk::new(1)), "log", config).await.unwrap();
+        assert_eq!(log.append(vec![record(), record()]).await.unwrap(), (0, 1));
+        let refused = log.append(vec![record(), record(), record()]).await;
+        assert!(matches!(refused, Err(LogError::TooLarge { max, .. }) if max == bytes), "{refused:?}");
     }
 }

@@ -118,4 +118,26 @@ mod tests {
         c.push(batch(70, 1, 10));
         assert!(!c.covers(40) && c.covers(70), "a gap clears the cache");
     }
+
+    #[test]
+    fn exactly_the_bound_is_kept_and_served() {
+        let mut c = TailCache::new(200);
+        c.push(batch(0, 10, 100));
+        c.push(batch(10, 10, 100));
+        assert!(c.covers(0), "200 bytes fit a 200-byte cache");
+        let got: Vec<u64> = c.collect(0, 200).iter().map(|b| b.header.base_offset).collect();
+        assert_eq!(got, [0, 10], "two batches of 100 fit a 200-byte read");
+    }
+
+    #[test]
+    fn dropped_batches_free_their_bytes() {
+        let mut c = TailCache::new(250);
+        c.push(batch(0, 10, 100));
+        c.push(batch(10, 10, 100));
+        c.drop_below(10);
+        c.push(batch(20, 10, 100));
+        assert!(c.covers(10), "200 bytes after the drop: nothing evicted");
+        c.push(batch(30, 10, 100));
+        assert!(!c.covers(10) && c.covers(20), "300 bytes: the oldest goes");
+    }
 }

@@ -78,4 +78,23 @@ mod tests {
         assert!(big_batch.validate().is_err());
         assert!(SegmentConfig { index_interval_bytes: 0, ..SegmentConfig::default() }.validate().is_err());
     }
+
+    #[test]
+    fn the_default_age_limit_is_a_week() {
+        assert_eq!(SegmentConfig::default().segment_ms, 604_800_000);
+    }
+
+    #[test]
+    fn limits_exactly_at_the_format_bounds_are_valid() {
+        let largest_batch = SegmentConfig { batch_bytes_max: BATCH_BYTES_LIMIT, ..SegmentConfig::default() };
+        largest_batch.validate().unwrap();
+        let fills_u32 = SegmentConfig {
+            segment_bytes_max: u64::from(u32::MAX) - 4 * MIB,
+            batch_bytes_max: 4 * MIB as usize,
+            ..SegmentConfig::default()
+        };
+        fills_u32.validate().unwrap();
+        let one_past = SegmentConfig { segment_bytes_max: fills_u32.segment_bytes_max + 1, ..fills_u32 };
+        assert!(one_past.validate().is_err());
+    }
 }

@@ -234,3 +234,57 @@ impl LogEngine for SegmentEngine {
         self.offset_for_time_impl(ts_ms).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use keel_rt::disk::{Disk, DiskFaults, SimDisk};
+
+    use super::super::names;
+    use crate::{LogEngine, Record, SegmentConfig, SegmentEngine};
+
+    fn record() -> Record {
+        Record::new(1, None, Bytes::from_static(b"v"))
+    }
+
+    async fn open(disk: &SimDisk, config: SegmentConfig) -> SegmentEngine {
+        SegmentEngine::open(Arc::new(disk.clone()), "log", config).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_engine_runs_with_the_config_it_was_opened_with() {
+        let config = SegmentConfig { index_interval_bytes: 123, cache_bytes_max: 77, ..SegmentConfig::default() };
+        assert_eq!(open(&SimDisk::new(1), config.clone()).await.config(), &config);
+    }
+
+    /// A roll syncs the sealed segment and the directory, then creates the next segment's
+    /// file: its name is durable only once a sync syncs the directory again.
+    #[tokio::test]
+    async fn a_sync_after_a_seal_makes_the_new_segment_name_durable() {
+        let disk = SimDisk::new(1);
+        let log = open(&disk, SegmentConfig::default()).await;
+        log.append(vec![record(), record()]).await.unwrap();
+        log.seal().await.unwrap();
+        assert_eq!(log.sync().await.unwrap(), 2);
+        disk.crash_clean();
+        assert!(disk.exists(&format!("log/{}", names::log(2))).await.unwrap());
+    }
+
+    /// Syncs are the expensive part of a write: one with nothing new does no I/O, so even a
+    /// disk whose syncs all fail does not fail it.
+    #[tokio::test]
+    async fn a_sync_with_nothing_new_touches_no_file() {
+        let disk = SimDisk::new(1);
+        let log = open(&disk, SegmentConfig::default()).await;
+        log.append(vec![record()]).await.unwrap();
+        log.seal().await.unwrap();
+        log.append(vec![record()]).await.unwrap();
+        assert_eq!(log.sync().await.unwrap(), 2);
+        let syncs = disk.stats().syncs;
+        disk.set_faults(DiskFaults { sync_fail_rate: 1.0, ..DiskFaults::default() });
+        assert_eq!(log.sync().await.unwrap(), 2);
+        assert_eq!(disk.stats().syncs, syncs);
+    }
+}

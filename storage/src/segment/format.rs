@@ -587,6 +587,22 @@ mod tests {
         assert!(err.contains("record 1: bad offset delta"), "{err}");
     }
 
+    #[test]
+    fn a_header_timestamp_that_disagrees_with_the_records_is_refused() {
+        // Timestamps 1000, 1002, 1004; each record starts with its one-byte offset delta then
+        // its one-byte timestamp delta.
+        let (buf, h) = encoded(5, &records(3));
+        assert_eq!((h.base_timestamp_ms, h.max_timestamp_ms), (1_000, 1_004));
+        let max_wrong = patched(&buf, MAX_TIMESTAMP_AT, &1_005u64.to_be_bytes());
+        let min_wrong = patched(&buf, HEADER_BYTES + 1, &[1]);
+        for (what, buf) in [("max alone", max_wrong), ("min alone", min_wrong)] {
+            let h = parse_header(&buf).expect(what);
+            verify(&buf, &h).expect(what);
+            let err = decode(&Bytes::from(buf), &h, 0, &mut Vec::new()).expect_err(what);
+            assert!(err.contains("timestamps disagree"), "{what}: {err}");
+        }
+    }
+
     proptest! {
         #[test]
         fn any_flipped_bit_is_detected(bit in 0usize..(8 * 200)) {

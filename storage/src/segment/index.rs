@@ -174,6 +174,47 @@ mod tests {
         assert_eq!(SegmentIndex::decode(&[], &empty.encode_times(3, 7), 3, 100), Ok((empty, 7)));
     }
 
+    /// An index point as (rel, pos, max_ts_before).
+    type Point = (u32, u32, u64);
+
+    /// The two files for `points`, as given: no order checked.
+    fn raw(points: &[Point], count: u32, max_ts: u64) -> (Vec<u8>, Vec<u8>) {
+        let (mut offsets, mut times) = (Vec::new(), Vec::new());
+        for &(rel, pos, ts) in points {
+            offsets.extend_from_slice(&rel.to_be_bytes());
+            offsets.extend_from_slice(&pos.to_be_bytes());
+            times.extend_from_slice(&ts.to_be_bytes());
+            times.extend_from_slice(&rel.to_be_bytes());
+        }
+        times.extend_from_slice(&max_ts.to_be_bytes());
+        times.extend_from_slice(&count.to_be_bytes());
+        (offsets, times)
+    }
+
+    #[test]
+    fn points_that_repeat_or_reach_the_segment_end_are_rejected() {
+        let good = [(10, 4_100, 50), (25, 8_300, 50)];
+        let (offsets, times) = raw(&good, 30, 60);
+        assert!(SegmentIndex::decode(&offsets, &times, 30, 9_000).is_ok());
+        let cases: [(&str, Vec<Point>); 5] = [
+            ("a point at the segment start", vec![(0, 4_100, 50)]),
+            ("a repeated offset", vec![(10, 4_100, 50), (10, 8_300, 50)]),
+            ("a point at the record count", vec![(10, 4_100, 50), (30, 8_300, 50)]),
+            ("a repeated position", vec![(10, 4_100, 50), (25, 4_100, 50)]),
+            ("a point at position 0", vec![(10, 0, 50)]),
+        ];
+        for (what, points) in cases {
+            let (offsets, times) = raw(&points, 30, 60);
+            assert!(SegmentIndex::decode(&offsets, &times, 30, 9_000).is_err(), "{what}");
+        }
+        let mut long_times = times.clone();
+        long_times.extend_from_slice(&[0; 5]);
+        assert!(SegmentIndex::decode(&offsets, &long_times, 30, 9_000).is_err(), "stray bytes after the time index");
+        let mut long_offsets = offsets.clone();
+        long_offsets.extend_from_slice(&[0; 3]);
+        assert!(SegmentIndex::decode(&long_offsets, &times, 30, 9_000).is_err(), "stray bytes after the index");
+    }
+
     #[test]
     fn truncation_drops_points_at_or_past_the_cut() {
         let mut ix = sample();

@@ -190,4 +190,69 @@ mod tests {
         let mut b = Budget::strict(100);
         assert!(!b.admit(150), "a strict budget admits no first batch past it");
     }
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use keel_rt::disk::{Disk, DiskFaults, OpenMode, SimDisk};
+
+    use super::super::names;
+    use crate::{LogEngine, Record, SegmentConfig};
+
+    fn record(ts: u64) -> Record {
+        Record::new(ts, None, Bytes::from_static(b"value"))
+    }
+
+    async fn open(disk: &SimDisk, cache_bytes_max: usize) -> SegmentEngine {
+        let config = SegmentConfig { cache_bytes_max, ..SegmentConfig::default() };
+        SegmentEngine::open(Arc::new(disk.clone()), "log", config).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_continued_read_takes_a_cached_batch_of_exactly_its_budget() {
+        let log = open(&SimDisk::new(1), 1 << 20).await;
+        log.append(vec![record(1), record(2)]).await.unwrap();
+        let bytes = format::encoded_len(&[record(1), record(2)]);
+        assert_eq!(log.read_within(0, bytes).await.unwrap().len(), 2);
+        assert!(log.read_within(0, bytes - 1).await.unwrap().is_empty());
+    }
+
+    /// Only a segment that retention dropped during the read turns an I/O error into an
+    /// out-of-range answer: a failing disk is reported as one.
+    #[tokio::test]
+    async fn a_read_error_in_range_is_an_io_error() {
+        let disk = SimDisk::new(1);
+        let log = open(&disk, 0).await;
+        log.append(vec![record(1)]).await.unwrap();
+        log.append(vec![record(2)]).await.unwrap();
+        disk.set_faults(DiskFaults { read_error_rate: 1.0, ..DiskFaults::default() });
+        for from in [0, 1] {
+            let read = log.read(from, 100).await;
+            assert!(matches!(read, Err(LogError::Io(_))), "read at {from}: {read:?}");
+        }
+    }
+
+    /// A time index may claim newer records than its segment holds (damage that passes its
+    /// checks): the lookup costs a scan of that segment and goes on to the next.
+    #[tokio::test]
+    async fn a_time_index_claiming_newer_records_costs_a_scan_not_a_wrong_answer() {
+        let disk = SimDisk::new(1);
+        let log = open(&disk, 1 << 20).await;
+        log.append(vec![record(100), record(110)]).await.unwrap();
+        log.seal().await.unwrap();
+        log.append(vec![record(200)]).await.unwrap();
+        log.seal().await.unwrap();
+        log.append(vec![record(300)]).await.unwrap();
+        log.sync().await.unwrap();
+        drop(log);
+        // The final entry of the first segment's time index: max timestamp, record count.
+        let times = disk.open(&format!("log/{}", names::time_index(0)), OpenMode::Existing).await.unwrap();
+        assert_eq!(times.len().await.unwrap(), 12, "no index points in so small a segment");
+        times.write_at(0, &150u64.to_be_bytes()).await.unwrap();
+        let log = open(&disk, 1 << 20).await;
+        let found = keel_rt::time::timeout(Duration::from_secs(10), log.offset_for_time(120)).await;
+        assert_eq!(found.expect("no endless lookup").unwrap(), 2);
+        assert_eq!(log.offset_for_time(110).await.unwrap(), 1);
+    }
 }

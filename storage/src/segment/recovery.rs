@@ -289,7 +289,7 @@ mod tests {
     use keel_rt::disk::{Disk, OpenMode, SimDisk};
 
     use super::super::{format, names};
-    use crate::{LogError, Record, SegmentConfig, SegmentEngine};
+    use crate::{LogEngine, LogError, Record, SegmentConfig, SegmentEngine};
 
     /// Found by fuzzing (`fuzz/fuzz_targets/segment_recovery.rs`): the last segment's first
     /// batch below the segment's base offset overflowed the span check (a panic in debug
@@ -305,5 +305,81 @@ mod tests {
         file.sync().await.unwrap();
         let opened = SegmentEngine::open(Arc::new(disk), "log", SegmentConfig::default()).await;
         assert!(matches!(opened, Err(LogError::Corrupt { offset_hint: 5, .. })), "{:?}", opened.err());
+    }
+
+    fn record(span: u32) -> Record {
+        Record { span, ..Record::new(1, None, Bytes::from_static(b"v")) }
+    }
+
+    /// Writes `name` in `log/` with `data`, durably.
+    async fn put(disk: &SimDisk, name: &str, data: &[u8]) {
+        disk.create_dir_all("log").await.unwrap();
+        let file = disk.open(&format!("log/{name}"), OpenMode::Create).await.unwrap();
+        file.write_at(0, data).await.unwrap();
+        file.sync().await.unwrap();
+        disk.sync_dir("log").await.unwrap();
+    }
+
+    async fn open(disk: &SimDisk) -> Result<SegmentEngine, LogError> {
+        SegmentEngine::open(Arc::new(disk.clone()), "log", SegmentConfig::default()).await
+    }
+
+    /// Positions and offsets are checked against `u32` relative to the segment, not absolute.
+    #[tokio::test]
+    async fn a_last_segment_far_into_the_log_and_its_file_reopens() {
+        let disk = SimDisk::new(1);
+        let log = open(&disk).await.unwrap();
+        log.reset(5_000_000_000).await.unwrap();
+        let big = || Record::new(1, None, Bytes::from(vec![7u8; 70_000]));
+        for _ in 0..3 {
+            log.append(vec![big()]).await.unwrap();
+        }
+        log.sync().await.unwrap();
+        drop(log);
+        let log = open(&disk).await.unwrap();
+        assert_eq!((log.start_offset(), log.end_offset()), (5_000_000_000, 5_000_000_003));
+        assert_eq!(log.read(5_000_000_002, 1).await.unwrap()[0].value.len(), 70_000);
+    }
+
+    #[tokio::test]
+    async fn a_last_segment_spanning_more_offsets_than_u32_is_corruption() {
+        let disk = SimDisk::new(1);
+        let mut data = Vec::new();
+        format::encode(0, &[record(3_000_000_000)], &mut data);
+        format::encode(3_000_000_000, &[record(3_000_000_000)], &mut data);
+        put(&disk, &names::log(0), &data).await;
+        let opened = open(&disk).await;
+        assert!(matches!(opened, Err(LogError::Corrupt { offset_hint: 3_000_000_000, .. })), "{:?}", opened.err());
+    }
+
+    /// A sealed segment with a gap between its batches (no index files: it is rebuilt).
+    #[tokio::test]
+    async fn a_gap_in_a_sealed_segment_is_corruption() {
+        let disk = SimDisk::new(1);
+        let mut data = Vec::new();
+        format::encode(0, &[record(1)], &mut data);
+        format::encode(2, &[record(1)], &mut data);
+        put(&disk, &names::log(0), &data).await;
+        put(&disk, &names::log(3), &[]).await;
+        let opened = open(&disk).await;
+        assert!(matches!(opened, Err(LogError::Corrupt { offset_hint: 1, .. })), "{:?}", opened.err());
+    }
+
+    /// Valid index files do not make an emptied sealed segment whole.
+    #[tokio::test]
+    async fn an_empty_sealed_segment_is_corruption_whatever_its_indexes_say() {
+        let disk = SimDisk::new(1);
+        let log = open(&disk).await.unwrap();
+        log.append(vec![record(1), record(1)]).await.unwrap();
+        log.seal().await.unwrap();
+        log.append(vec![record(1)]).await.unwrap();
+        log.sync().await.unwrap();
+        drop(log);
+        assert!(disk.exists(&format!("log/{}", names::time_index(0))).await.unwrap());
+        let file = disk.open(&format!("log/{}", names::log(0)), OpenMode::Existing).await.unwrap();
+        file.set_len(0).await.unwrap();
+        file.sync().await.unwrap();
+        let opened = open(&disk).await;
+        assert!(matches!(opened, Err(LogError::Corrupt { offset_hint: 0, .. })), "{:?}", opened.err());
     }
 }
