@@ -75,3 +75,48 @@ impl SegmentEngine {
         n
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use keel_rt::disk::SimDisk;
+
+    use crate::{LogEngine, Record, SegmentConfig, SegmentEngine};
+
+    /// A log of three sealed one-record segments (timestamps 1000, 2000, 3000) and an active
+    /// one holding a fourth record; and the bytes of one segment.
+    async fn log(config: SegmentConfig) -> (SegmentEngine, u64) {
+        let log = SegmentEngine::open(Arc::new(SimDisk::new(1)), "log", config).await.unwrap();
+        for ts in [1_000, 2_000, 3_000, 4_000] {
+            log.append(vec![Record::new(ts, None, Bytes::from_static(b"value"))]).await.unwrap();
+            if ts < 4_000 {
+                log.seal().await.unwrap();
+            }
+        }
+        let bytes = log.stored_bytes().unwrap() / 4;
+        (log, bytes)
+    }
+
+    #[tokio::test]
+    async fn retention_by_bytes_drops_only_what_exceeds_the_limit() {
+        let (probe, bytes) = log(SegmentConfig::default()).await;
+        drop(probe);
+        let at_limit = SegmentConfig { retention_bytes: Some(4 * bytes), ..SegmentConfig::default() };
+        assert_eq!(log(at_limit).await.0.apply_retention(0).await.unwrap(), 0, "exactly at the limit");
+        let one_over = SegmentConfig { retention_bytes: Some(4 * bytes - 1), ..SegmentConfig::default() };
+        assert_eq!(log(one_over).await.0.apply_retention(0).await.unwrap(), 1, "one segment is enough");
+        let two_over = SegmentConfig { retention_bytes: Some(2 * bytes), ..SegmentConfig::default() };
+        assert_eq!(log(two_over).await.0.apply_retention(0).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn retention_by_age_drops_segments_strictly_older_than_the_limit() {
+        let config = SegmentConfig { retention_ms: Some(500), ..SegmentConfig::default() };
+        let (log, _) = log(config).await;
+        assert_eq!(log.apply_retention(2_500).await.unwrap(), 1, "2000 is exactly 500 old: kept");
+        assert_eq!(log.apply_retention(2_501).await.unwrap(), 2);
+        assert_eq!(log.apply_retention(u64::MAX).await.unwrap(), 3, "never the active segment");
+    }
+}

@@ -128,3 +128,103 @@ impl<'a> BatchCursor<'a> {
         Ok(self.chunk.slice(at..at + len))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use keel_rt::disk::{Disk, OpenMode, SimDisk};
+
+    use super::*;
+    use crate::engine::Record;
+
+    /// A file that records the reads made of it: (position, bytes returned).
+    struct Counted {
+        inner: Box<dyn DiskFile>,
+        reads: Mutex<Vec<(u64, usize)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl DiskFile for Counted {
+        async fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+            let data = self.inner.read_at(offset, len).await?;
+            self.reads.lock().unwrap().push((offset, data.len()));
+            Ok(data)
+        }
+        async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+            self.inner.write_at(offset, data).await
+        }
+        async fn len(&self) -> io::Result<u64> {
+            self.inner.len().await
+        }
+        async fn set_len(&self, len: u64) -> io::Result<()> {
+            self.inner.set_len(len).await
+        }
+        async fn sync(&self) -> io::Result<()> {
+            self.inner.sync().await
+        }
+    }
+
+    /// A file of `n` one-record batches at offsets 0.., all of the same size; and that size.
+    async fn batches(n: u64) -> (Counted, u64) {
+        let mut data = Vec::new();
+        for offset in 0..n {
+            format::encode(offset, &[Record::new(offset, None, Bytes::from_static(b"value"))], &mut data);
+        }
+        let size = data.len() as u64 / n;
+        let inner = SimDisk::new(1).open("s.log", OpenMode::Create).await.unwrap();
+        inner.write_at(0, &data).await.unwrap();
+        (Counted { inner, reads: Mutex::new(Vec::new()) }, size)
+    }
+
+    /// Scans to the end; the (position, base offset) of each batch.
+    async fn scan(cursor: &mut BatchCursor<'_>) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        loop {
+            match cursor.next().await.unwrap() {
+                Step::Batch { pos, header } => out.push((pos, header.base_offset)),
+                Step::End => return out,
+                Step::Bad { pos, detail } => panic!("bad batch at {pos}: {detail}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn one_read_serves_every_batch_of_a_chunk() {
+        let (file, size) = batches(5).await;
+        let mut cursor = BatchCursor::new(&file, 0, 5 * size, 5 * size as usize);
+        let want: Vec<(u64, u64)> = (0..5).map(|i| (i * size, i)).collect();
+        assert_eq!(scan(&mut cursor).await, want);
+        assert_eq!(*file.reads.lock().unwrap(), [(0, 5 * size as usize)]);
+    }
+
+    /// Chunks of two batches, a limit one batch short of the file: each read starts where the
+    /// last chunk ended and none reaches past the limit.
+    #[tokio::test]
+    async fn chunks_follow_each_other_up_to_the_limit() {
+        let (file, size) = batches(6).await;
+        let mut cursor = BatchCursor::new(&file, 0, 5 * size, 2 * size as usize);
+        assert_eq!(scan(&mut cursor).await.len(), 5);
+        let s = size as usize;
+        assert_eq!(*file.reads.lock().unwrap(), [(0, 2 * s), (2 * size, 2 * s), (4 * size, s)]);
+    }
+
+    #[tokio::test]
+    async fn skipped_batches_are_not_read() {
+        let (file, size) = batches(4).await;
+        let mut cursor = BatchCursor::new(&file, 0, 4 * size, HEADER_BYTES);
+        let mut bodies = Vec::new();
+        while let Head::Batch { header, .. } = cursor.header().await.unwrap() {
+            if header.base_offset % 2 == 0 {
+                cursor.skip(&header);
+            } else {
+                bodies.push((cursor.pos(), cursor.body(&header).await.unwrap().unwrap().len()));
+            }
+        }
+        assert_eq!(bodies, [(size, size as usize), (3 * size, size as usize)]);
+        assert_eq!(cursor.pos(), 4 * size);
+        let (h, s) = (HEADER_BYTES, size as usize);
+        let want = [(0, h), (size, h), (size, s), (2 * size, h), (3 * size, h), (3 * size, s)];
+        assert_eq!(*file.reads.lock().unwrap(), want, "of a skipped batch, only its header is read");
+    }
+}

@@ -113,3 +113,34 @@ impl SegmentEngine {
         self.disk.sync_dir(&self.dir).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use keel_rt::disk::SimDisk;
+
+    use crate::{LogEngine, LogError, Record, SegmentConfig, SegmentEngine};
+
+    #[tokio::test]
+    async fn only_a_sealed_segment_is_read_whole_and_only_by_its_base() {
+        let log = SegmentEngine::open(Arc::new(SimDisk::new(1)), "log", SegmentConfig::default()).await.unwrap();
+        let record = || Record::new(1, None, Bytes::from_static(b"value"));
+        // Segments [0, 2) and [2, 3), sealed; [3, 4) active.
+        for n in [2, 1, 1] {
+            if log.end_offset() > 0 {
+                log.seal().await.unwrap();
+            }
+            log.append(vec![record(); n]).await.unwrap();
+        }
+        let infos = log.segment_infos();
+        for (i, base) in [0, 2].into_iter().enumerate() {
+            assert_eq!(log.read_sealed(base).await.unwrap().len() as u64, infos[i].bytes);
+        }
+        for base in [1, 3, 4] {
+            let refused = log.read_sealed(base).await;
+            assert!(matches!(refused, Err(LogError::OffsetOutOfRange { .. })), "base {base}: {refused:?}");
+        }
+    }
+}

@@ -195,3 +195,41 @@ async fn first_batch_ts(file: &dyn DiskFile, end: u64) -> Result<u64, LogError> 
     let h = format::parse_header(&head).map_err(|detail| LogError::Corrupt { offset_hint: end, detail })?;
     Ok(h.max_timestamp_ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use keel_rt::disk::SimDisk;
+
+    use crate::{LogEngine, Record, SegmentConfig, SegmentEngine};
+
+    /// Splitting a batch rewrites the segment up to it in chunks of `COPY_CHUNK_BYTES`: a
+    /// segment of more than one chunk is copied whole, and reopens as it was cut.
+    #[tokio::test]
+    async fn a_split_batch_after_more_than_one_copy_chunk_keeps_the_segment_whole() {
+        let disk = Arc::new(SimDisk::new(1));
+        let log = SegmentEngine::open(disk.clone(), "log", SegmentConfig::default()).await.unwrap();
+        let big = |i: u8| Record::new(1, None, Bytes::from(vec![i; 1 << 20]));
+        for i in 0..5 {
+            log.append(vec![big(i)]).await.unwrap();
+        }
+        let small = |i: u8| Record::new(2, None, Bytes::from(vec![i; 10]));
+        log.append(vec![small(5), small(6), small(7)]).await.unwrap();
+        log.truncate(7).await.unwrap();
+        assert_eq!(log.end_offset(), 7);
+        drop(log);
+        let log = SegmentEngine::open(disk, "log", SegmentConfig::default()).await.unwrap();
+        assert_eq!(log.end_offset(), 7);
+        let mut values = Vec::new();
+        let mut from = 0;
+        while from < 7 {
+            let records = log.read(from, 1).await.unwrap();
+            from = records.last().unwrap().end_offset();
+            values.extend(records.iter().map(|r| (r.value.len(), r.value[0])));
+        }
+        let want: Vec<(usize, u8)> = (0..5).map(|i| (1 << 20, i)).chain([(10, 5), (10, 6)]).collect();
+        assert_eq!(values, want);
+    }
+}
