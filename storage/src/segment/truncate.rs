@@ -232,4 +232,19 @@ mod tests {
         let want: Vec<(usize, u8)> = (0..5).map(|i| (1 << 20, i)).chain([(10, 5), (10, 6)]).collect();
         assert_eq!(values, want);
     }
+
+    /// A segment's age for time-based rolling is its first batch's newest timestamp: a split of
+    /// that batch makes it the kept records' newest.
+    #[tokio::test]
+    async fn splitting_the_first_batch_resets_the_segments_age() {
+        let config = SegmentConfig { segment_ms: 1_000, ..SegmentConfig::default() };
+        let log = SegmentEngine::open(Arc::new(SimDisk::new(1)), "log", config).await.unwrap();
+        let record = |ts| Record::new(ts, None, Bytes::from_static(b"value"));
+        log.append(vec![record(100), record(5_000)]).await.unwrap();
+        log.truncate(1).await.unwrap();
+        log.append(vec![record(1_050)]).await.unwrap();
+        assert_eq!(log.segment_infos().len(), 1, "records span 950 ms");
+        log.append(vec![record(1_101)]).await.unwrap();
+        assert_eq!(log.segment_infos().len(), 2, "records would span 1001 ms");
+    }
 }

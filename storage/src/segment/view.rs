@@ -139,3 +139,72 @@ impl View {
         LogError::Corrupt { offset_hint, detail: format!("{}: {detail}", names::log(self.base)) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use keel_rt::disk::{Disk, OpenMode, SimDisk};
+
+    use super::super::format;
+    use super::super::index::SegmentIndex;
+    use super::names;
+    use crate::{LogEngine, LogError, Record, SegmentConfig, SegmentEngine};
+
+    fn record() -> Record {
+        Record::new(1, None, Bytes::from_static(b"value"))
+    }
+
+    async fn put(disk: &SimDisk, name: &str, data: &[u8]) {
+        let file = disk.open(&format!("log/{name}"), OpenMode::Create).await.unwrap();
+        file.set_len(0).await.unwrap();
+        file.write_at(0, data).await.unwrap();
+        file.sync().await.unwrap();
+    }
+
+    async fn open(disk: &SimDisk) -> SegmentEngine {
+        SegmentEngine::open(Arc::new(disk.clone()), "log", SegmentConfig::default()).await.unwrap()
+    }
+
+    /// A sealed segment opened from its index files is not scanned: damage to its first
+    /// batch shows when a read walks it from the start, as corruption (there is no index
+    /// point to doubt there).
+    #[tokio::test]
+    async fn damage_at_the_start_of_a_sealed_segment_is_corruption() {
+        let disk = SimDisk::new(1);
+        let log = open(&disk).await;
+        log.append(vec![record(), record()]).await.unwrap();
+        log.seal().await.unwrap();
+        log.append(vec![record()]).await.unwrap();
+        log.sync().await.unwrap();
+        drop(log);
+        let file = disk.open(&format!("log/{}", names::log(0)), OpenMode::Existing).await.unwrap();
+        file.write_at(0, &[0]).await.unwrap();
+        file.sync().await.unwrap();
+        let log = open(&disk).await;
+        let read = log.read(0, 1 << 20).await;
+        assert!(matches!(read, Err(LogError::Corrupt { offset_hint: 0, .. })), "{read:?}");
+    }
+
+    /// Index files that pass their checks yet give a sealed segment more offsets than its
+    /// batches hold: the walk reaches the file's end early, which is corruption, not a reason
+    /// to skip to the next segment.
+    #[tokio::test]
+    async fn a_sealed_segment_ending_before_its_next_is_corruption_not_a_gap() {
+        let disk = SimDisk::new(1);
+        disk.create_dir_all("log").await.unwrap();
+        let (mut first, mut next) = (Vec::new(), Vec::new());
+        format::encode(0, &[record(), record()], &mut first);
+        format::encode(3, &[record()], &mut next);
+        put(&disk, &names::log(0), &first).await;
+        put(&disk, &names::index(0), &[]).await;
+        put(&disk, &names::time_index(0), &SegmentIndex::default().encode_times(3, 1)).await;
+        put(&disk, &names::log(3), &next).await;
+        disk.sync_dir("log").await.unwrap();
+        let log = open(&disk).await;
+        assert_eq!((log.start_offset(), log.end_offset()), (0, 4));
+        let read = log.read(0, 1 << 20).await;
+        assert!(matches!(read, Err(LogError::Corrupt { offset_hint: 2, .. })), "{read:?}");
+    }
+}
