@@ -240,10 +240,11 @@ mod tests {
     use std::sync::Arc;
 
     use bytes::Bytes;
-    use keel_rt::disk::{Disk, DiskFaults, SimDisk};
+    use keel_rt::disk::{Disk, DiskFaults, OpenMode, SimDisk};
 
     use super::super::names;
-    use crate::{LogEngine, Record, SegmentConfig, SegmentEngine};
+    use super::io;
+    use crate::{LogEngine, LogError, Record, SegmentConfig, SegmentEngine};
 
     fn record() -> Record {
         Record::new(1, None, Bytes::from_static(b"v"))
@@ -286,5 +287,49 @@ mod tests {
         disk.set_faults(DiskFaults { sync_fail_rate: 1.0, ..DiskFaults::default() });
         assert_eq!(log.sync().await.unwrap(), 2);
         assert_eq!(disk.stats().syncs, syncs);
+    }
+
+    /// `SimDisk`, except that removing an index file fails as a real disk's remove can.
+    struct IndexesStuck(SimDisk);
+
+    #[async_trait::async_trait]
+    impl Disk for IndexesStuck {
+        async fn open(&self, path: &str, mode: OpenMode) -> io::Result<Box<dyn keel_rt::disk::DiskFile>> {
+            self.0.open(path, mode).await
+        }
+        async fn remove_file(&self, path: &str) -> io::Result<()> {
+            match path.ends_with(".index") {
+                true => Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only index")),
+                false => self.0.remove_file(path).await,
+            }
+        }
+        async fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+            self.0.rename(from, to).await
+        }
+        async fn list_dir(&self, dir: &str) -> io::Result<Vec<String>> {
+            self.0.list_dir(dir).await
+        }
+        async fn create_dir_all(&self, dir: &str) -> io::Result<()> {
+            self.0.create_dir_all(dir).await
+        }
+        async fn sync_dir(&self, dir: &str) -> io::Result<()> {
+            self.0.sync_dir(dir).await
+        }
+        async fn exists(&self, path: &str) -> io::Result<bool> {
+            self.0.exists(path).await
+        }
+    }
+
+    /// Index files are optional (a missing one is not an error), but a remove that fails for
+    /// another reason is the disk's error, reported.
+    #[tokio::test]
+    async fn a_failed_remove_of_an_index_file_is_reported() {
+        let config = SegmentConfig { retention_bytes: Some(0), ..SegmentConfig::default() };
+        let log = SegmentEngine::open(Arc::new(IndexesStuck(SimDisk::new(1))), "log", config).await.unwrap();
+        log.append(vec![record()]).await.unwrap();
+        log.seal().await.unwrap();
+        log.append(vec![record()]).await.unwrap();
+        let dropped = log.apply_retention(0).await;
+        assert!(matches!(&dropped, Err(LogError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied), "{dropped:?}");
     }
 }

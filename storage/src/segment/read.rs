@@ -255,4 +255,23 @@ mod tests {
         assert_eq!(found.expect("no endless lookup").unwrap(), 2);
         assert_eq!(log.offset_for_time(110).await.unwrap(), 1);
     }
+
+    /// Retention may drop the segment a read is walking: the read then answers out of range,
+    /// as it would had it started a moment later.
+    #[tokio::test]
+    async fn a_read_of_a_segment_that_retention_drops_meanwhile_is_out_of_range() {
+        let disk = SimDisk::new(1);
+        let config = SegmentConfig { cache_bytes_max: 0, retention_bytes: Some(0), ..SegmentConfig::default() };
+        let log = SegmentEngine::open(Arc::new(disk.clone()), "log", config).await.unwrap();
+        log.append(vec![record(1)]).await.unwrap();
+        log.seal().await.unwrap();
+        log.append(vec![record(2)]).await.unwrap();
+        disk.set_faults(DiskFaults { stall_rate: 1.0, stall_ms_max: 5, ..DiskFaults::default() });
+        let mut read = std::pin::pin!(log.read(0, 100));
+        assert!(futures::poll!(read.as_mut()).is_pending(), "the read waits on its disk read");
+        disk.set_faults(DiskFaults::default());
+        assert_eq!(log.apply_retention(0).await.unwrap(), 1);
+        let read = read.await;
+        assert!(matches!(read, Err(LogError::OffsetOutOfRange { requested: 0, start: 1, .. })), "{read:?}");
+    }
 }
