@@ -118,7 +118,7 @@ async fn open_sealed(
     let file = open_file(disk, dir, &names::log(base), OpenMode::Existing).await?;
     let bytes = file.len().await?;
     let count = u32::try_from(next - base).map_err(|_| corrupt(base, base, "segment spans too many offsets".into()))?;
-    if bytes == 0 || bytes > u64::from(u32::MAX) {
+    if bytes == 0 || u32::try_from(bytes).is_err() {
         return Err(corrupt(base, base, format!("sealed segment of {bytes} bytes")));
     }
     let offsets = disk::read_all(disk, &join(dir, &names::index(base))).await?;
@@ -379,6 +379,23 @@ mod tests {
         let file = disk.open(&format!("log/{}", names::log(0)), OpenMode::Existing).await.unwrap();
         file.set_len(0).await.unwrap();
         file.sync().await.unwrap();
+        let opened = open(&disk).await;
+        assert!(matches!(opened, Err(LogError::Corrupt { offset_hint: 0, .. })), "{:?}", opened.err());
+    }
+
+    /// A whole batch of the largest size the format admits, damaged, at the end of the last
+    /// segment is reported, not cut as a torn append.
+    #[tokio::test]
+    async fn a_damaged_batch_of_the_largest_size_is_reported() {
+        let zeros = |len| Record::new(1, None, Bytes::from(vec![0u8; len]));
+        let over = format::encoded_len(&[zeros(format::BATCH_BYTES_LIMIT)]) - format::BATCH_BYTES_LIMIT;
+        let mut batch = Vec::new();
+        format::encode(0, &[zeros(format::BATCH_BYTES_LIMIT - over)], &mut batch);
+        assert_eq!(batch.len(), format::BATCH_BYTES_LIMIT);
+        let last = batch.len() - 1;
+        batch[last] ^= 1;
+        let disk = SimDisk::new(1);
+        put(&disk, &names::log(0), &batch).await;
         let opened = open(&disk).await;
         assert!(matches!(opened, Err(LogError::Corrupt { offset_hint: 0, .. })), "{:?}", opened.err());
     }
